@@ -1,0 +1,61 @@
+// Section 6.1/6.2 of the deployment strategy: create the environment's three Fly apps.
+// Lists what exists first and creates only the missing ones, so a second run creates nothing.
+// DB=1 also creates the environment's Postgres app and attaches it to the internal API; both
+// print passwords, so their output is never echoed.
+import { envFlag, main } from './lib/cli.js'
+import { flyAppName, databaseAppName, type AppKey } from './lib/names.js'
+import { loadSettings } from './lib/settings.js'
+import { table } from './lib/log.js'
+import { envFilePath } from './lib/config.js'
+import { registerSecret } from './lib/secrets-mask.js'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+
+/** Keeps the attach's connection string for the toolkit's own checks, in a file only its owner can read. */
+function saveDatabaseUrl(path: string, url: string): string {
+  registerSecret(url)
+  if (existsSync(path) && /^\s*DATABASE_URL\s*=/m.test(readFileSync(path, 'utf8'))) {
+    return 'already has DATABASE_URL: left as it is (the attached one is on Fly)'
+  }
+  mkdirSync(dirname(path), { recursive: true })
+  if (existsSync(path)) appendFileSync(path, `DATABASE_URL=${url}\n`, { mode: 0o600 })
+  else writeFileSync(path, `DATABASE_URL=${url}\n`, { mode: 0o600 })
+  return 'DATABASE_URL written (mode 0600)'
+}
+
+await main(
+  { name: 'create-apps', usage: 'create-apps <staging|production> [--app KEY] [--db] [--dry-run] [--verbose]', environment: true, options: { db: { type: 'boolean' } } },
+  async (ctx) => {
+    const settings = loadSettings()
+    const fly = ctx.fly()
+    const existing = new Set((await fly.appsList()).map((app) => app.Name))
+    const rows: string[][] = []
+
+    for (const key of ctx.apps) {
+      const name = flyAppName(ctx.env, key as AppKey)
+      if (existing.has(name)) {
+        rows.push([name, 'exists'])
+        continue
+      }
+      await fly.appsCreate(name, settings.org)
+      rows.push([name, ctx.dryRun ? 'would create' : 'created'])
+    }
+
+    if (ctx.flags.db || envFlag('DB')) {
+      const dbApp = databaseAppName(ctx.env)
+      if (existing.has(dbApp)) {
+        rows.push([dbApp, 'exists'])
+      } else {
+        const { region, org, postgres } = { ...settings, org: settings.org }
+        await fly.postgresCreate({ name: dbApp, region, org, ...postgres })
+        rows.push([dbApp, ctx.dryRun ? 'would create' : 'created (password not shown: see flyctl postgres create output in Fly)'])
+        const consumer = flyAppName(ctx.env, 'internal-api')
+        const attached = await fly.postgresAttach(dbApp, consumer)
+        rows.push([`${dbApp} → ${consumer}`, ctx.dryRun ? 'would attach (sets DATABASE_URL)' : 'attached (DATABASE_URL set on the app)'])
+        const url = /postgres(?:ql)?:\/\/\S+/.exec(attached.stdout)?.[0]
+        if (url) rows.push([envFilePath(ctx.envDir, ctx.env, 'internal-api'), saveDatabaseUrl(envFilePath(ctx.envDir, ctx.env, 'internal-api'), url)])
+      }
+    }
+    ctx.log.result(table(['app', 'result'], rows))
+  },
+)

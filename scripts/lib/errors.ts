@@ -1,0 +1,47 @@
+// The three kinds of failure (webpod's model) and the exit codes of the interface:
+// 0 success, 1 an operation failed, 2 bad usage or configuration, 3 refused by a safety rule.
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, refused: 3 } as const
+
+/** Bad usage or configuration, found before any change: one red line, exit 2. */
+export class UserError extends Error {
+  readonly exitCode = EXIT.usage
+  constructor(message: string, readonly hint?: string) {
+    super(message)
+  }
+}
+
+/** A safety rule said no (confirmation, migration gate, lint, lock), before any change: exit 3. */
+export class Refusal extends Error {
+  readonly exitCode = EXIT.refused
+  constructor(message: string, readonly details: string[] = []) {
+    super(message)
+  }
+}
+
+/** An external command failed: the command, its exit code and its stderr; exit 1. */
+export class CommandError extends Error {
+  readonly exitCode = EXIT.failed
+  constructor(
+    readonly command: string,
+    readonly status: number | null,
+    readonly stderr: string,
+    readonly reason = status === null ? 'could not be run' : `exited with status ${status}`,
+  ) {
+    super(`${command} ${reason}`)
+  }
+}
+
+/** An operation (health, database, a pipeline step) failed: a message and a report; exit 1. */
+export class OperationError extends Error {
+  readonly exitCode = EXIT.failed
+  constructor(message: string, readonly details: string[] = []) {
+    super(message)
+  }
+}
+
+export type KnownError = UserError | Refusal | CommandError | OperationError
+
+export function isKnownError(error: unknown): error is KnownError {
+  return error instanceof UserError || error instanceof Refusal || error instanceof CommandError || error instanceof OperationError
+}

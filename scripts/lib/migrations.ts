@@ -1,0 +1,111 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { checksumOf, scriptMatchesChecksum } from './checksum.js'
+import { UserError } from './errors.js'
+import type { Database } from './db.js'
+
+// Local prisma/migrations against the `_prisma_migrations` table, the way Prisma reads both
+// (shared/reference/prisma.md §1–§2): folders sorted with localeCompare, a migration counts as
+// applied when a row with its name has finished_at set and rolled_back_at null.
+
+export const MIGRATIONS_DIR = 'prisma/migrations'
+
+export interface LocalMigration {
+  name: string
+  dir: string
+  script: string
+  checksum: string
+  downPath: string
+}
+
+export interface MigrationRow {
+  id: string
+  checksum: string
+  finished_at: Date | null
+  migration_name: string
+  logs: string | null
+  rolled_back_at: Date | null
+  started_at: Date
+  applied_steps_count: number
+}
+
+export type MigrationState = 'applied' | 'pending' | 'failed' | 'rolled-back' | 'checksum-mismatch' | 'unknown-on-remote'
+
+export interface MigrationStatus {
+  name: string
+  state: MigrationState
+  row?: MigrationRow
+}
+
+export function listLocalMigrations(root = '.'): LocalMigration[] {
+  const base = join(root, MIGRATIONS_DIR)
+  if (!existsSync(base)) throw new UserError(`${base} not found: run from the repository root`)
+  return readdirSync(base)
+    .filter((name) => statSync(join(base, name)).isDirectory())
+    .sort((a, b) => a.localeCompare(b))
+    .map((name) => {
+      const dir = join(base, name)
+      const file = join(dir, 'migration.sql')
+      if (!existsSync(file)) throw new UserError(`${dir} has no migration.sql: add it or remove the folder`)
+      let script: string
+      try {
+        script = readFileSync(file, 'utf8')
+      } catch (error) {
+        throw new UserError(`cannot read ${file} (${(error as NodeJS.ErrnoException).code}): check its permissions`)
+      }
+      return { name, dir, script, checksum: checksumOf(script), downPath: join(dir, 'down.sql') }
+    })
+}
+
+/** Rows of `_prisma_migrations` ordered as Prisma reads them, or null when the table does not exist. */
+export async function readMigrationRows(db: Database): Promise<MigrationRow[] | null> {
+  const [{ exists }] = await db.query<{ exists: boolean }>(
+    "SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists",
+  )
+  if (!exists) return null
+  return db.query<MigrationRow>('SELECT * FROM _prisma_migrations ORDER BY started_at, migration_name')
+}
+
+const isApplied = (row: MigrationRow) => row.finished_at !== null && row.rolled_back_at === null
+const isFailed = (row: MigrationRow) => row.finished_at === null && row.rolled_back_at === null
+
+export function compareMigrations(local: LocalMigration[], rows: MigrationRow[] | null): MigrationStatus[] {
+  const all = rows ?? []
+  const result: MigrationStatus[] = local.map((migration) => {
+    const own = all.filter((row) => row.migration_name === migration.name)
+    const applied = own.filter(isApplied).at(-1)
+    if (applied) {
+      const state = scriptMatchesChecksum(migration.script, applied.checksum) ? 'applied' : 'checksum-mismatch'
+      return { name: migration.name, state, row: applied }
+    }
+    const failed = own.filter(isFailed).at(-1)
+    if (failed) return { name: migration.name, state: 'failed', row: failed }
+    if (own.length) return { name: migration.name, state: 'rolled-back', row: own.at(-1) }
+    return { name: migration.name, state: 'pending' }
+  })
+  const known = new Set(local.map((migration) => migration.name))
+  for (const row of all) {
+    if (!known.has(row.migration_name) && row.rolled_back_at === null && !result.some((r) => r.name === row.migration_name)) {
+      result.push({ name: row.migration_name, state: 'unknown-on-remote', row })
+    }
+  }
+  return result
+}
+
+/** Migrations `prisma migrate deploy` would apply next (pending or rolled back). */
+export function pendingMigrations(statuses: MigrationStatus[]): string[] {
+  return statuses.filter((s) => s.state === 'pending' || s.state === 'rolled-back').map((s) => s.name)
+}
+
+/** Row counts of the domain tables (every table in the schema but Prisma's own), to make data loss visible. */
+export async function domainRowCounts(db: Database): Promise<Record<string, number>> {
+  const tables = await db.query<{ name: string }>(
+    "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> '_prisma_migrations' ORDER BY table_name",
+  )
+  const counts: Record<string, number> = {}
+  for (const { name } of tables) {
+    const [{ count }] = await db.query<{ count: string }>(`SELECT count(*) AS count FROM "${name.replace(/"/g, '""')}"`)
+    counts[name] = Number(count)
+  }
+  return counts
+}

@@ -1,0 +1,41 @@
+// The names table of the interface: environments, app keys, Fly app names, config folders.
+
+export const ENVIRONMENTS = ['staging', 'production'] as const
+export type Environment = (typeof ENVIRONMENTS)[number]
+
+export const APP_KEYS = ['internal-api', 'public-api', 'web-admin'] as const
+export type AppKey = (typeof APP_KEYS)[number]
+
+/** Deploy order within an environment. */
+export const DEPLOY_ORDER: readonly AppKey[] = APP_KEYS
+
+const ALIASES: Record<string, Environment> = { staging: 'staging', production: 'production', prod: 'production' }
+
+export function parseEnvironment(value: string | undefined): Environment | undefined {
+  return value === undefined ? undefined : ALIASES[value]
+}
+
+export function isAppKey(value: string): value is AppKey {
+  return (APP_KEYS as readonly string[]).includes(value)
+}
+
+/** `staging` or `prod`: the suffix of the infra/fly folders and of the make targets. */
+export function shortName(env: Environment): 'staging' | 'prod' {
+  return env === 'production' ? 'prod' : 'staging'
+}
+
+export function flyAppName(env: Environment, app: AppKey): string {
+  return `microbima-${env}-${app}`
+}
+
+export function databaseAppName(env: Environment): string {
+  return env === 'production' ? 'microbima-prod-db' : 'microbima-staging-db'
+}
+
+export function flyConfigPath(env: Environment, app: AppKey): string {
+  return `infra/fly/${app}-${shortName(env)}/fly.toml`
+}
+
+export function otherEnvironment(env: Environment): Environment {
+  return env === 'production' ? 'staging' : 'production'
+}

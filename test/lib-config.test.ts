@@ -1,0 +1,105 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadDatabaseTarget, parseDatabaseUrl, readEnvFile } from '../scripts/lib/config.ts'
+import { UserError } from '../scripts/lib/errors.ts'
+import { createLogger } from '../scripts/lib/log.ts'
+import { mask } from '../scripts/lib/secrets-mask.ts'
+import { tempDir } from './support/toolkit.ts'
+
+const quiet = { ...createLogger(), warn: () => {}, info: () => {} }
+
+function envFile(body: string, mode = 0o600): string {
+  const path = join(tempDir(), 'app.env')
+  writeFileSync(path, body, { mode })
+  chmodSync(path, mode)
+  return path
+}
+
+function userError(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (error) {
+    assert.instance(error, UserError)
+    return (error as Error).message
+  }
+  throw new Error('expected a UserError')
+}
+
+test('reads NAME=VALUE pairs, quoted and multi-line values, comments and export', () => {
+  const path = envFile('# comment\nA=1\nexport B="two words"\nC=\'x=y\'\nD="line1\nline2"\n\n')
+  assert.equal(readEnvFile(path, 'staging', quiet).values, { A: '1', B: 'two words', C: 'x=y', D: 'line1\nline2' })
+})
+
+test('a malformed line names the file and the line', () => {
+  const path = envFile('A=1\nthis is not an assignment\n')
+  assert.is(userError(() => readEnvFile(path, 'staging', quiet)), `${path} line 2 is not NAME=VALUE: fix or remove that line`)
+})
+
+test('a repeated key is refused with both line numbers', () => {
+  const path = envFile('A=1\nB=2\nA=3\n')
+  assert.match(userError(() => readEnvFile(path, 'staging', quiet)), 'line 3 sets A again (first on line 1)')
+})
+
+test('an empty value and a name Fly rejects are refused', () => {
+  assert.match(userError(() => readEnvFile(envFile('A=\n'), 'staging', quiet)), 'A is empty')
+  assert.match(userError(() => readEnvFile(envFile('MY-KEY=1\n'), 'staging', quiet)), 'MY-KEY is not a name Fly accepts')
+  assert.match(userError(() => readEnvFile(envFile('1KEY=1\n'), 'staging', quiet)), 'is not a name Fly accepts')
+})
+
+test('NODE_ENV contradicting the environment is refused; a matching one is dropped', () => {
+  assert.match(userError(() => readEnvFile(envFile('NODE_ENV=production\n'), 'staging', quiet)), 'sets NODE_ENV=production in the staging environment')
+  assert.equal(readEnvFile(envFile('NODE_ENV=staging\nA=1\n'), 'staging', quiet).values, { A: '1' })
+})
+
+test('a missing file names the example to copy', () => {
+  assert.match(userError(() => readEnvFile('/nonexistent/internal-api.env', 'staging', quiet)), 'copy /nonexistent/internal-api.env.example')
+})
+
+test('a world-readable file is a warning on staging and refused for production', () => {
+  const warnings: string[] = []
+  const path = envFile('A=1\n', 0o644)
+  readEnvFile(path, 'staging', { ...quiet, warn: (m) => warnings.push(m) })
+  assert.match(warnings[0], 'readable by every user')
+  assert.match(userError(() => readEnvFile(path, 'production', quiet)), `run chmod 600 ${path}`)
+})
+
+test('values read from env files are masked in every printed line', () => {
+  readEnvFile(envFile('TOKEN=sup3r-secret-value\n'), 'staging', quiet)
+  assert.is(mask('stderr said sup3r-secret-value twice: sup3r-secret-value'), 'stderr said **** twice: ****')
+  assert.is(mask('postgres://u:pw@h:5432/d'), 'postgres://u:****@h:5432/d')
+})
+
+test('DATABASE_URL must be a postgres URL', () => {
+  assert.match(userError(() => parseDatabaseUrl(undefined, 'f')), 'f has no DATABASE_URL')
+  assert.match(userError(() => parseDatabaseUrl('mysql://h/db', 'f')), 'uses mysql:// but must be a postgres://')
+  assert.match(userError(() => parseDatabaseUrl('not a url', 'f')), 'is not a URL')
+  assert.equal(parseDatabaseUrl('postgresql://u:p@Db.Example:6543/app', 'f'), { url: 'postgresql://u:p@Db.Example:6543/app', host: 'db.example', port: 6543, database: 'app' })
+})
+
+function envDir(staging: string, production?: string): string {
+  const dir = tempDir()
+  for (const [env, url] of [['staging', staging], ['production', production]] as const) {
+    if (!url) continue
+    mkdirSync(join(dir, env))
+    writeFileSync(join(dir, env, 'internal-api.env'), `DATABASE_URL=${url}\n`, { mode: 0o600 })
+  }
+  return dir
+}
+
+test('cross-environment guard: the same database in both environments is refused', () => {
+  const dir = envDir('postgres://a:b@db.example:5432/app', 'postgres://c:d@DB.example:5432/app')
+  assert.match(userError(() => loadDatabaseTarget(dir, 'staging', quiet)), 'staging and production name the same database (db.example:5432/app)')
+  const other = envDir('postgres://a:b@db.example:5432/app_staging', 'postgres://c:d@db.example:5432/app')
+  assert.is(loadDatabaseTarget(other, 'production', quiet).database, 'app')
+})
+
+test("cross-environment guard: naming the other environment's database app is refused", () => {
+  const dir = envDir('postgres://a:b@microbima-prod-db.flycast:5432/x')
+  assert.match(userError(() => loadDatabaseTarget(dir, 'staging', quiet)), 'points at microbima-prod-db, the production database')
+  const reverse = envDir('postgres://a:b@x:5432/y', 'postgres://a:b@top2.nearest.of.microbima-staging-db.internal:5432/x')
+  assert.match(userError(() => loadDatabaseTarget(reverse, 'production', quiet)), 'points at microbima-staging-db')
+})
+
+test.run()

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// Runs every test file (uvu suites, one node process per file, two at a time on two cores) and
+// ends with the line CI reads: "N passed, N failed". uvu prints no such line and can exit 0 after
+// a hook threw, so a file counts as failed when its process exits non-zero, prints no totals, or
+// passes fewer tests than it ran; the run fails when anything failed or nothing ran.
+//
+//   node test/run.mjs [pattern…]   (patterns are substrings of test file paths)
+import { spawn } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { cpus } from 'node:os'
+import { startEnvironmentDatabases } from './support/pglite-server.mjs'
+
+const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT ?? 600) * 1000
+const patterns = process.argv.slice(2)
+
+function findTests(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    if (statSync(path).isDirectory()) return name === 'support' || name === 'fixtures' ? [] : findTests(path)
+    return name.endsWith('.test.ts') ? [path] : []
+  })
+}
+
+const files = findTests('test')
+  .filter((file) => patterns.length === 0 || patterns.some((p) => file.includes(p)))
+  .sort()
+const workers = Math.max(1, Math.min(Number(process.env.TEST_WORKERS ?? Math.min(2, cpus().length)), files.length))
+
+// One staging and one production database per worker, unless a real server was given.
+const databases = process.env.TEST_DATABASE_URL
+  ? []
+  : await Promise.all(Array.from({ length: workers }, () => startEnvironmentDatabases()))
+
+function runFile(file, worker) {
+  return new Promise((resolve) => {
+    const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }
+    if (databases[worker]) {
+      env.TEST_PG_STAGING_URL = databases[worker].staging.url
+      env.TEST_PG_PRODUCTION_URL = databases[worker].production.url
+    }
+    const started = Date.now()
+    const child = spawn(process.execPath, ['--import', 'tsx', file], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (chunk) => (output += chunk))
+    child.stderr.on('data', (chunk) => (output += chunk))
+    const timer = setTimeout(() => {
+      output += `\n[run] ${file} exceeded ${FILE_TIMEOUT_MS / 1000}s and was killed\n`
+      child.kill('SIGKILL')
+    }, FILE_TIMEOUT_MS)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      const total = [...output.matchAll(/^\s*Total:\s+(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+      const passed = [...output.matchAll(/^\s*Passed:\s+(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+      let failed = total - passed
+      if ((code !== 0 || total === 0) && failed === 0) failed = 1
+      resolve({ file, output, passed, failed, ms: Date.now() - started })
+    })
+  })
+}
+
+const queue = [...files]
+let passed = 0
+let failed = 0
+const failures = []
+await Promise.all(
+  Array.from({ length: workers }, async (_, worker) => {
+    while (queue.length) {
+      const file = queue.shift()
+      const result = await runFile(file, worker)
+      process.stdout.write(`\n# ${file} (${(result.ms / 1000).toFixed(1)}s)\n${result.output.trimEnd()}\n`)
+      passed += result.passed
+      failed += result.failed
+      if (result.failed) failures.push(file)
+    }
+  }),
+)
+await Promise.all(databases.map((db) => db.stop()))
+
+if (failures.length) console.log(`\nfailed files:\n${failures.map((f) => `  ${f}`).join('\n')}`)
+if (passed + failed === 0) {
+  console.log('no test ran')
+  failed = 1
+}
+console.log(`${passed} passed, ${failed} failed`)
+process.exitCode = failed > 0 || passed === 0 ? 1 : 0

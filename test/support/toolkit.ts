@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process'
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+// Runs the toolkit the way an operator does (compiled scripts, or make targets) and builds the
+// throwaway inputs tests need: env folders and project copies with their own migrations.
+
+export const REPO = resolve(import.meta.dirname, '../..')
+
+export interface RunResult {
+  code: number | null
+  stdout: string
+  stderr: string
+  /** stdout and stderr together, in arrival order. */
+  output: string
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>
+  cwd?: string
+  input?: string
+  timeoutMs?: number
+  /** Called with the child once started (to signal it mid-run). */
+  onSpawn?: (child: import('node:child_process').ChildProcess) => void
+}
+
+/** Spawns asynchronously: the test process may be serving the databases the child talks to. */
+export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? REPO,
+      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...options.env } as NodeJS.ProcessEnv,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    options.onSpawn?.(child)
+    let stdout = ''
+    let stderr = ''
+    let output = ''
+    child.stdout.on('data', (chunk) => ((stdout += chunk), (output += chunk)))
+    child.stderr.on('data', (chunk) => ((stderr += chunk), (output += chunk)))
+    child.stdin.end(options.input ?? '')
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolvePromise({ code, stdout, stderr, output })
+    })
+  })
+}
+
+/** node dist/<script>.mjs ARGS, with cwd the repository or a project copy. */
+export function runScript(script: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run(process.execPath, [join(REPO, 'dist', `${script}.mjs`), ...args], options)
+}
+
+/** make -s TARGET VAR=value… in the repository. */
+export function runMake(target: string, vars: Record<string, string> = {}, options: RunOptions = {}): Promise<RunResult> {
+  return run('make', ['-s', target, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)], options)
+}
+
+export function tempDir(prefix = 'mb-'): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+export type EnvFiles = Partial<Record<'staging' | 'production', Partial<Record<'internal-api' | 'public-api' | 'web-admin', Record<string, string>>>>>
+
+/** Recognisable secret values: tests scan every output for them. */
+export const SECRET = {
+  stagingDbPassword: 'stg-PW-7c1e9a',
+  productionDbPassword: 'prd-PW-4b8d2f',
+  jwt: 'jwt-SECRET-91f3aa',
+  mpesa: 'mpesa-SECRET-5e0c7b',
+  kong: 'kong-SECRET-33d9e1',
+  session: 'session-SECRET-a2b6c4',
+}
+
+/** Env files for both environments, pointing the internal API at the given database URLs. */
+export function defaultEnvFiles(urls: { staging: string; production: string }): EnvFiles {
+  const withPassword = (url: string, password: string) => {
+    const u = new URL(url)
+    // PGlite accepts any password; real servers in TEST_DATABASE_URL keep theirs.
+    if (!process.env.TEST_DATABASE_URL) u.password = password
+    return u.toString()
+  }
+  return {
+    staging: {
+      'internal-api': { DATABASE_URL: withPassword(urls.staging, SECRET.stagingDbPassword), JWT_SECRET: SECRET.jwt, MPESA_CONSUMER_SECRET: SECRET.mpesa },
+      'public-api': { KONG_API_KEY: SECRET.kong },
+      'web-admin': { SESSION_SECRET: SECRET.session, INTERNAL_API_URL: 'http://microbima-staging-internal-api.flycast:3000' },
+    },
+    production: {
+      'internal-api': { DATABASE_URL: withPassword(urls.production, SECRET.productionDbPassword), JWT_SECRET: SECRET.jwt + 'P', MPESA_CONSUMER_SECRET: SECRET.mpesa + 'P' },
+      'public-api': { KONG_API_KEY: SECRET.kong + 'P' },
+      'web-admin': { SESSION_SECRET: SECRET.session + 'P', INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast:3000' },
+    },
+  }
+}
+
+/** Writes an env folder (mode 0600 files) and returns its path, for ENV_DIR / --env-dir. */
+export function writeEnvDir(files: EnvFiles, dir = tempDir('mb-env-')): string {
+  for (const [env, apps] of Object.entries(files)) {
+    mkdirSync(join(dir, env), { recursive: true })
+    for (const [app, values] of Object.entries(apps ?? {})) {
+      const path = join(dir, env, `${app}.env`)
+      writeFileSync(path, Object.entries(values ?? {}).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 })
+      chmodSync(path, 0o600)
+    }
+  }
+  return dir
+}
+
+/** A copy of the project's infra/ and prisma/ (for tests that add or break migrations); returns its path. */
+export function projectCopy(): string {
+  const dir = tempDir('mb-project-')
+  for (const part of ['infra', 'prisma']) cpSync(join(REPO, part), join(dir, part), { recursive: true })
+  return dir
+}
+
+/** Adds a migration folder to a project copy. */
+export function addMigration(project: string, name: string, sql: string, down?: string): void {
+  const dir = join(project, 'prisma', 'migrations', name)
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'migration.sql'), sql)
+  if (down !== undefined) writeFileSync(join(dir, 'down.sql'), down)
+}
