@@ -77,11 +77,15 @@ function literalSql(sql: string, params: unknown[] = []): string {
   })
 }
 
+/** Where to connect: the host itself, or the local end of a flyctl proxy (stopped at cleanup). */
+export async function reach(ctx: Context, target: DatabaseTarget): Promise<{ host: string; port: number; viaProxy: boolean }> {
+  const viaProxy = needsProxy(target.host)
+  return viaProxy ? { host: '127.0.0.1', port: await startProxy(ctx, target), viaProxy } : { host: target.host, port: target.port, viaProxy }
+}
+
 export async function connect(ctx: Context, target: DatabaseTarget): Promise<Database> {
   const url = new URL(target.url)
-  const viaProxy = needsProxy(target.host)
-  const port = viaProxy ? await startProxy(ctx, target) : target.port
-  const host = viaProxy ? '127.0.0.1' : target.host
+  const { host, port, viaProxy } = await reach(ctx, target)
   const sslmode = url.searchParams.get('sslmode')
   const client = new pg.Client({
     host,

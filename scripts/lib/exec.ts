@@ -21,6 +21,10 @@ export interface CommandSpec {
   retry?: boolean
   cwd?: string
   env?: Record<string, string>
+  /** Exit statuses that are answers, not failures (a linter's "found something"). */
+  okStatuses?: number[]
+  /** Shows the child's output as it runs (interactive tools such as Prisma Studio). */
+  passthrough?: boolean
   /** Streams each line of stdout as it arrives (long-running commands such as flyctl proxy). */
   onLine?: (line: string) => void
 }
@@ -90,6 +94,10 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
       cwd: spec.cwd,
       env: { ...process.env, ...spec.env },
     })`${spec.argv}`
+    if (spec.passthrough) {
+      child.stdout.on('data', (chunk: Buffer) => process.stdout.write(mask(chunk.toString())))
+      child.stderr.on('data', (chunk: Buffer) => process.stderr.write(mask(chunk.toString())))
+    }
     running.add(child)
     child.finally(() => running.delete(child)).catch(() => undefined)
     if (spec.onLine) {
@@ -109,7 +117,9 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
     const out = await spawn(spec)
     const durationMs = performance.now() - started
     const stderr = mask(out.stderr)
-    if (out.exitCode === 0) return { stdout: out.stdout, stderr, status: 0, durationMs, skipped: false }
+    if (out.exitCode === 0 || (out.exitCode !== null && spec.okStatuses?.includes(out.exitCode))) {
+      return { stdout: out.stdout, stderr, status: out.exitCode, durationMs, skipped: false }
+    }
     const timedOut = out.exitCode === null && spec.timeoutMs !== undefined && durationMs >= spec.timeoutMs - 50
     throw new CommandError(
       mask(shown(spec)),

@@ -4,7 +4,7 @@ import { confirmProduction } from './confirm.js'
 import { connect, type Database } from './db.js'
 import { migrationGate } from './gate.js'
 import { lintPending } from './lint.js'
-import { compareMigrations, listLocalMigrations, pendingMigrations, readMigrationRows, type LocalMigration } from './migrations.js'
+import { compareMigrations, estimateRows, listLocalMigrations, pendingMigrations, readMigrationRows, type LocalMigration } from './migrations.js'
 
 // What every migrating pipeline does before its first change: read the environment's migration
 // state, lint what is pending, and for production pass the migration gate against staging and
@@ -28,7 +28,7 @@ export async function preflight(ctx: Context, what: string): Promise<Preflight> 
     await staging.close()
     ctx.log.ok('migration gate passed: every local migration is applied on staging with the same checksum')
   }
-  await lintPending(ctx, pending)
+  await lintPending(ctx, pending, (table) => estimateRows(db, table))
   await confirmProduction(ctx, what)
   return { db, local, pending }
 }

@@ -1,0 +1,24 @@
+import { hostname, userInfo } from 'node:os'
+import { $ } from 'zx/core'
+
+// Who is doing an operation, from where, on which commit: for the deploy lock and the ledger.
+
+export function who(): string {
+  if (process.env.GITHUB_ACTOR) return `${process.env.GITHUB_ACTOR} (GitHub Actions)`
+  return process.env.USER || userInfo().username
+}
+
+export function where(): string {
+  const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = process.env
+  if (GITHUB_RUN_ID) return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`
+  return `${hostname()} pid ${process.pid}`
+}
+
+let commit: Promise<string | null> | undefined
+
+export function gitCommit(): Promise<string | null> {
+  commit ??= process.env.GITHUB_SHA
+    ? Promise.resolve(process.env.GITHUB_SHA)
+    : $({ quiet: true, nothrow: true, prefix: '', stdio: ['ignore', 'pipe', 'pipe'] })`git rev-parse HEAD`.then((out) => (out.exitCode === 0 ? out.stdout.trim() : null))
+  return commit
+}

@@ -1,0 +1,11 @@
+// Who holds the environment's deploy lock (laptops and CI share it through the database).
+import { main } from './lib/cli.js'
+import { loadDatabaseTarget } from './lib/config.js'
+import { connect } from './lib/db.js'
+import { describeHolder, lockHolder } from './lib/lock.js'
+
+await main({ name: 'lock-status', usage: 'lock-status <staging|production> [--env-dir DIR]', environment: true }, async (ctx) => {
+  const db = await connect(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
+  const holder = await lockHolder(db, ctx.env)
+  ctx.log.result(holder ? `${ctx.env}: locked by ${describeHolder(holder)} (expires ${new Date(holder.expires_at).toISOString()} unless renewed)` : `${ctx.env}: free`)
+})
