@@ -119,7 +119,8 @@ export async function connect(ctx: Context, target: DatabaseTarget): Promise<Dat
         try {
           await client.query(sql, params)
         } catch (error) {
-          throw new OperationError(`write to the ${ctx.env} database failed: ${(error as Error).message}`, [sql.trim().split('\n')[0]])
+          const code = (error as { code?: string }).code
+          throw new OperationError(`write to the ${ctx.env} database failed: ${(error as Error).message}${code ? ` (SQLSTATE ${code})` : ''}`, [sql.trim().split('\n')[0]])
         }
       })
     },

@@ -74,6 +74,13 @@ function isExecutable(path: string): boolean {
   }
 }
 
+export function resolveOnPath(name: string, env = process.env): string | undefined {
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (dir && isExecutable(join(dir, name))) return join(dir, name)
+  }
+  return undefined
+}
+
 /** FLY_BIN if set; otherwise flyctl on PATH (the setup action installs only that name); otherwise fly. */
 export function resolveFlyBin(env = process.env): string {
   if (env.FLY_BIN !== undefined) {
@@ -81,11 +88,8 @@ export function resolveFlyBin(env = process.env): string {
     if (!isExecutable(env.FLY_BIN)) throw new UserError(`FLY_BIN=${env.FLY_BIN} is not an executable file: chmod +x it or point FLY_BIN at flyctl`)
     return env.FLY_BIN
   }
-  for (const name of ['flyctl', 'fly']) {
-    for (const dir of (env.PATH ?? '').split(delimiter)) {
-      if (dir && isExecutable(join(dir, name))) return join(dir, name)
-    }
-  }
+  const found = resolveOnPath('flyctl', env) ?? resolveOnPath('fly', env)
+  if (found) return found
   throw new UserError('flyctl not found: install it (https://fly.io/docs/flyctl/install/) or set FLY_BIN')
 }
 
