@@ -86,12 +86,18 @@ export async function lintPending(ctx: Context, pending: LocalMigration[], rowEs
   if (!findings.length) return
   const allowed = new Set((process.env.ALLOW_DESTRUCTIVE ?? '').split(',').map((s) => s.trim()).filter(Boolean))
   const blocking = ctx.env === 'production' ? findings.filter((f) => f.destructive && !allowed.has(f.migration)) : []
-  ctx.log.info(
-    table(
-      ['migration', 'rule', 'severity', 'finding'],
-      findings.map((f) => [f.migration, f.rule, f.destructive ? (blocking.includes(f) ? chalk.red('blocks production') : chalk.yellow('destructive')) : 'info', f.message]),
-    ),
-  )
+  // Informational findings (locks taken while creating new tables, …) only with --verbose.
+  const shown = ctx.verbose ? findings : findings.filter((f) => f.destructive)
+  const hidden = findings.length - shown.length
+  if (shown.length) {
+    ctx.log.info(
+      table(
+        ['migration', 'rule', 'severity', 'finding'],
+        shown.map((f) => [f.migration, f.rule, f.destructive ? (blocking.includes(f) ? chalk.red('blocks production') : chalk.yellow('destructive')) : 'info', f.message]),
+      ),
+    )
+  }
+  if (hidden) ctx.log.info(`migration lint: ${hidden} informational finding${hidden === 1 ? '' : 's'} (VERBOSE=1 shows them)`)
   if (blocking.length) {
     const names = [...new Set(blocking.map((f) => f.migration))]
     throw new Refusal(`migration lint: destructive change in ${names.join(', ')}; production is refused (set ALLOW_DESTRUCTIVE=${names.join(',')} once you have checked it)`, blocking.map((f) => `${f.migration}: ${f.rule}: ${f.message}`))
