@@ -120,10 +120,10 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
     if (out.exitCode === 0 || (out.exitCode !== null && spec.okStatuses?.includes(out.exitCode))) {
       return { stdout: out.stdout, stderr, status: out.exitCode, durationMs, skipped: false }
     }
-    const timedOut = out.exitCode === null && spec.timeoutMs !== undefined && durationMs >= spec.timeoutMs - 50
+    const timedOut = spec.timeoutMs !== undefined && durationMs >= spec.timeoutMs - 50
     throw new CommandError(
       mask(shown(spec)),
-      out.exitCode,
+      timedOut ? null : out.exitCode,
       stderr,
       timedOut ? `timed out after ${Math.round(spec.timeoutMs! / 1000)}s and was stopped` : undefined,
     )
