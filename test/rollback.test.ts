@@ -1,0 +1,139 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { argvs } from './support/sandbox.ts'
+import { sql } from './support/pg.ts'
+import { STAGING, scenario } from './support/scenario.ts'
+import { addMigration, projectCopy, runMake, runScript, tempDir } from './support/toolkit.ts'
+import { chooseRollbackTarget } from '../scripts/lib/rollback.ts'
+import type { FlyRelease } from '../scripts/lib/fly.ts'
+
+const release = (Version: number, Status: string, ImageRef: string): FlyRelease => ({ ID: `r${Version}`, Version, Status, Description: 'Release', ImageRef, CreatedAt: '2026-11-01T00:00:00Z' })
+
+test('the target is the newest complete release with another image; failed and secrets-only releases are skipped', () => {
+  const releases = [release(5, 'complete', 'img:c'), release(4, 'complete', 'img:c'), release(3, 'failed', 'img:b'), release(2, 'complete', 'img:a'), release(1, 'complete', 'img:0')]
+  assert.is(chooseRollbackTarget(releases, 'img:c', {})?.Version, 2)
+  assert.is(chooseRollbackTarget(releases, 'img:c', { version: 1 })?.ImageRef, 'img:0')
+  assert.is(chooseRollbackTarget(releases, 'img:c', { image: 'img:a' })?.Version, 2)
+  assert.is(chooseRollbackTarget([release(1, 'complete', 'img:c')], 'img:c', {}), undefined)
+  assert.throws(() => chooseRollbackTarget(releases, 'img:c', { version: 3 }), /VERSION=3 is a failed release/)
+  assert.throws(() => chooseRollbackTarget(releases, 'img:c', { version: 9 }), /VERSION=9 is not among/)
+  assert.throws(() => chooseRollbackTarget(releases, 'img:c', { image: 'img:b' }), /IMAGE=img:b is not the image of any complete release/)
+})
+
+test('make rollback-staging APP= redeploys the previous image with the interface command line and prints the release table', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const first = s.sandbox.state().apps[STAGING[1]].machines[0].image
+  assert.is((await runScript('deploy', ['staging', '--app', 'public-api'], { env: s.env })).code, 0)
+  await s.sandbox.fly(['secrets', 'set', 'A=1', '--app', STAGING[1]]) // a secrets-only release: same image
+  s.sandbox.clearCalls()
+  const result = await runMake('rollback-staging', { APP: 'public-api' }, { env: s.env })
+  assert.is(result.code, 0, result.output)
+  assert.equal(argvs(s.sandbox.writes()), [['deploy', '--app', STAGING[1], '--config', 'infra/fly/public-api-staging/fly.toml', '--image', first, '--skip-release-command']])
+  assert.match(result.stdout, new RegExp(`→\\s+v1\\s+complete\\s+${first.replace(/[.]/g, '\\.')}`))
+  assert.match(result.stdout, /\*\s+v3\s+complete/)
+  assert.is(s.sandbox.state().apps[STAGING[1]].machines[0].image, first)
+  await s.sandbox.close()
+})
+
+test('no earlier image: exit 1 with a clear message; bad VERSION and conflicting flags: exit 2; production needs YES', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const none = await runMake('rollback-staging', { APP: 'web-admin' }, { env: s.env })
+  assert.match(none.stderr, 'has no earlier complete release with another image than the running one')
+  assert.match(none.stderr, 'Error 1')
+  assert.is((await runScript('rollback', ['staging', '--app', 'web-admin', '--version', 'latest'], { env: s.env })).code, 2)
+  assert.is((await runScript('rollback', ['staging', '--app', 'web-admin', '--version', '1', '--image', 'x'], { env: s.env })).code, 2)
+  assert.is((await runScript('rollback', ['staging', '--version', '1'], { env: s.env })).code, 2)
+  const prod = await runScript('rollback', ['production', '--app', 'web-admin'], { env: s.env })
+  assert.ok(prod.code === 1 || prod.code === 3)
+  assert.equal(s.sandbox.writes(), [])
+  await s.sandbox.close()
+})
+
+const NEW = '20250301000000_add_policy_riders'
+const UP = 'CREATE TABLE "PolicyRider" ("id" TEXT NOT NULL, "policyId" TEXT NOT NULL, CONSTRAINT "PolicyRider_pkey" PRIMARY KEY ("id"));\n'
+const DOWN = 'DROP TABLE "PolicyRider";\n'
+
+const tables = async (url: string) => (await sql<{ t: string }>(url, "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).map((r) => r.t)
+
+test('a down migration restores the previous schema and the next migrate applies it again', async () => {
+  const s = await scenario()
+  const project = projectCopy()
+  addMigration(project, NEW, UP, DOWN)
+  assert.is((await runScript('deploy', ['staging'], { env: s.env, cwd: project })).code, 0)
+  assert.ok((await tables(s.dbs.staging)).includes('PolicyRider'))
+  const older = await runScript('rollback-migration', ['staging', '--name', '20250201000000_add_premiums'], { env: s.env, cwd: project })
+  assert.is(older.code, 3, older.output)
+  assert.match(older.stderr, `only the newest applied migration can be rolled back on staging: that is ${NEW}`)
+  const result = await runScript('rollback-migration', ['staging', '--name', NEW], { env: s.env, cwd: project })
+  assert.is(result.code, 0, result.output)
+  assert.not.ok((await tables(s.dbs.staging)).includes('PolicyRider'))
+  const rows = await sql<{ finished: boolean; rolled: boolean }>(s.dbs.staging, `SELECT finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled FROM _prisma_migrations WHERE migration_name = '${NEW}'`)
+  assert.equal(rows, [{ finished: true, rolled: true }])
+  const again = await runScript('migrate', ['staging'], { env: s.env, cwd: project })
+  assert.is(again.code, 0, again.output)
+  assert.match(again.stderr, `applied on staging: ${NEW}`)
+  assert.ok((await tables(s.dbs.staging)).includes('PolicyRider'))
+  const after = await sql<{ n: string }>(s.dbs.staging, `SELECT count(*) AS n FROM _prisma_migrations WHERE migration_name = '${NEW}'`)
+  assert.is(Number(after[0].n), 2)
+  await s.sandbox.close()
+})
+
+test('a failed migration blocks later deploys (P3009), migrate-status says so, rollback-migration gets out of it', async () => {
+  const s = await scenario()
+  const project = projectCopy()
+  addMigration(project, NEW, 'CREATE TABLE "PolicyRider" ("id" TEXT PRIMARY KEY);\nINSERT INTO "NoSuchTable" VALUES (1);\n', DOWN)
+  const failed = await runScript('deploy', ['staging', '--app', 'internal-api'], { env: s.env, cwd: project })
+  assert.is(failed.code, 1, failed.output)
+  assert.match(failed.output, 'release command failed - aborting deployment')
+  const status = await runMake('migrate-status', {}, { env: s.env, cwd: project })
+  void status
+  const statusHere = await runScript('migrate-status', [], { env: s.env, cwd: project })
+  assert.match(statusHere.stdout, new RegExp(`${NEW}\\s+yes\\s+failed\\s+pending`))
+  assert.match(statusHere.stderr, `staging: ${NEW} FAILED; Prisma refuses every later deploy (P3009)`)
+  assert.match(statusHere.stderr, `make rollback-migration-staging NAME=${NEW}`)
+  assert.match(statusHere.stderr, `prisma migrate resolve --applied ${NEW}`)
+  // Fix the migration, then recover: down.sql finds nothing (the failed script was one transaction).
+  addMigration(project, NEW, UP, DOWN)
+  const recover = await runScript('rollback-migration', ['staging', '--name', NEW], { env: s.env, cwd: project })
+  assert.is(recover.code, 0, recover.output)
+  assert.match(recover.stderr, 'down.sql found nothing to undo')
+  const redeploy = await runScript('deploy', ['staging', '--app', 'internal-api'], { env: s.env, cwd: project })
+  assert.is(redeploy.code, 0, redeploy.output)
+  const rows = await sql<{ finished: boolean; rolled: boolean }>(s.dbs.staging, `SELECT finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled FROM _prisma_migrations WHERE migration_name = '${NEW}' ORDER BY started_at`)
+  assert.equal(rows, [{ finished: false, rolled: true }, { finished: true, rolled: false }])
+  await s.sandbox.close()
+})
+
+test('migrate-status --json for CI, and an unreachable database is reported, not a crash', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const json = JSON.parse((await runMake('migrate-status', { JSON: '1' }, { env: s.env })).stdout)
+  assert.equal(json.staging.migrations.map((m: { state: string }) => m.state), ['applied', 'applied', 'applied'])
+  assert.equal(json.production.migrations.map((m: { state: string }) => m.state), ['pending', 'pending', 'pending'])
+  assert.equal(json.gate, { ok: true, findings: [] })
+  const dir = tempDir()
+  const { writeEnvDir } = await import('./support/toolkit.ts')
+  writeEnvDir({ staging: s.files.staging, production: { ...s.files.production, 'internal-api': { DATABASE_URL: 'postgres://u:p@127.0.0.1:1/none' } } }, dir)
+  const down = await runScript('migrate-status', [], { env: { ...s.env, ENV_DIR: dir, DB_CONNECT_TIMEOUT: '2' } })
+  assert.is(down.code, 1)
+  assert.match(down.stdout, /20250101000000_init\s+yes\s+applied\s+unreachable/)
+  assert.match(down.stderr, 'production: cannot connect to the production database')
+  await s.sandbox.close()
+})
+
+test('make migration NAME= writes the migration and a down.sql template when the engine is unavailable', async () => {
+  const project = projectCopy()
+  const env = { PRISMA_SCHEMA_ENGINE_BINARY: join(process.cwd(), 'test/support/schema-engine-stub'), DATABASE_URL: 'postgres://u:p@127.0.0.1:1/x' }
+  const result = await runScript('migration', ['--name', 'add_policy_riders'], { env, cwd: project, timeoutMs: 120_000 })
+  assert.is(result.code, 0, result.output)
+  const created = (await import('node:fs')).readdirSync(join(project, 'prisma/migrations')).find((d) => d.endsWith('_add_policy_riders'))!
+  assert.match(created, /^\d{14}_add_policy_riders$/)
+  assert.match(readFileSync(join(project, 'prisma/migrations', created, 'down.sql'), 'utf8'), '-- TODO: write it.')
+  assert.ok(existsSync(join(project, 'prisma/migrations', created, 'migration.sql')))
+  assert.is((await runScript('migration', ['--name', 'add_policy_riders'], { env, cwd: project })).code, 2)
+  assert.is((await runScript('migration', ['--name', 'Bad-Name'], { env, cwd: project })).code, 2)
+  assert.is((await runScript('migration', [], { env, cwd: project })).code, 2)
+})
+
+test.run()
