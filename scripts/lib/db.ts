@@ -4,6 +4,7 @@ import { quote } from 'zx/core'
 import { OperationError } from './errors.js'
 import type { Context } from './cli.js'
 import type { DatabaseTarget } from './config.js'
+import { stopChild } from './exec.js'
 
 // The interface's connection rule: a host ending in .flycast or .internal is reached through
 // `flyctl proxy <free local port>:<port> --app <first label of the host>` on 127.0.0.1;
@@ -45,10 +46,7 @@ async function startProxy(ctx: Context, target: DatabaseTarget): Promise<number>
   const child = ctx.fly().proxy(port, target.port, app, (line) => {
     if (line.startsWith('Proxying ')) ready()
   })
-  ctx.onCleanup(async () => {
-    await child.kill('SIGTERM').catch(() => undefined)
-    await child.catch(() => undefined)
-  })
+  ctx.onCleanup(() => stopChild(child))
   let timer: NodeJS.Timeout | undefined
   const outcome = await Promise.race([
     readyLine.then(() => 'ready' as const),

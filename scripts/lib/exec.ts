@@ -52,9 +52,29 @@ export function isTransient(status: number | null, stderr: string): boolean {
 
 const running = new Set<ProcessPromise>()
 
+/** Stops a child: SIGTERM, then SIGKILL if it has not ended within a few seconds. (Signals the pid
+ * directly: zx's kill walks the process table first, which can stall.) */
+export async function stopChild(child: ProcessPromise, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  const pid = child.pid
+  if (pid === undefined || !running.has(child)) return
+  try {
+    process.kill(pid, signal)
+  } catch {
+    return // already gone
+  }
+  const ended = await Promise.race([child.then(() => true, () => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref())])
+  if (!ended) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // gone between the two
+    }
+  }
+}
+
 /** Stops every child still running (SIGINT/SIGTERM handling). */
 export async function killAllChildren(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  await Promise.all([...running].map((child) => child.kill(signal).catch(() => undefined)))
+  await Promise.all([...running].map((child) => stopChild(child, signal)))
 }
 
 /** The command as a person would type it: the flyctl binary shown by its name, not its path. */

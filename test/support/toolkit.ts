@@ -1,12 +1,21 @@
 import { spawn } from 'node:child_process'
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 
 // Runs the toolkit the way an operator does (compiled scripts, or make targets) and builds the
 // throwaway inputs tests need: env folders and project copies with their own migrations.
 
-export const REPO = resolve(import.meta.dirname, '../..')
+/** The repository root: found upwards from this file, which may also run bundled from dist/. */
+export const REPO = (() => {
+  let dir = import.meta.dirname
+  while (!existsSync(join(dir, 'Makefile')) || !existsSync(join(dir, 'scripts'))) {
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error('cannot find the repository root')
+    dir = parent
+  }
+  return dir
+})()
 
 export interface RunResult {
   code: number | null
