@@ -93,7 +93,9 @@ interface PipelineOptions {
 async function pipeline(ctx: Context, db: Database, steps: Steps, outcomes: AppOutcome[], options: PipelineOptions): Promise<void> {
   const fly = ctx.fly()
   const initial = await snapshot(db)
-  for (const outcome of outcomes) outcome.before = runningImage(await fly.status(outcome.app).catch(() => ({ Machines: [] }) as never))
+  // Also the first flyctl call: a missing app or a missing login stops here, before any write.
+  const before = await Promise.all(outcomes.map((outcome) => fly.status(outcome.app)))
+  outcomes.forEach((outcome, i) => (outcome.before = runningImage(before[i])))
 
   if (ctx.env === 'production' && pendingMigrations(initial.statuses).length) {
     const where = await steps.run('backup', () => backupBeforeMigration(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)), (w) => w)

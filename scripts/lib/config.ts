@@ -69,7 +69,7 @@ export function readEnvFile(path: string, env: Environment, log: Logger): EnvFil
       throw new UserError(`${path}: ${name} is not a name Fly accepts for a secret (letters, digits and _, not starting with a digit): rename it`)
     }
     if (value === '') throw new UserError(`${path}: ${name} is empty: give it a value or remove the line`)
-    registerSecret(value)
+    if (name !== 'NODE_ENV') registerSecret(value)
   }
   if ('NODE_ENV' in values) {
     if (values.NODE_ENV !== env) {

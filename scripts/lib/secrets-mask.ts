@@ -4,8 +4,8 @@
 const secrets = new Set<string>()
 
 export function registerSecret(value: string | undefined): void {
-  // Very short values would mask ordinary words; env-file validation already refuses empty ones.
-  if (value && value.length >= 4) secrets.add(value)
+  // Very short values would mask ordinary words (ports, flags); flyctl never echoes values anyway.
+  if (value && value.length >= 6) secrets.add(value)
 }
 
 export function mask(text: string): string {
