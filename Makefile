@@ -52,6 +52,10 @@ demo: $(BUILT) ## rehearse the whole runbook against the local sandbox (Fly simu
 bench: $(BUILT) ## run the performance benchmarks; writes bench/results.md
 	$(RUN) dist/bench.mjs
 
+.PHONY: runbook
+runbook: $(BUILT) ## regenerate the README runbook from the targets' dry-run output
+	$(RUN) dist/runbook.mjs
+
 .PHONY: create-apps-staging
 create-apps-staging: $(BUILT) ## create the three staging apps that are missing (DB=1: and the database app)
 	$(RUN) dist/create-apps.mjs staging $(FLAGS)

@@ -12,7 +12,7 @@ import { CommandError, OperationError, Refusal, UserError } from './lib/errors.j
 import { checkOnce, runningImage, waitHealthy, type AppHealth } from './lib/health.js'
 import { record } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
-import { formatDuration, table, type Logger } from './lib/log.js'
+import { formatDuration, publishTable, type Logger } from './lib/log.js'
 import { pendingMigrations } from './lib/migrations.js'
 import { type AppKey, flyAppName, flyConfigPath } from './lib/names.js'
 import { readFlyToml } from './lib/flytoml.js'
@@ -68,13 +68,8 @@ await main(
     try {
       await withLock(ctx, db, `deploy-${ctx.env}`, () => pipeline(ctx, db, steps, outcomes, { image, sources, autoRollback, parallel }))
     } finally {
-      ctx.log.result(steps.summary(`deploy ${ctx.env}`))
-      ctx.log.result(
-        table(
-          ['app', 'result', 'image before', 'image after', 'detail'],
-          outcomes.map((o) => [o.app, colourResult(o.result), o.before ?? '-', o.after ?? '-', o.detail]),
-        ),
-      )
+      steps.publishSummary(`deploy ${ctx.env}`)
+      publishTable(ctx.log, `apps of ${ctx.env}`, ['app', 'result', 'image before', 'image after', 'detail'], outcomes.map((o) => [o.app, colourResult(o.result), o.before ?? '-', o.after ?? '-', o.detail]))
     }
   },
 )

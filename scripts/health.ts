@@ -2,7 +2,7 @@
 import chalk from 'chalk'
 import { main } from './lib/cli.js'
 import { waitHealthy } from './lib/health.js'
-import { table } from './lib/log.js'
+import { publishTable } from './lib/log.js'
 
 await main(
   { name: 'health', usage: 'health <staging|production> [--app KEY] [--verbose]', environment: true },
@@ -16,7 +16,7 @@ await main(
       r.http,
       `${r.seconds.toFixed(1)}s`,
     ])
-    ctx.log.result(table(['app', 'health', 'machines', 'checks', 'http', 'waited'], rows))
+    publishTable(ctx.log, `health of ${ctx.env}`, ['app', 'health', 'machines', 'checks', 'http', 'waited'], rows)
     const sick = results.filter((r) => !r.healthy)
     if (sick.length) {
       ctx.log.error(`unhealthy: ${sick.map((r) => r.app).join(', ')}`)

@@ -7,7 +7,7 @@ import { envFlag, main, type Context } from './lib/cli.js'
 import { loadDatabaseTarget } from './lib/config.js'
 import { connect } from './lib/db.js'
 import { gateFindings } from './lib/gate.js'
-import { table } from './lib/log.js'
+import { publishTable } from './lib/log.js'
 import { compareMigrations, listLocalMigrations, readMigrationRows, type MigrationRow, type MigrationState } from './lib/migrations.js'
 import { ENVIRONMENTS, type Environment, shortName } from './lib/names.js'
 
@@ -59,7 +59,7 @@ await main({ name: 'migrate-status', usage: 'migrate-status [--json] [--env-dir 
       const state = statuses[env].find((s) => s.name === name)?.state
       return state ? COLOUR[state](state) : '-'
     }
-    ctx.log.result(table(['migration', 'local', 'staging', 'production'], names.map((name) => [name, local.some((m) => m.name === name) ? 'yes' : chalk.red('missing'), cell('staging', name), cell('production', name)])))
+    publishTable(ctx.log, 'migration status', ['migration', 'local', 'staging', 'production'], names.map((name) => [name, local.some((m) => m.name === name) ? 'yes' : chalk.red('missing'), cell('staging', name), cell('production', name)]))
     for (const env of ENVIRONMENTS) {
       if (!reports[env].reachable) ctx.log.error(`${env}: ${reports[env].error}`)
       for (const failed of statuses[env].filter((s) => s.state === 'failed')) {

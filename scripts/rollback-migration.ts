@@ -50,7 +50,7 @@ await main(
       if (ctx.env === 'production') await record(ctx, db, { operation: 'backup', result: 'ok', detail: await backupBeforeMigration(ctx, target) })
       try {
         try {
-          await db.write(down)
+          await db.write(down, [], migration.downPath)
         } catch (error) {
           if (!(status.state === 'failed' && error instanceof OperationError && NOTHING_TO_UNDO.test(error.message))) throw error
           ctx.log.warn(`down.sql found nothing to undo (${error.message.split(': ').pop()}): the failed migration left nothing behind`)

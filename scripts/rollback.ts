@@ -9,7 +9,7 @@ import { OperationError, UserError } from './lib/errors.js'
 import { runningImage, waitHealthy } from './lib/health.js'
 import { record } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
-import { table } from './lib/log.js'
+import { publishTable, table } from './lib/log.js'
 import { type AppKey, flyAppName } from './lib/names.js'
 import type { FlyRelease } from './lib/fly.js'
 import { chooseRollbackTarget, deployImageBack, type RollbackChoice } from './lib/rollback.js'
@@ -51,23 +51,30 @@ await main(
 
     await confirmProduction(ctx, 'rollback')
     const db = await connect(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
-    await withLock(ctx, db, `rollback-${ctx.env}`, async () => {
-      for (const { key, app, current, target } of plans) {
-        const started = performance.now()
-        try {
-          await deployImageBack(ctx, key, target.ImageRef)
-          if (ctx.dryRun) continue
-          const health = await waitHealthy(ctx, key)
-          await record(ctx, db, { operation: 'rollback', app, imageBefore: current, imageAfter: target.ImageRef, result: health.healthy ? 'ok' : 'failed', durationMs: performance.now() - started, detail: `to v${target.Version}` })
-          if (!health.healthy) throw new OperationError(`${app} is unhealthy after the rollback to v${target.Version}`, [health.machines, health.checks, health.http])
-          ctx.log.ok(`${app} rolled back to v${target.Version} (${target.ImageRef}) and healthy`)
-        } catch (error) {
-          if (!(error instanceof OperationError)) {
-            await record(ctx, db, { operation: 'rollback', app, imageBefore: current, imageAfter: target.ImageRef, result: 'failed', durationMs: performance.now() - started, detail: (error as Error).message })
+    const outcome = new Map(plans.map((p) => [p.app, ctx.dryRun ? 'dry run' : 'not rolled back']))
+    try {
+      await withLock(ctx, db, `rollback-${ctx.env}`, async () => {
+        for (const { key, app, current, target } of plans) {
+          const started = performance.now()
+          try {
+            await deployImageBack(ctx, key, target.ImageRef)
+            if (ctx.dryRun) continue
+            const health = await waitHealthy(ctx, key)
+            outcome.set(app, health.healthy ? 'rolled back, healthy' : 'rolled back, UNHEALTHY')
+            await record(ctx, db, { operation: 'rollback', app, imageBefore: current, imageAfter: target.ImageRef, result: health.healthy ? 'ok' : 'failed', durationMs: performance.now() - started, detail: `to v${target.Version}` })
+            if (!health.healthy) throw new OperationError(`${app} is unhealthy after the rollback to v${target.Version}`, [health.machines, health.checks, health.http])
+            ctx.log.ok(`${app} rolled back to v${target.Version} (${target.ImageRef}) and healthy`)
+          } catch (error) {
+            if (outcome.get(app) === 'not rolled back') outcome.set(app, 'failed')
+            if (!(error instanceof OperationError)) {
+              await record(ctx, db, { operation: 'rollback', app, imageBefore: current, imageAfter: target.ImageRef, result: 'failed', durationMs: performance.now() - started, detail: (error as Error).message })
+            }
+            throw error
           }
-          throw error
         }
-      }
-    })
+      })
+    } finally {
+      publishTable(ctx.log, `rollback of ${ctx.env}`, ['app', 'result', 'image before', 'image after'], plans.map((p) => [p.app, outcome.get(p.app)!, p.current ?? '-', `v${p.target.Version} ${p.target.ImageRef}`]))
+    }
   },
 )

@@ -2,7 +2,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { argvs, createSandbox } from './support/sandbox.ts'
 import { freshDatabases, sql } from './support/pg.ts'
-import { defaultEnvFiles, runMake, runScript, writeEnvDir } from './support/toolkit.ts'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { SECRET, defaultEnvFiles, runMake, runScript, tempDir, writeEnvDir } from './support/toolkit.ts'
 
 const MIGRATIONS = ['20250101000000_init', '20250115000000_add_customer_beneficiaries', '20250201000000_add_premiums']
 const APPS = ['internal-api', 'public-api', 'web-admin'].map((a) => `microbima-staging-${a}`)
@@ -34,6 +36,20 @@ test('make deploy-staging deploys in order, migrates, checks health; exact flyct
   assert.equal(await sql(dbs.production, "SELECT to_regclass('_prisma_migrations') AS t"), [{ t: null }])
   // The summary names each app's new image.
   for (const app of APPS) assert.match(result.stdout, new RegExp(`${app}\\s+deployed\\s+-\\s+registry\\.fly\\.io/${app}:deployment-`))
+  await sandbox.close()
+})
+
+test('in GitHub Actions the summary tables go to the run summary as Markdown, secrets masked', async () => {
+  const { sandbox, env } = await ready()
+  const summary = join(tempDir('mb-summary-'), 'summary.md')
+  const result = await runScript('deploy', ['staging'], { env: { ...env, GITHUB_STEP_SUMMARY: summary } })
+  assert.is(result.code, 0, result.output)
+  const markdown = readFileSync(summary, 'utf8')
+  assert.match(markdown, /^#### deploy staging \(/m)
+  assert.match(markdown, '| step | result | time | detail |')
+  for (const app of APPS) assert.match(markdown, new RegExp(`^\\| ${app} \\| deployed \\| - \\| registry\\.fly\\.io/${app}:deployment-\\w+ \\|`, 'm'))
+  assert.not.match(markdown, '\x1b[')
+  for (const secret of Object.values(SECRET)) assert.not.match(markdown, secret)
   await sandbox.close()
 })
 
@@ -96,7 +112,7 @@ test('dry run issues no write and prints the runbook', async () => {
   assert.is(result.code, 0, result.output)
   assert.equal(sandbox.writes(), [])
   assert.match(result.stdout, 'flyctl deploy --config infra/fly/internal-api-staging/fly.toml --app microbima-staging-internal-api --remote-only')
-  assert.match(result.stdout, `flyctl ssh console --app microbima-staging-internal-api --command $'sh -c \\'cd /app && npx prisma migrate deploy\\''`)
+  assert.match(result.stdout, `flyctl ssh console --app microbima-staging-internal-api --command "sh -c 'cd /app && npx prisma migrate deploy'"`)
   assert.equal(await sql(dbs.staging, "SELECT to_regclass('_prisma_migrations') AS t"), [{ t: null }])
   await sandbox.close()
 })

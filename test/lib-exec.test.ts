@@ -1,8 +1,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
-import { createExec, displayCommand, isTransient } from '../scripts/lib/exec.ts'
+import { createExec, displayCommand, isTransient, shellQuote } from '../scripts/lib/exec.ts'
 import { CommandError, OperationError, Refusal, UserError } from '../scripts/lib/errors.ts'
 import { report } from '../scripts/lib/cli.ts'
 import type { Logger } from '../scripts/lib/log.ts'
@@ -41,7 +42,7 @@ test('a read runs in dry run; a write is printed as a pasteable command and not 
   const write = await exec.run({ argv: [prog.path, 'deploy', '--app', "it's"], write: true })
   assert.ok(write.skipped)
   assert.is(readFileSync(prog.log, 'utf8'), 'status --json\n')
-  assert.equal(lines, [{ kind: 'result', text: "prog deploy --app $'it\\'s'" }])
+  assert.equal(lines, [{ kind: 'result', text: `prog deploy --app "it's"` }])
 })
 
 test('secrets go on stdin; dry run shows a here-document with masked values', async () => {
@@ -107,7 +108,12 @@ test('transient texts come from flyctl errors, and exit 126 is a deadline', () =
 })
 
 test('displayCommand shows the binary by name and quotes like a shell', () => {
-  assert.is(displayCommand(['/opt/bin/flyctl', 'ssh', 'console', '--command', "sh -c 'cd /app'"]), "flyctl ssh console --command $'sh -c \\'cd /app\\''")
+  assert.is(displayCommand(['/opt/bin/flyctl', 'ssh', 'console', '--command', "sh -c 'cd /app'"]), `flyctl ssh console --command "sh -c 'cd /app'"`)
+  // Pasted into bash, each form gives back the same argument.
+  for (const arg of ['plain', 'two words', "it's", 'it\'s "$HOME"', 'a!b\'c', 'tab\there\'']) {
+    const echoed = execFileSync('bash', ['-c', `printf %s ${shellQuote(arg)}`], { encoding: 'utf8' })
+    assert.is(echoed, arg)
+  }
 })
 
 test('errors map to the exit codes of the interface and print the right shape', () => {

@@ -1,10 +1,10 @@
 import { createServer } from 'node:net'
+import { relative } from 'node:path'
 import pg from 'pg'
-import { quote } from 'zx/core'
 import { OperationError } from './errors.js'
 import type { Context } from './cli.js'
 import type { DatabaseTarget } from './config.js'
-import { stopChild } from './exec.js'
+import { shellQuote, stopChild } from './exec.js'
 
 // The interface's connection rule: a host ending in .flycast or .internal is reached through
 // `flyctl proxy <free local port>:<port> --app <first label of the host>` on 127.0.0.1;
@@ -14,7 +14,8 @@ export interface Database {
   /** Reads run in dry run too. */
   query<T extends object = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
   /** Writes go through the chokepoint: printed as psql in dry run. */
-  write(sql: string, params?: unknown[]): Promise<void>
+  /** `file`: where `sql` was read from, shown instead of the SQL in dry run. */
+  write(sql: string, params?: unknown[], file?: string): Promise<void>
   /** Where it connected, for messages (no password). */
   readonly where: string
   close(): Promise<void>
@@ -81,6 +82,12 @@ export async function reach(ctx: Context, target: DatabaseTarget): Promise<{ hos
   return viaProxy ? { host: '127.0.0.1', port: await startProxy(ctx, target), viaProxy } : { host: target.host, port: target.port, viaProxy }
 }
 
+/** Statement text on one line for `psql -c`: full-line comments dropped (on one line they would
+ * comment out everything after them), whitespace collapsed. */
+function oneLine(sql: string): string {
+  return sql.replace(/^\s*--.*$/gm, '').replace(/\s+/g, ' ').trim()
+}
+
 export async function connect(ctx: Context, target: DatabaseTarget): Promise<Database> {
   const url = new URL(target.url)
   const { host, port, viaProxy } = await reach(ctx, target)
@@ -112,8 +119,12 @@ export async function connect(ctx: Context, target: DatabaseTarget): Promise<Dat
         throw new OperationError(`query on the ${ctx.env} database failed: ${(error as Error).message}`, [sql.trim().split('\n')[0]])
       }
     },
-    async write(sql: string, params: unknown[] = []) {
-      await ctx.exec.change(`psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -c ${quote(literalSql(sql, params).replace(/\s+/g, ' ').trim())}`, async () => {
+    async write(sql: string, params: unknown[] = [], file?: string) {
+      // A file's SQL runs as one multi-statement query, one transaction: psql -1 -f does the same.
+      const preview = file
+        ? `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 --single-transaction -f ${shellQuote(relative(process.cwd(), file))}`
+        : `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -c ${shellQuote(oneLine(literalSql(sql, params)))}`
+      await ctx.exec.change(preview, async () => {
         try {
           await client.query(sql, params)
         } catch (error) {

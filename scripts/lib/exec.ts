@@ -52,24 +52,28 @@ export function isTransient(status: number | null, stderr: string): boolean {
 
 const running = new Set<ProcessPromise>()
 
-/** Stops a child: SIGTERM, then SIGKILL if it has not ended within a few seconds. (Signals the pid
- * directly: zx's kill walks the process table first, which can stall.) */
+/** Signals the child's process group (a FLY_BIN wrapper script and the flyctl it started), or the
+ * child alone when it has no group of its own. */
+function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, signal)
+      return true
+    } catch {
+      // no such group or process: try the next
+    }
+  }
+  return false
+}
+
+/** Stops a child: SIGTERM, then SIGKILL if it has not ended within a few seconds. (Signals the
+ * group directly: zx's kill walks the process table first, which can stall.) */
 export async function stopChild(child: ProcessPromise, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const pid = child.pid
   if (pid === undefined || !running.has(child)) return
-  try {
-    process.kill(pid, signal)
-  } catch {
-    return // already gone
-  }
+  if (!signalGroup(pid, signal)) return // already gone
   const ended = await Promise.race([child.then(() => true, () => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref())])
-  if (!ended) {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {
-      // gone between the two
-    }
-  }
+  if (!ended) signalGroup(pid, 'SIGKILL')
 }
 
 /** Stops every child still running (SIGINT/SIGTERM handling). */
@@ -77,10 +81,19 @@ export async function killAllChildren(signal: NodeJS.Signals = 'SIGTERM'): Promi
   await Promise.all([...running].map((child) => stopChild(child, signal)))
 }
 
+/** One argument as a person would type it: bare when safe, else in single quotes, else in double
+ * quotes when nothing in it is special there (`sh -c 'cd /app'`), else zx's $'…' form. */
+export function shellQuote(arg: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg
+  if (!arg.includes("'")) return `'${arg}'`
+  if (!/["$`\\!\n]/.test(arg)) return `"${arg}"`
+  return quote(arg)
+}
+
 /** The command as a person would type it: the flyctl binary shown by its name, not its path. */
 export function displayCommand(argv: string[]): string {
   const [program, ...args] = argv
-  return [basename(program), ...args].map((arg) => quote(arg)).join(' ')
+  return [basename(program), ...args].map(shellQuote).join(' ')
 }
 
 function heredoc(command: string, body: string): string {
@@ -108,6 +121,8 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
       nothrow: true,
       prefix: '',
       postfix: '',
+      // Its own process group, so stopping it also stops whatever it started (see stopChild).
+      detached: true,
       // No inherited terminal: flyctl must never wait on (or read) the operator's stdin.
       ...(spec.input ? { input: spec.input } : { stdio: ['ignore', 'pipe', 'pipe'] as const }),
       timeout: spec.timeoutMs,

@@ -1,4 +1,5 @@
 import chalk from 'chalk'
+import { appendFileSync } from 'node:fs'
 import { mask } from './secrets-mask.js'
 
 // Progress and diagnostics go to stderr; results (tables, the dry-run runbook, JSON) to stdout,
@@ -43,4 +44,17 @@ export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i] - visible(c)))).join('  ').trimEnd()
   return [line(header.map((h) => chalk.bold(h))), ...rows.map(line)].join('\n')
+}
+
+const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '')
+
+/** Prints a titled table as a result and, in GitHub Actions, appends it as Markdown to the run's
+ * summary (GITHUB_STEP_SUMMARY), so the run page shows what changed without reading the log. */
+export function publishTable(log: Logger, title: string, header: string[], rows: string[][]): void {
+  log.result(`${chalk.bold(title)}\n${table(header, rows)}`)
+  const summary = process.env.GITHUB_STEP_SUMMARY
+  if (!summary) return
+  const cell = (s: string) => mask(plain(s)).replace(/\|/g, '\\|') || ' '
+  const markdown = [`#### ${cell(title)}`, '', `| ${header.map(cell).join(' | ')} |`, `|${header.map(() => ' --- |').join('')}`, ...rows.map((r) => `| ${header.map((_, i) => cell(r[i] ?? '')).join(' | ')} |`), '']
+  appendFileSync(summary, `${markdown.join('\n')}\n`)
 }

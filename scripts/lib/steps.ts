@@ -1,5 +1,5 @@
 import chalk from 'chalk'
-import { formatDuration, table, type Logger } from './log.js'
+import { formatDuration, publishTable, type Logger } from './log.js'
 
 // Step timings and the closing summary of a pipeline: what ran, how long, what changed.
 
@@ -36,10 +36,11 @@ export class Steps {
     this.records.push({ name, result, ms: 0, detail })
   }
 
-  summary(title: string): string {
+  /** The closing table: every step, its result, its time and what it did. */
+  publishSummary(title: string): void {
     const colour = (result: StepResult) =>
       result === 'ok' ? chalk.green(result) : result === 'failed' ? chalk.red(result) : chalk.yellow(result)
     const rows = this.records.map((r) => [r.name, colour(r.result), r.ms ? formatDuration(r.ms) : '-', r.detail])
-    return `${chalk.bold(title)} (${formatDuration(performance.now() - this.startedAt)})\n${table(['step', 'result', 'time', 'detail'], rows)}`
+    publishTable(this.log, `${title} (${formatDuration(performance.now() - this.startedAt)})`, ['step', 'result', 'time', 'detail'], rows)
   }
 }

@@ -424,7 +424,9 @@ async function deploy(args: string[]) {
     for (const m of a.machines) {
       Object.assign(m, { image: deployedImage, state: 'started', releaseVersion: r.Version, updatedAt: now(), healthyAt: unhealthy ? -1 : Date.now() + (f?.kind === 'healthy-after-ms' ? f.ms ?? 0 : 0) })
     }
-    if (f?.kind === 'http-5xx') a.brokenImages.push(deployedImage)
+    // http-5xx: the app's own /health answers 503 (for `ms` after the deploy, or for good).
+    if (f?.kind === 'http-5xx' && f.ms) a.brokenUntil = { ...a.brokenUntil, [deployedImage]: Date.now() + f.ms }
+    else if (f?.kind === 'http-5xx') a.brokenImages.push(deployedImage)
     for (const secret of Object.values(a.secrets)) secret.staged = false
     a.logs.push(`${now()} app[${a.machines[0].id}] jnb [info] Starting init (commit: sim)...`, `${now()} app[${a.machines[0].id}] jnb [info] listening on :8080 (image ${deployedImage})`)
     return r

@@ -37,6 +37,8 @@ export interface SimApp {
   logs: string[]
   /** Image ref → `http-5xx` marks for the health server. */
   brokenImages: string[]
+  /** Image ref → epoch ms until which its /health answers 503. */
+  brokenUntil?: Record<string, number>
 }
 
 export interface SimImage {

@@ -19,7 +19,7 @@ export function appIsHealthy(stateDir: string, app: string): boolean {
   if (!entry?.machines?.length) return false
   return entry.machines.every(
     (m: { state: string; healthyAt: number; image: string }) =>
-      m.state === 'started' && m.healthyAt >= 0 && Date.now() >= m.healthyAt && !entry.brokenImages.includes(m.image),
+      m.state === 'started' && m.healthyAt >= 0 && Date.now() >= m.healthyAt && !entry.brokenImages.includes(m.image) && !(Date.now() < (entry.brokenUntil?.[m.image] ?? 0)),
   )
 }
 
