@@ -65,11 +65,11 @@ create-apps-prod: $(BUILT) ## create the three production apps that are missing 
 	$(RUN) dist/create-apps.mjs production $(FLAGS)
 
 .PHONY: set-secrets-staging
-set-secrets-staging: $(BUILT) ## push env/staging/<app>.env plus NODE_ENV, staged (PRUNE=1 removes keys only on Fly)
+set-secrets-staging: $(BUILT) ## push env/staging/<app>.env plus NODE_ENV, staged (PRUNE=1 removes keys only on Fly, APPLY=1 restarts now)
 	$(RUN) dist/set-secrets.mjs staging $(FLAGS)
 
 .PHONY: set-secrets-prod
-set-secrets-prod: $(BUILT) ## push env/production/<app>.env plus NODE_ENV, staged (PRUNE=1 removes keys only on Fly)
+set-secrets-prod: $(BUILT) ## push env/production/<app>.env plus NODE_ENV, staged (PRUNE=1 removes keys only on Fly, APPLY=1 restarts now)
 	$(RUN) dist/set-secrets.mjs production $(FLAGS)
 
 .PHONY: deploy-staging

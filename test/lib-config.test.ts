@@ -6,6 +6,7 @@ import { loadDatabaseTarget, parseDatabaseUrl, readEnvFile } from '../scripts/li
 import { UserError } from '../scripts/lib/errors.ts'
 import { createLogger } from '../scripts/lib/log.ts'
 import { mask } from '../scripts/lib/secrets-mask.ts'
+import { encodeSecret } from '../scripts/lib/secrets-stdin.ts'
 import { tempDir } from './support/toolkit.ts'
 
 const quiet = { ...createLogger(), warn: () => {}, info: () => {} }
@@ -100,6 +101,30 @@ test("cross-environment guard: naming the other environment's database app is re
   assert.match(userError(() => loadDatabaseTarget(dir, 'staging', quiet)), 'points at microbima-prod-db, the production database')
   const reverse = envDir('postgres://a:b@x:5432/y', 'postgres://a:b@top2.nearest.of.microbima-staging-db.internal:5432/x')
   assert.match(userError(() => loadDatabaseTarget(reverse, 'production', quiet)), 'points at microbima-staging-db')
+})
+
+test('secret values are encoded for flyctl secrets import without escapes; the few it cannot carry are named', () => {
+  assert.equal(encodeSecret('A', 'pa"ss\\word'), { line: 'A="pa"ss\\word"' })
+  assert.equal(encodeSecret('A', 'x #y'), { line: 'A="x #y"' })
+  assert.equal(encodeSecret('A', 'one\ntwo'), { line: 'A="""one\ntwo"""' })
+  for (const [value, problem] of [['a\rb', 'carriage return'], ['""x', 'two double quotes'], ['say "x #y', 'comment'], ['one"""\ntwo', 'ends a multi-line value early']]) {
+    const encoded = encodeSecret('A', value)
+    assert.ok('problem' in encoded && encoded.problem.includes(problem), `${JSON.stringify(value)} → ${JSON.stringify(encoded)}`)
+  }
+})
+
+test('an env value flyctl cannot carry is refused before any write, without echoing it', () => {
+  const dir = tempDir()
+  const path = join(dir, 'web-admin.env')
+  writeFileSync(path, 'SESSION_SECRET=\'""quoted-secret-value\'\n', { mode: 0o600 })
+  try {
+    readEnvFile(path, 'staging', createLogger())
+    assert.unreachable('should refuse')
+  } catch (error) {
+    assert.instance(error, UserError)
+    assert.match((error as Error).message, 'the value of SESSION_SECRET starts with two double quotes')
+    assert.not.match((error as Error).message, 'quoted-secret-value')
+  }
 })
 
 test.run()

@@ -85,13 +85,45 @@ test('set-secrets dry run prints NAME=**** and writes nothing; a bad file anywhe
   await s.sandbox.close()
 })
 
-test('a secrets restart that fails after storing reports exit 1 (the value is stored)', async () => {
+test('APPLY=1 restarts the machines with secrets deploy; a failed restart says the secrets are stored, exit 1, ledger', async () => {
   const s = await scenario({ stagingDeployed: true })
-  s.sandbox.fault({ command: 'secrets', app: STAGING[1], kind: 'restart-fail', times: 1 })
-  // set-secrets stages (no restart), so the restart failure shows with an unstaged set only.
-  const out = await s.sandbox.fly(['secrets', 'set', 'X=1', '--app', STAGING[1]])
-  assert.is(out.code, 1)
-  assert.is(s.sandbox.state().apps[STAGING[1]].secrets.X.value, '1')
+  const ok = await runMake('set-secrets-staging', { APPLY: '1' }, { env: s.env })
+  assert.is(ok.code, 0, ok.output)
+  assert.equal(argvs(s.sandbox.writes()), [
+    ...STAGING.map((app) => ['secrets', 'import', '--app', app, '--stage']),
+    ...STAGING.map((app) => ['secrets', 'deploy', '--app', app]),
+  ])
+  for (const app of STAGING) assert.is(s.sandbox.state().apps[app].secrets.NODE_ENV.staged, false)
+
+  s.sandbox.clearCalls()
+  s.sandbox.fault({ command: 'secrets deploy', app: STAGING[1], kind: 'restart-fail', times: 1 })
+  const files = defaultEnvFiles(s.dbs)
+  files.staging!['public-api']!.KONG_API_KEY = 'rotated-kong-key-1'
+  writeEnvDir(files, s.envDir)
+  const failed = await runMake('set-secrets-staging', { APPLY: '1' }, { env: s.env })
+  assert.is(failed.code, 2)
+  assert.match(failed.stderr, 'Error 1')
+  assert.match(failed.stderr, `${STAGING[1]}: the secrets are stored on Fly, but restarting its machines failed`)
+  assert.match(failed.stderr, `flyctl secrets deploy --app ${STAGING[1]}`)
+  // Stored, not running; the third app was not restarted after the failure.
+  const kong = s.sandbox.state().apps[STAGING[1]].secrets.KONG_API_KEY
+  assert.equal([kong.value, kong.staged], ['rotated-kong-key-1', true])
+  assert.equal(argvs(s.sandbox.writes()).filter((a) => a[1] === 'deploy'), [['secrets', 'deploy', '--app', STAGING[0]], ['secrets', 'deploy', '--app', STAGING[1]]])
+  const ledger = await sql<{ operation: string; app: string; result: string }>(s.dbs.staging, "SELECT operation, app, result FROM microbima_deploy.ledger WHERE app = $1 ORDER BY id", [STAGING[1]])
+  assert.equal(ledger.at(-1), { operation: 'set-secrets', app: STAGING[1], result: 'failed' })
+  for (const secret of Object.values(SECRET)) assert.not.match(failed.output, secret)
+  await s.sandbox.close()
+})
+
+test('values with quotes, backslashes, " #" and several lines reach Fly exactly', async () => {
+  const s = await scenario()
+  // Written as an operator would: single quotes keep a value literal, double quotes expand \n.
+  const tricky = { QUOTED: 'pa"ss\\word $HOME', HASHED: 'left #right', PEM: '-----BEGIN KEY-----\nAAAA\nBBBB\n-----END KEY-----' }
+  writeFileSync(join(s.envDir, 'staging', 'web-admin.env'), `SESSION_SECRET=${SECRET.session}\nQUOTED='pa"ss\\word $HOME'\nHASHED='left #right'\nPEM="-----BEGIN KEY-----\\nAAAA\\nBBBB\\n-----END KEY-----"\n`, { mode: 0o600 })
+  const result = await runScript('set-secrets', ['staging', '--app', 'web-admin'], { env: s.env })
+  assert.is(result.code, 0, result.output)
+  const stored = s.sandbox.state().apps[STAGING[2]].secrets
+  for (const [name, value] of Object.entries(tricky)) assert.is(stored[name].value, value, name)
   await s.sandbox.close()
 })
 

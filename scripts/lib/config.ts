@@ -5,6 +5,7 @@ import { UserError } from './errors.js'
 import type { Logger } from './log.js'
 import { type AppKey, type Environment, databaseAppName, otherEnvironment } from './names.js'
 import { registerSecret } from './secrets-mask.js'
+import { encodeSecret } from './secrets-stdin.js'
 
 // env/<environment>/<app>.env: dotenv files, one per app and environment, never committed.
 // Every problem is reported as one line naming the file, the line and the fix, before any change.
@@ -69,6 +70,8 @@ export function readEnvFile(path: string, env: Environment, log: Logger): EnvFil
       throw new UserError(`${path}: ${name} is not a name Fly accepts for a secret (letters, digits and _, not starting with a digit): rename it`)
     }
     if (value === '') throw new UserError(`${path}: ${name} is empty: give it a value or remove the line`)
+    const encoded = encodeSecret(name, value)
+    if ('problem' in encoded) throw new UserError(`${path}: the value of ${name} ${encoded.problem}: flyctl secrets import cannot take it, change the value`)
     if (name !== 'NODE_ENV') registerSecret(value)
   }
   if ('NODE_ENV' in values) {

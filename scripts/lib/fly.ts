@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { CommandError, OperationError, UserError } from './errors.js'
 import type { CommandSpec, Exec } from './exec.js'
+import { encodeSecret } from './secrets-stdin.js'
 
 // Typed wrappers over the flyctl command lines the toolkit uses (see shared/reference/flyctl.md).
 // JSON is parsed from stdout only: flyctl prints notices on stderr.
@@ -154,9 +155,14 @@ export class Fly {
     const names = Object.keys(values)
     await this.run(['secrets', 'import', '--app', app, '--stage'], {
       write: true,
-      input: names.map((name) => `${name}=${JSON.stringify(values[name])}`).join('\n') + '\n',
+      input: names.map((name) => secretLine(name, values[name])).join('\n') + '\n',
       inputPreview: names.map((name) => `${name}=****`).join('\n'),
     })
+  }
+
+  /** Restarts the app's machines with its staged secrets. */
+  async secretsDeploy(app: string): Promise<void> {
+    await this.run(['secrets', 'deploy', '--app', app], { write: true, timeoutMs: DEPLOY_TIMEOUT_MS() })
   }
 
   async secretsUnset(app: string, names: string[]): Promise<void> {
@@ -234,4 +240,10 @@ export class Fly {
   proxy(localPort: number, remotePort: number, app: string, onLine: (line: string) => void) {
     return this.exec.start({ argv: [this.bin, 'proxy', `${localPort}:${remotePort}`, '--app', app], write: false, onLine })
   }
+}
+
+function secretLine(name: string, value: string): string {
+  const encoded = encodeSecret(name, value)
+  if ('problem' in encoded) throw new UserError(`the value of ${name} ${encoded.problem}: flyctl secrets import cannot take it`)
+  return encoded.line
 }

@@ -250,9 +250,9 @@ function parseSecrets(input: string): Record<string, string> {
   return secrets
 }
 
-async function storeSecrets(name: string, set: Record<string, string>, unset: string[], stage: boolean) {
+async function storeSecrets(sub: string, name: string, set: Record<string, string>, unset: string[], stage: boolean) {
   await latency('secrets')
-  const f = await fault('secrets', name)
+  const f = await fault(`secrets ${sub}`, name)
   if (f?.kind === 'fail') throw new FlyError(`failed to update app secrets: internal server error (Request ID: ${requestId()})`)
   const deployed = updateState(dir, (state) => {
     const app = findApp(state, name)
@@ -288,7 +288,7 @@ async function secrets(sub: string | undefined, args: string[]) {
     logStdin(input)
     const parsed = parseSecrets(input)
     if (!Object.keys(parsed).length) throw new FlyError('requires at least one SECRET=VALUE pair')
-    return storeSecrets(name, parsed, [], Boolean(flags.stage))
+    return storeSecrets('import', name, parsed, [], Boolean(flags.stage))
   }
   if (sub === 'set') {
     const { flags, positionals } = parseFlags(args, common)
@@ -300,19 +300,19 @@ async function secrets(sub: string | undefined, args: string[]) {
       if (eq < 0) throw new FlyError(`could not parse secrets: '${arg}': must be in the format NAME=VALUE`)
       values[arg.slice(0, eq)] = arg.slice(eq + 1)
     }
-    return storeSecrets(name, values, [], Boolean(flags.stage))
+    return storeSecrets('set', name, values, [], Boolean(flags.stage))
   }
   if (sub === 'unset') {
     const { flags, positionals } = parseFlags(args, common)
     const name = appName(flags)
     if (!positionals.length) throw new FlyError('requires at least one argument')
-    return storeSecrets(name, {}, positionals, Boolean(flags.stage))
+    return storeSecrets('unset', name, {}, positionals, Boolean(flags.stage))
   }
   if (sub === 'list' || sub === 'ls') {
     const { flags } = parseFlags(args, { ...APP_FLAG, ...JSON_FLAG })
     const name = appName(flags)
     await latency('secrets')
-    await fault('secrets', name)
+    await fault('secrets list', name)
     const list = Object.entries(findApp(readState(dir), name).secrets).sort(([a], [b]) => a.localeCompare(b)).map(([k, s]) => ({ name: k, digest: s.digest, status: s.staged ? 'Staged' : 'Deployed' }))
     if (flags.json) return json(list)
     return out(`NAME\tDIGEST\tSTATUS\n${list.map((s) => `${s.status === 'Staged' ? '* ' : ''}${s.name}\t${s.digest}\t${s.status}`).join('\n')}\n`)
@@ -321,7 +321,7 @@ async function secrets(sub: string | undefined, args: string[]) {
     const { flags } = parseFlags(args, common)
     const name = appName(flags)
     if (!findApp(readState(dir), name).machines.length) throw new FlyError('no machines available to deploy')
-    return storeSecrets(name, {}, [], false)
+    return storeSecrets('deploy', name, {}, [], false)
   }
   throw unknownCommand(sub, 'flyctl secrets')
 }

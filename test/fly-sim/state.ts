@@ -129,7 +129,8 @@ export function takeFault(dir: string, command: string, app: string | undefined)
   if (!existsSync(path)) return undefined
   return updateState(dir, () => {
     const faults = readJson<Fault[]>(path, [])
-    const index = faults.findIndex((f) => f.command === command && (!f.app || f.app === app))
+    // `secrets` matches every secrets subcommand, `secrets deploy` only that one.
+    const index = faults.findIndex((f) => (f.command === command || command.startsWith(`${f.command} `)) && (!f.app || f.app === app))
     if (index < 0) return undefined
     const fault = faults[index]
     if (fault.times !== undefined) {
