@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { argvs, createSandbox } from './support/sandbox.ts'
 import { sql } from './support/pg.ts'
 import { STAGING, scenario } from './support/scenario.ts'
-import { SECRET, run, runMake, runScript, writeEnvDir } from './support/toolkit.ts'
+import { SECRET, run, runMake, runScript, tempDir, writeEnvDir } from './support/toolkit.ts'
 
 // Faults: each leaves the right exit code, a summary that says what changed, and a ledger entry.
 
@@ -112,9 +112,11 @@ test('secrets: every target, dry runs and failure paths included, shows no secre
     ['deploy-staging', { VERBOSE: '1' }], ['deploy-staging', { DRY_RUN: '1' }], ['deploy-prod', { YES: '1' }], ['deploy-prod', { DRY_RUN: '1' }],
     ['migrate-staging', {}], ['migrate-prod', { YES: '1' }], ['migrate-status', {}], ['health-staging', {}], ['logs-staging', {}],
     ['history-staging', {}], ['history-prod', {}], ['lock-status-prod', {}], ['rollback-staging', { APP: 'web-admin' }], ['create-apps-prod', { DRY_RUN: '1' }],
+    ['set-secrets-staging', { APPLY: '1', VERBOSE: '1' }], ['rollback-migration-staging', { NAME: '20250201000000_add_premiums', DRY_RUN: '1' }], ['health-prod', { VERBOSE: '1' }],
   ]
+  const summary = join(tempDir('mb-summary-'), 'summary.md')
   for (const [target, vars] of runs) {
-    const result = await runMake(target, vars, { env: { ...s.env, LOGS_TIMEOUT: '1' } })
+    const result = await runMake(target, vars, { env: { ...s.env, LOGS_TIMEOUT: '1', HEALTH_TIMEOUT: '1', GITHUB_STEP_SUMMARY: summary } })
     outputs.push(result.output)
   }
   s.sandbox.fault({ command: 'deploy', app: STAGING[0], kind: 'release-command-fail', times: 1 })
@@ -128,6 +130,9 @@ test('secrets: every target, dry runs and failure paths included, shows no secre
   // What the toolkit itself writes: the ledger, and any backup or env file it created.
   const rows = JSON.stringify([...(await sql(s.dbs.staging, 'SELECT * FROM microbima_deploy.ledger')), ...(await sql(s.dbs.production, 'SELECT * FROM microbima_deploy.ledger'))])
   for (const value of values) assert.not.ok(rows.includes(value), `${value} in the ledger`)
+  const markdown = readFileSync(summary, 'utf8')
+  assert.match(markdown, '#### deploy staging')
+  for (const value of values) assert.not.ok(markdown.includes(value), `${value} in the GitHub step summary`)
   // Secrets reach flyctl on stdin only.
   const imports = s.sandbox.calls().filter((c) => c.argv[1] === 'import')
   assert.ok(imports.some((c) => c.stdin?.includes(SECRET.jwt)))
@@ -136,7 +141,6 @@ test('secrets: every target, dry runs and failure paths included, shows no secre
 
 test('env files written by the toolkit are mode 0600', async () => {
   const sandbox = await createSandbox()
-  const { tempDir } = await import('./support/toolkit.ts')
   const dir = tempDir()
   assert.is((await runMake('create-apps-prod', { DB: '1' }, { env: { ...sandbox.env, ENV_DIR: dir } })).code, 0)
   for (const file of readdirSync(join(dir, 'production'))) assert.is(statSync(join(dir, 'production', file)).mode & 0o777, 0o600)
