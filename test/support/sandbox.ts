@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Fault } from '../fly-sim/state.ts'
 import { startHealthServer, type HealthServer } from './health-server.ts'
 import { REPO, run, tempDir } from './toolkit.ts'
 
@@ -12,13 +13,7 @@ export interface Call {
   t: number
 }
 
-export interface Fault {
-  command: string
-  app?: string
-  kind: string
-  times?: number
-  ms?: number
-}
+export type { Fault } from '../fly-sim/state.ts'
 
 export interface SandboxOptions {
   orgs?: string[]
