@@ -34,12 +34,19 @@ export interface RunOptions {
   onSpawn?: (child: import('node:child_process').ChildProcess) => void
 }
 
+/** The environment minus what an outer `make test` adds, so a child `make` behaves as it does in an
+ * operator's shell (no `make[1]:` prefixes, no inherited command-line variables). */
+function operatorEnv(): NodeJS.ProcessEnv {
+  const { MAKELEVEL, MAKEFLAGS, MFLAGS, MAKE_TERMOUT, MAKE_TERMERR, ...rest } = process.env
+  return rest
+}
+
 /** Spawns asynchronously: the test process may be serving the databases the child talks to. */
 export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolvePromise) => {
     const child = spawn(command, args, {
       cwd: options.cwd ?? REPO,
-      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...options.env } as NodeJS.ProcessEnv,
+      env: { ...operatorEnv(), FORCE_COLOR: '0', NO_COLOR: '1', ...options.env } as NodeJS.ProcessEnv,
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     options.onSpawn?.(child)
@@ -48,6 +55,8 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     let output = ''
     child.stdout.on('data', (chunk) => ((stdout += chunk), (output += chunk)))
     child.stderr.on('data', (chunk) => ((stderr += chunk), (output += chunk)))
+    // A child may exit before it reads its stdin (a refusal, say): that is its answer, not an error.
+    child.stdin.on('error', () => undefined)
     child.stdin.end(options.input ?? '')
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000)
     child.on('close', (code) => {
