@@ -1,17 +1,37 @@
 // Sections 3.1 and 6.3: each app's env file plus NODE_ENV becomes its Fly secrets, through
 // `flyctl secrets import --stage` on stdin (values never in argv, never printed). --stage stores
-// them without restarting machines: the next deploy picks them up. A diff by name comes first.
-// APPLY=1 (--apply) restarts the machines now with `flyctl secrets deploy`, as the document's
-// `fly secrets set` would; a failed restart leaves the secrets stored, and says so.
+// them without restarting machines: the next deploy picks them up. A diff by name comes first;
+// only added and changed secrets are pushed (see lib/secret-fingerprints), so a second run
+// changes nothing. APPLY=1 (--apply) restarts the machines now with `flyctl secrets deploy`, as
+// the document's `fly secrets set` would; a failed restart leaves the secrets stored, and says so.
 import chalk from 'chalk'
-import { envFlag, main } from './lib/cli.js'
+import { envFlag, main, type Context } from './lib/cli.js'
 import { envFilePath, loadDatabaseTarget, readEnvFile } from './lib/config.js'
 import { confirmProduction } from './lib/confirm.js'
-import { connect } from './lib/db.js'
+import { connect, type Database } from './lib/db.js'
+import type { FlySecret } from './lib/fly.js'
 import { record } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
 import { table } from './lib/log.js'
 import { flyAppName } from './lib/names.js'
+import { forgetFingerprints, readFingerprints, saveFingerprints, valueMatches, type Fingerprint } from './lib/secret-fingerprints.js'
+
+type Change = 'added' | 'changed' | 'unchanged' | 'untracked' | 'changed on Fly'
+
+const SHOWN: Record<Change, string> = {
+  added: chalk.green('added'),
+  changed: chalk.yellow('changed'),
+  unchanged: chalk.dim('unchanged'),
+  untracked: 'on Fly, not pushed by the toolkit before: re-staged',
+  'changed on Fly': chalk.yellow('changed on Fly since the last push: re-staged'),
+}
+
+async function classify(value: string, onFly: FlySecret | undefined, print: Fingerprint | undefined): Promise<Change> {
+  if (!onFly) return 'added'
+  if (!print) return 'untracked'
+  if (!(await valueMatches(print, value))) return 'changed'
+  return print.flyDigest === onFly.digest ? 'unchanged' : 'changed on Fly'
+}
 
 await main(
   { name: 'set-secrets', usage: 'set-secrets <staging|production> [--app KEY] [--prune] [--apply] [--dry-run] [--yes] [--verbose] [--env-dir DIR]', environment: true, options: { prune: { type: 'boolean' }, apply: { type: 'boolean' } } },
@@ -25,48 +45,74 @@ await main(
       return { key, app: flyAppName(ctx.env, key), values: { NODE_ENV: ctx.env as string, ...values } }
     })
     const fly = ctx.fly()
+    const db = await connect(ctx, target)
+    const fingerprints = await readFingerprints(db, ctx.env)
     const plans = await Promise.all(
       payloads.map(async (p) => {
         const onFly = await fly.secretsList(p.app)
+        const changes = new Map<string, Change>()
+        for (const [name, value] of Object.entries(p.values)) {
+          changes.set(name, await classify(value, onFly.find((s) => s.name === name), fingerprints.get(p.app)?.get(name)))
+        }
+        const toPush = Object.fromEntries(Object.entries(p.values).filter(([name]) => changes.get(name) !== 'unchanged'))
         const onlyOnFly = onFly.map((s) => s.name).filter((name) => !(name in p.values))
-        return { ...p, onFly, onlyOnFly }
+        const staged = onFly.some((s) => s.status !== undefined && s.status !== 'Deployed')
+        return { ...p, changes, toPush, onlyOnFly, staged }
       }),
     )
     for (const plan of plans) {
-      const known = new Set(plan.onFly.map((s) => s.name))
       const rows = [
-        ...Object.keys(plan.values).map((name) => [name, known.has(name) ? 'on Fly: re-staged (values are never read back, so not compared)' : chalk.green('added')]),
+        ...[...plan.changes].map(([name, change]) => [name, SHOWN[change]]),
         ...plan.onlyOnFly.map((name) => [name, prune ? chalk.red('only on Fly: will be removed (--prune)') : chalk.yellow('only on Fly (kept; --prune removes it)')]),
       ]
       ctx.log.result(`${chalk.bold(plan.app)}\n${table(['secret', 'change'], rows)}`)
     }
 
+    const work = plans.filter((p) => Object.keys(p.toPush).length || (prune && p.onlyOnFly.length) || (apply && p.staged))
+    if (!work.length) {
+      ctx.log.ok(`the secrets of ${ctx.env} already match the env files: nothing to push${apply ? ' or restart' : ''}`)
+      return
+    }
     await confirmProduction(ctx, `set-secrets-${ctx.env}`)
-    const db = await connect(ctx, target)
     await withLock(ctx, db, 'set-secrets', async () => {
-      for (const plan of plans) {
-        await fly.secretsImport(plan.app, plan.values)
-        if (prune && plan.onlyOnFly.length) await fly.secretsUnset(plan.app, plan.onlyOnFly)
-        await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'ok', detail: `staged ${Object.keys(plan.values).join(', ')}${prune && plan.onlyOnFly.length ? `; removed ${plan.onlyOnFly.join(', ')}` : ''}` })
-        if (!ctx.dryRun) ctx.log.ok(`${plan.app}: ${Object.keys(plan.values).length} secrets staged${apply ? '' : ' (they take effect at the next deploy)'}`)
-      }
-      if (!apply) return
-      for (const plan of plans) {
-        if (!ctx.dryRun && !(await fly.status(plan.app)).Machines?.length) {
-          ctx.log.info(`${plan.app} has no machines yet: its first deploy starts them with these secrets`)
-          continue
-        }
-        try {
-          await fly.secretsDeploy(plan.app)
-        } catch (error) {
-          const message = `${plan.app}: the secrets are stored on Fly, but restarting its machines failed; they take effect at the next deploy, or retry with flyctl secrets deploy --app ${plan.app}`
-          await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'failed', detail: message })
-          ctx.log.error(message)
-          throw error
-        }
-        await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'ok', detail: 'machines restarted with the new secrets' })
-        if (!ctx.dryRun) ctx.log.ok(`${plan.app}: machines restarted with the new secrets`)
-      }
+      for (const plan of work) await push(ctx, db, plan, prune)
+      if (apply) for (const plan of work) await restart(ctx, db, plan.app)
     })
   },
 )
+
+async function push(ctx: Context, db: Database, plan: { app: string; toPush: Record<string, string>; onlyOnFly: string[] }, prune: boolean): Promise<void> {
+  const fly = ctx.fly()
+  const names = Object.keys(plan.toPush)
+  const removed = prune ? plan.onlyOnFly : []
+  if (names.length) await fly.secretsImport(plan.app, plan.toPush)
+  if (removed.length) await fly.secretsUnset(plan.app, removed)
+  if (!names.length && !removed.length) return
+  if (!ctx.dryRun) {
+    const digests = new Map((await fly.secretsList(plan.app)).map((s) => [s.name, s.digest]))
+    await saveFingerprints(db, ctx.env, plan.app, plan.toPush, digests)
+    await forgetFingerprints(db, ctx.env, plan.app, removed)
+  }
+  const detail = [names.length ? `staged ${names.join(', ')}` : '', removed.length ? `removed ${removed.join(', ')}` : ''].filter(Boolean).join('; ')
+  await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'ok', detail })
+  if (!ctx.dryRun) ctx.log.ok(`${plan.app}: ${detail}${names.length ? ' (they take effect at the next deploy)' : ''}`)
+}
+
+/** `flyctl secrets deploy`: the machines restart with the staged secrets. */
+async function restart(ctx: Context, db: Database, app: string): Promise<void> {
+  const fly = ctx.fly()
+  if (!ctx.dryRun && !(await fly.status(app)).Machines?.length) {
+    ctx.log.info(`${app} has no machines yet: its first deploy starts them with these secrets`)
+    return
+  }
+  try {
+    await fly.secretsDeploy(app)
+  } catch (error) {
+    const message = `${app}: the secrets are stored on Fly, but restarting its machines failed; they take effect at the next deploy, or retry with flyctl secrets deploy --app ${app}`
+    await record(ctx, db, { operation: 'set-secrets', app, result: 'failed', detail: message })
+    ctx.log.error(message)
+    throw error
+  }
+  await record(ctx, db, { operation: 'set-secrets', app, result: 'ok', detail: 'machines restarted with the new secrets' })
+  if (!ctx.dryRun) ctx.log.ok(`${app}: machines restarted with the new secrets`)
+}

@@ -67,7 +67,42 @@ test('set-secrets stages NODE_ENV plus every key on stdin, shows a diff by name,
   s.sandbox.clearCalls()
   const pruned = await runScript('set-secrets', ['staging', '--app', 'web-admin', '--prune'], { env: s.env })
   assert.is(pruned.code, 0, pruned.output)
-  assert.equal(argvs(s.sandbox.writes()), [['secrets', 'import', '--app', STAGING[2], '--stage'], ['secrets', 'unset', 'OLD_KEY', '--app', STAGING[2], '--stage']])
+  // Nothing changed locally, so only the removal is a write.
+  assert.equal(argvs(s.sandbox.writes()), [['secrets', 'unset', 'OLD_KEY', '--app', STAGING[2], '--stage']])
+  await s.sandbox.close()
+})
+
+test('set-secrets twice changes nothing; a changed value is pushed alone; a change made on Fly is noticed', async () => {
+  const s = await scenario()
+  assert.is((await runMake('set-secrets-staging', {}, { env: s.env })).code, 0)
+  s.sandbox.clearCalls()
+  const again = await runMake('set-secrets-staging', {}, { env: s.env })
+  assert.is(again.code, 0, again.output)
+  assert.equal(s.sandbox.writes(), [])
+  assert.match(again.stdout, /JWT_SECRET\s+unchanged/)
+  assert.match(again.stderr, 'the secrets of staging already match the env files: nothing to push')
+
+  const files = defaultEnvFiles(s.dbs)
+  files.staging!['internal-api']!.JWT_SECRET = 'jwt-rotated-0042'
+  writeEnvDir(files, s.envDir)
+  await s.sandbox.fly(['secrets', 'set', 'SESSION_SECRET=set-by-hand-on-fly', '--app', STAGING[2], '--stage'])
+  s.sandbox.clearCalls()
+  const changed = await runMake('set-secrets-staging', {}, { env: s.env })
+  assert.is(changed.code, 0, changed.output)
+  assert.match(changed.stdout, /JWT_SECRET\s+changed/)
+  assert.match(changed.stdout, /SESSION_SECRET\s+changed on Fly since the last push: re-staged/)
+  const imports = s.sandbox.writes()
+  assert.equal(imports.map((c) => [c.argv, c.stdin]), [
+    [['secrets', 'import', '--app', STAGING[0], '--stage'], 'JWT_SECRET="jwt-rotated-0042"\n'],
+    [['secrets', 'import', '--app', STAGING[2], '--stage'], `SESSION_SECRET="${SECRET.session}"\n`],
+  ])
+  assert.is(s.sandbox.state().apps[STAGING[2]].secrets.SESSION_SECRET.value, SECRET.session)
+  // The fingerprints keep no value: neither the values nor anything that contains them.
+  const stored = JSON.stringify(await sql(s.dbs.staging, 'SELECT * FROM microbima_deploy.secret_fingerprints'))
+  for (const value of [...Object.values(SECRET), 'jwt-rotated-0042']) assert.not.ok(stored.includes(value))
+  s.sandbox.clearCalls()
+  assert.is((await runMake('set-secrets-staging', {}, { env: s.env })).code, 0)
+  assert.equal(s.sandbox.writes(), [])
   await s.sandbox.close()
 })
 
@@ -96,9 +131,14 @@ test('APPLY=1 restarts the machines with secrets deploy; a failed restart says t
   for (const app of STAGING) assert.is(s.sandbox.state().apps[app].secrets.NODE_ENV.staged, false)
 
   s.sandbox.clearCalls()
+  const unchanged = await runMake('set-secrets-staging', { APPLY: '1' }, { env: s.env })
+  assert.is(unchanged.code, 0, unchanged.output)
+  assert.equal(s.sandbox.writes(), [])
+
   s.sandbox.fault({ command: 'secrets deploy', app: STAGING[1], kind: 'restart-fail', times: 1 })
   const files = defaultEnvFiles(s.dbs)
   files.staging!['public-api']!.KONG_API_KEY = 'rotated-kong-key-1'
+  files.staging!['web-admin']!.SESSION_SECRET = 'rotated-session-1'
   writeEnvDir(files, s.envDir)
   const failed = await runMake('set-secrets-staging', { APPLY: '1' }, { env: s.env })
   assert.is(failed.code, 2)
@@ -108,7 +148,11 @@ test('APPLY=1 restarts the machines with secrets deploy; a failed restart says t
   // Stored, not running; the third app was not restarted after the failure.
   const kong = s.sandbox.state().apps[STAGING[1]].secrets.KONG_API_KEY
   assert.equal([kong.value, kong.staged], ['rotated-kong-key-1', true])
-  assert.equal(argvs(s.sandbox.writes()).filter((a) => a[1] === 'deploy'), [['secrets', 'deploy', '--app', STAGING[0]], ['secrets', 'deploy', '--app', STAGING[1]]])
+  assert.equal(argvs(s.sandbox.writes()), [
+    ['secrets', 'import', '--app', STAGING[1], '--stage'],
+    ['secrets', 'import', '--app', STAGING[2], '--stage'],
+    ['secrets', 'deploy', '--app', STAGING[1]],
+  ])
   const ledger = await sql<{ operation: string; app: string; result: string }>(s.dbs.staging, "SELECT operation, app, result FROM microbima_deploy.ledger WHERE app = $1 ORDER BY id", [STAGING[1]])
   assert.equal(ledger.at(-1), { operation: 'set-secrets', app: STAGING[1], result: 'failed' })
   for (const secret of Object.values(SECRET)) assert.not.match(failed.output, secret)

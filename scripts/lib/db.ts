@@ -72,7 +72,9 @@ function literalSql(sql: string, params: unknown[] = []): string {
     const value = params[Number(index) - 1]
     if (value === null || value === undefined) return 'NULL'
     if (typeof value === 'number' || typeof value === 'boolean') return String(value)
-    return `'${String(value).replace(/'/g, "''")}'`
+    const text = (v: unknown) => `'${String(v).replace(/'/g, "''")}'`
+    if (Array.isArray(value)) return value.length ? `ARRAY[${value.map(text).join(', ')}]::text[]` : "'{}'::text[]"
+    return text(value)
   })
 }
 

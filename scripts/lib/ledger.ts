@@ -43,6 +43,16 @@ CREATE TABLE IF NOT EXISTS microbima_deploy.deploy_lock (
   operation   TEXT NOT NULL,
   since       TIMESTAMPTZ NOT NULL DEFAULT now(),
   expires_at  TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS microbima_deploy.secret_fingerprints (
+  environment TEXT NOT NULL,
+  app         TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  salt        TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  fly_digest  TEXT NOT NULL,
+  updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (environment, app, name)
 )`
 
 const ready = new WeakSet<Database>()
