@@ -43,18 +43,28 @@ await main(
 
     if (ctx.flags.db || envFlag('DB')) {
       const dbApp = databaseAppName(ctx.env)
+      const consumer = flyAppName(ctx.env, 'internal-api')
       if (existing.has(dbApp)) {
         rows.push([dbApp, 'exists'])
+        // A run that created the database but died before attaching it gets the attach now.
+        const attached = existing.has(consumer) && (await fly.secretsList(consumer)).some((s) => s.name === 'DATABASE_URL')
+        if (attached) rows.push([`${dbApp} → ${consumer}`, 'already attached (DATABASE_URL is on the app)'])
+        else rows.push(...(await attach(dbApp, consumer)))
       } else {
-        const { region, org, postgres } = { ...settings, org: settings.org }
+        const { region, org, postgres } = settings
         await fly.postgresCreate({ name: dbApp, region, org, ...postgres })
         rows.push([dbApp, ctx.dryRun ? 'would create' : 'created (password not shown: see flyctl postgres create output in Fly)'])
-        const consumer = flyAppName(ctx.env, 'internal-api')
-        const attached = await fly.postgresAttach(dbApp, consumer)
-        rows.push([`${dbApp} → ${consumer}`, ctx.dryRun ? 'would attach (sets DATABASE_URL)' : 'attached (DATABASE_URL set on the app)'])
-        const url = /postgres(?:ql)?:\/\/\S+/.exec(attached.stdout)?.[0]
-        if (url) rows.push([envFilePath(ctx.envDir, ctx.env, 'internal-api'), saveDatabaseUrl(envFilePath(ctx.envDir, ctx.env, 'internal-api'), url)])
+        rows.push(...(await attach(dbApp, consumer)))
       }
+    }
+
+    async function attach(dbApp: string, consumer: string): Promise<string[][]> {
+      const attached = await fly.postgresAttach(dbApp, consumer)
+      const rows = [[`${dbApp} → ${consumer}`, ctx.dryRun ? 'would attach (sets DATABASE_URL)' : 'attached (DATABASE_URL set on the app)']]
+      const url = /postgres(?:ql)?:\/\/\S+/.exec(attached.stdout)?.[0]
+      const path = envFilePath(ctx.envDir, ctx.env, 'internal-api')
+      if (url) rows.push([path, saveDatabaseUrl(path, url)])
+      return rows
     }
     ctx.log.result(table(['app', 'result'], rows))
   },

@@ -46,6 +46,23 @@ test('create-apps DB=1 creates the database without prompts, attaches it, never 
   const file = join(envDir, 'staging', 'internal-api.env')
   assert.is(readFileSync(file, 'utf8'), `DATABASE_URL=${attached}\n`)
   assert.is(statSync(file).mode & 0o777, 0o600)
+  // A second run changes nothing.
+  sandbox.clearCalls()
+  const again = await runMake('create-apps-staging', { DB: '1' }, { env: { ...sandbox.env, ENV_DIR: envDir } })
+  assert.is(again.code, 0, again.output)
+  assert.equal(sandbox.writes(), [])
+  assert.match(again.stdout, 'already attached (DATABASE_URL is on the app)')
+  await sandbox.close()
+})
+
+test('create-apps DB=1 after a run that created the database but never attached it: attaches only', async () => {
+  const sandbox = await createSandbox()
+  sandbox.seedApps()
+  await sandbox.fly(['postgres', 'create', '--name', 'microbima-staging-db', '--region', 'jnb', '--org', 'microbima', '--initial-cluster-size', '1', '--vm-size', 'shared-cpu-1x', '--volume-size', '10'])
+  sandbox.clearCalls()
+  const result = await runMake('create-apps-staging', { DB: '1' }, { env: { ...sandbox.env, ENV_DIR: tempDir() } })
+  assert.is(result.code, 0, result.output)
+  assert.equal(argvs(sandbox.writes()), [['postgres', 'attach', 'microbima-staging-db', '--app', STAGING[0], '--yes']])
   await sandbox.close()
 })
 
