@@ -25,8 +25,10 @@ interface AppOutcome {
   key: AppKey
   app: string
   before?: string
+  /** The image every machine runs, all started, before the deploy (none when mixed). */
+  settledOn?: string
   after?: string
-  result: 'deployed' | 'failed' | 'rolled back' | 'not deployed' | 'dry run'
+  result: 'deployed' | 'failed' | 'rolled back' | 'not deployed' | 'dry run' | 'unchanged'
   detail: string
 }
 
@@ -90,7 +92,11 @@ async function pipeline(ctx: Context, db: Database, steps: Steps, outcomes: AppO
   const initial = await snapshot(db)
   // Also the first flyctl call: a missing app or a missing login stops here, before any write.
   const before = await Promise.all(outcomes.map((outcome) => fly.status(outcome.app)))
-  outcomes.forEach((outcome, i) => (outcome.before = runningImage(before[i])))
+  outcomes.forEach((outcome, i) => {
+    outcome.before = runningImage(before[i])
+    const machines = before[i].Machines ?? []
+    if (machines.length && machines.every((m) => m.state === 'started' && m.config?.image === outcome.before)) outcome.settledOn = outcome.before
+  })
 
   if (ctx.env === 'production' && pendingMigrations(initial.statuses).length) {
     const where = await steps.run('backup', () => backupBeforeMigration(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)), (w) => w)
@@ -100,6 +106,12 @@ async function pipeline(ctx: Context, db: Database, steps: Steps, outcomes: AppO
   const deployOne = async (outcome: AppOutcome, log: Logger) => {
     const config = flyConfigPath(ctx.env, outcome.key)
     const source = options.image ?? options.sources.get(outcome.key)
+    // Promoting an image the app already runs would only restart it: a second run changes nothing.
+    if (source && outcome.settledOn === source) {
+      Object.assign(outcome, { result: 'unchanged', after: source, detail: 'already runs this image' })
+      steps.note(`deploy ${outcome.app}`, 'skipped', `already runs ${source}`)
+      return
+    }
     const started = performance.now()
     try {
       outcome.after = await steps.run(`deploy ${outcome.app}`, () =>

@@ -23,6 +23,12 @@ test('deploy-prod promotes the exact images staging runs, applies the migrations
   assert.is(Number(rows[0].n), 3)
   const ledger = await sql<{ operation: string; result: string }>(s.dbs.production, 'SELECT operation, result FROM microbima_deploy.ledger ORDER BY id')
   assert.equal(ledger.map((r) => `${r.operation}:${r.result}`), ['backup:ok', 'deploy:ok', 'deploy:ok', 'deploy:ok', 'migrate:ok'])
+  // A second run promotes nothing: every production app already runs its staging image.
+  s.sandbox.clearCalls()
+  const again = await runMake('deploy-prod', { YES: '1' }, { env: s.env })
+  assert.is(again.code, 0, again.output)
+  assert.equal(argvs(s.sandbox.writes()).filter((a) => a[0] === 'deploy' || a[0] === 'volumes'), [])
+  for (const [i, app] of PRODUCTION.entries()) assert.match(again.stdout, new RegExp(`${app}\\s+unchanged\\s+${stagingImages[i].replace(/[.]/g, '\\.')}`))
   await s.sandbox.close()
 })
 
