@@ -204,7 +204,7 @@ try {
     `Machine: ${machine}.`,
     '',
     `Simulator latencies (ms): ${Object.entries(LATENCY).map(([k, v]) => `${k} ${v}`).join(', ')}. Medians of ${RUNS} runs (start-up: ${STARTUP_RUNS}).`,
-    `Every flyctl call is timestamped by a shell shim before the simulator starts; the simulator's own start-up (${s(simMs)} per call) is measured separately and is not in the start-up figures. The overhead ratio compares the toolkit with a bash script issuing the same flyctl calls against the same simulator.`,
+    `Every flyctl call is timestamped by a shell shim before the simulator starts; the simulator's own start-up (${s(simMs)} per call) is measured separately and is not in the start-up figures. The overhead ratio compares the toolkit with a bash script issuing the same flyctl calls, one after another, against the same simulator; it can fall below 1 because the toolkit reads the three apps' status at once.`,
     '',
     '| measure (median) | value | budget | met |',
     '| --- | --- | --- | --- |',
