@@ -8,18 +8,25 @@ import { loadSettings } from './lib/settings.js'
 import { table } from './lib/log.js'
 import { envFilePath } from './lib/config.js'
 import { registerSecret } from './lib/secrets-mask.js'
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 
 /** Keeps the attach's connection string for the toolkit's own checks, in a file only its owner can read. */
 function saveDatabaseUrl(path: string, url: string): string {
   registerSecret(url)
-  if (existsSync(path) && /^\s*DATABASE_URL\s*=/m.test(readFileSync(path, 'utf8'))) {
-    return 'already has DATABASE_URL: left as it is (the attached one is on Fly)'
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : ''
+  // The placeholder copied from the .env.example is replaced; a real value is the operator's.
+  const placeholder = /^\s*DATABASE_URL\s*=.*CHANGE_ME.*$/m
+  if (placeholder.test(text)) {
+    writeFileSync(path, text.replace(placeholder, () => `DATABASE_URL=${url}`))
+    chmodSync(path, 0o600)
+    return 'DATABASE_URL placeholder replaced (mode 0600)'
   }
+  if (/^\s*DATABASE_URL\s*=/m.test(text)) return 'already has DATABASE_URL: left as it is (the attached one is on Fly)'
   mkdirSync(dirname(path), { recursive: true })
-  if (existsSync(path)) appendFileSync(path, `DATABASE_URL=${url}\n`, { mode: 0o600 })
-  else writeFileSync(path, `DATABASE_URL=${url}\n`, { mode: 0o600 })
+  if (existsSync(path)) appendFileSync(path, `DATABASE_URL=${url}\n`)
+  else writeFileSync(path, `DATABASE_URL=${url}\n`)
+  chmodSync(path, 0o600)
   return 'DATABASE_URL written (mode 0600)'
 }
 

@@ -1,11 +1,11 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { statSync, readFileSync, chmodSync, writeFileSync } from 'node:fs'
+import { statSync, readFileSync, chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { argvs, createSandbox } from './support/sandbox.ts'
 import { freshDatabases, sql } from './support/pg.ts'
 import { PRODUCTION, STAGING, scenario } from './support/scenario.ts'
-import { SECRET, defaultEnvFiles, runMake, runScript, tempDir, writeEnvDir } from './support/toolkit.ts'
+import { REPO, SECRET, defaultEnvFiles, runMake, runScript, tempDir, writeEnvDir } from './support/toolkit.ts'
 
 test('create-apps lists first, creates only the missing apps with the org; a second run creates nothing', async () => {
   const dbs = await freshDatabases()
@@ -52,6 +52,24 @@ test('create-apps DB=1 creates the database without prompts, attaches it, never 
   assert.is(again.code, 0, again.output)
   assert.equal(sandbox.writes(), [])
   assert.match(again.stdout, 'already attached (DATABASE_URL is on the app)')
+  await sandbox.close()
+})
+
+test('create-apps DB=1 replaces the CHANGE_ME DATABASE_URL copied from the .env.example, keeps the rest, mode 0600', async () => {
+  const sandbox = await createSandbox()
+  const envDir = tempDir()
+  mkdirSync(join(envDir, 'staging'))
+  const file = join(envDir, 'staging', 'internal-api.env')
+  copyFileSync(join(REPO, 'env', 'staging', 'internal-api.env.example'), file)
+  chmodSync(file, 0o644)
+  const result = await runMake('create-apps-staging', { DB: '1' }, { env: { ...sandbox.env, ENV_DIR: envDir } })
+  assert.is(result.code, 0, result.output)
+  const attached = sandbox.state().apps[STAGING[0]].secrets.DATABASE_URL.value
+  const text = readFileSync(file, 'utf8')
+  assert.ok(text.includes(`\nDATABASE_URL=${attached}\n`), text)
+  assert.match(text, 'JWT_SECRET=CHANGE_ME')
+  assert.is(statSync(file).mode & 0o777, 0o600)
+  assert.match(result.stdout, 'DATABASE_URL placeholder replaced')
   await sandbox.close()
 })
 

@@ -70,6 +70,7 @@ export function readEnvFile(path: string, env: Environment, log: Logger): EnvFil
       throw new UserError(`${path}: ${name} is not a name Fly accepts for a secret (letters, digits and _, not starting with a digit): rename it`)
     }
     if (value === '') throw new UserError(`${path}: ${name} is empty: give it a value or remove the line`)
+    if (value.includes('CHANGE_ME')) throw new UserError(`${path}: ${name} still holds the CHANGE_ME placeholder of the .env.example: fill in its value`)
     const encoded = encodeSecret(name, value)
     if ('problem' in encoded) throw new UserError(`${path}: the value of ${name} ${encoded.problem}: flyctl secrets import cannot take it, change the value`)
     if (name !== 'NODE_ENV') registerSecret(value)
