@@ -7,7 +7,7 @@ import { confirmProduction } from './lib/confirm.js'
 import { connect } from './lib/db.js'
 import { OperationError, UserError } from './lib/errors.js'
 import { runningImage, waitHealthy } from './lib/health.js'
-import { record } from './lib/ledger.js'
+import { readLedger, record } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
 import { publishTable, table } from './lib/log.js'
 import { type AppKey, flyAppName } from './lib/names.js'
@@ -49,8 +49,19 @@ await main(
       plans.push({ key, app, current, target })
     }
 
-    await confirmProduction(ctx, 'rollback')
     const db = await connect(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
+    // The interface's rule picks the newest other image, so a rollback run twice goes forward again
+    // to the image the first one left: say so before the operator confirms.
+    if (!choice.image && choice.version === undefined) {
+      const recent = await readLedger(db, ctx.env, 200)
+      for (const plan of plans) {
+        const last = recent.find((row) => row.app === plan.app && (row.operation === 'rollback' || row.operation === 'deploy') && row.result !== 'failed')
+        if (last?.operation === 'rollback' && last.image_before === plan.target.ImageRef) {
+          ctx.log.warn(`${plan.app}: v${plan.target.Version} runs ${plan.target.ImageRef}, the image the last rollback moved away from; choose an older one with VERSION= if that is not what you want`)
+        }
+      }
+    }
+    await confirmProduction(ctx, 'rollback')
     const outcome = new Map(plans.map((p) => [p.app, ctx.dryRun ? 'dry run' : 'not rolled back']))
     try {
       await withLock(ctx, db, `rollback-${ctx.env}`, async () => {

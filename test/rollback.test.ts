@@ -34,6 +34,13 @@ test('make rollback-staging APP= redeploys the previous image with the interface
   assert.match(result.stdout, new RegExp(`→\\s+v1\\s+complete\\s+${first.replace(/[.]/g, '\\.')}`))
   assert.match(result.stdout, /\*\s+v3\s+complete/)
   assert.is(s.sandbox.state().apps[STAGING[1]].machines[0].image, first)
+  assert.not.match(result.stderr, 'the last rollback moved away from')
+  // Run again, the interface's rule goes forward to the image just left; the toolkit says so first.
+  const second = s.sandbox.state().apps[STAGING[1]].releases.find((r: { Version: number }) => r.Version === 2).ImageRef
+  const again = await runMake('rollback-staging', { APP: 'public-api' }, { env: s.env })
+  assert.is(again.code, 0, again.output)
+  assert.match(again.stderr, new RegExp(`${STAGING[1]}: v3 runs ${second.replace(/[.]/g, '\\.')}, the image the last rollback moved away from`))
+  assert.is(s.sandbox.state().apps[STAGING[1]].machines[0].image, second)
   await s.sandbox.close()
 })
 
