@@ -80,12 +80,17 @@ test('§0.1, §1.1, §2.2, §3.1, §6, §9: error texts and exit codes', async (
     [['ssh', 'console', '--app', app, '--command', 'cd /app && npx prisma migrate deploy'], 'Error: ssh shell: Process exited with status 127\n', 1],
     [['ssh', 'console', '--app', 'microbima-production-web-admin', '--command', 'ls'], 'Error: app microbima-production-web-admin has no started VMs.', 1],
     [['postgres', 'create', '--name', 'x'], 'Error: prompt: non interactive\n', 1],
+    [['secrets', 'deploy', '--app', 'microbima-production-web-admin'], 'Error: no machines available to deploy\n', 1],
   ]
   for (const [args, stderr, code] of cases) {
     const out = await sandbox.fly(args)
     assert.is(out.code, code, args.join(' '))
     assert.ok(out.stderr.includes(stderr.trimEnd()), `${args.join(' ')}: ${out.stderr}`)
   }
+  // §2.1: flyctl's parser drops one pair of surrounding double quotes and has no escapes.
+  await sandbox.fly(['secrets', 'import', '--app', app, '--stage'], 'RAW="a\\"b"\nMULTI=\"\"\"one\ntwo\"\"\"\n')
+  const stored = sandbox.state().apps[app].secrets
+  assert.equal([stored.RAW.value, stored.MULTI.value], ['a\\"b', 'one\ntwo'])
   const badImport = await sandbox.fly(['secrets', 'import', '--app', app], 'NOPE\n')
   assert.is(badImport.stderr, 'Error: Failed to parse secrets from stdin: Secrets must be provided as NAME=VALUE pairs (NOPE is invalid)\n')
   const empty = await sandbox.fly(['secrets', 'import', '--app', app], '# nothing\n')
