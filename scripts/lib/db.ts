@@ -78,6 +78,12 @@ function literalSql(sql: string, params: unknown[] = []): string {
   })
 }
 
+/** Whether a table exists yet (the toolkit's own tables and Prisma's appear on first use). */
+export async function tableExists(db: Database, table: string): Promise<boolean> {
+  const [{ exists }] = await db.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [table])
+  return exists
+}
+
 /** Where to connect: the host itself, or the local end of a flyctl proxy (stopped at cleanup). */
 export async function reach(ctx: Context, target: DatabaseTarget): Promise<{ host: string; port: number; viaProxy: boolean }> {
   const viaProxy = needsProxy(target.host)

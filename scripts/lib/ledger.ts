@@ -1,5 +1,5 @@
 import type { Context } from './cli.js'
-import type { Database } from './db.js'
+import { tableExists, type Database } from './db.js'
 import { gitCommit, where, who } from './who.js'
 
 // The environment's append-only ledger of operations, kept in its own database (schema
@@ -96,7 +96,6 @@ export async function record(ctx: Context, db: Database, entry: LedgerEntry): Pr
 }
 
 export async function readLedger(db: Database, environment: string, limit: number): Promise<LedgerRow[]> {
-  const [{ exists }] = await db.query<{ exists: boolean }>("SELECT to_regclass('microbima_deploy.ledger') IS NOT NULL AS exists")
-  if (!exists) return []
+  if (!(await tableExists(db, 'microbima_deploy.ledger'))) return []
   return db.query<LedgerRow>('SELECT * FROM microbima_deploy.ledger WHERE environment = $1 ORDER BY id DESC LIMIT $2', [environment, limit])
 }

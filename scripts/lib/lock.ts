@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Context } from './cli.js'
-import type { Database } from './db.js'
+import { tableExists, type Database } from './db.js'
 import { Refusal } from './errors.js'
 import { ensureSchema, record } from './ledger.js'
 import { where, who } from './who.js'
@@ -25,8 +25,7 @@ export interface LockHolder {
 }
 
 export async function lockHolder(db: Database, environment: string): Promise<LockHolder | undefined> {
-  const [{ exists }] = await db.query<{ exists: boolean }>("SELECT to_regclass('microbima_deploy.deploy_lock') IS NOT NULL AS exists")
-  if (!exists) return undefined
+  if (!(await tableExists(db, 'microbima_deploy.deploy_lock'))) return undefined
   const [row] = await db.query<LockHolder>('SELECT * FROM microbima_deploy.deploy_lock WHERE environment = $1 AND expires_at > now()', [environment])
   return row
 }

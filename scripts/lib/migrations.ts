@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { checksumOf, scriptMatchesChecksum } from './checksum.js'
 import { UserError } from './errors.js'
-import type { Database } from './db.js'
+import { tableExists, type Database } from './db.js'
 
 // Local prisma/migrations against the `_prisma_migrations` table, the way Prisma reads both
 // (shared/reference/prisma.md §1–§2): folders sorted with localeCompare, a migration counts as
@@ -59,10 +59,7 @@ export function listLocalMigrations(root = '.'): LocalMigration[] {
 
 /** Rows of `_prisma_migrations` ordered as Prisma reads them, or null when the table does not exist. */
 export async function readMigrationRows(db: Database): Promise<MigrationRow[] | null> {
-  const [{ exists }] = await db.query<{ exists: boolean }>(
-    "SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists",
-  )
-  if (!exists) return null
+  if (!(await tableExists(db, '_prisma_migrations'))) return null
   return db.query<MigrationRow>('SELECT * FROM _prisma_migrations ORDER BY started_at, migration_name')
 }
 

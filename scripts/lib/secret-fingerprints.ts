@@ -1,5 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
-import type { Database } from './db.js'
+import { tableExists, type Database } from './db.js'
 import type { Environment } from './names.js'
 
 // What makes set-secrets idempotent. flyctl never reads a value back, and Fly's digest scheme is
@@ -28,8 +28,7 @@ export async function valueMatches(print: Fingerprint, value: string): Promise<b
 /** app → secret name → fingerprint; empty before the first push. */
 export async function readFingerprints(db: Database, env: Environment): Promise<Map<string, Map<string, Fingerprint>>> {
   const byApp = new Map<string, Map<string, Fingerprint>>()
-  const [{ exists }] = await db.query<{ exists: boolean }>("SELECT to_regclass('microbima_deploy.secret_fingerprints') IS NOT NULL AS exists")
-  if (!exists) return byApp
+  if (!(await tableExists(db, 'microbima_deploy.secret_fingerprints'))) return byApp
   const rows = await db.query<{ app: string; name: string; salt: string; fingerprint: string; fly_digest: string }>(
     'SELECT app, name, salt, fingerprint, fly_digest FROM microbima_deploy.secret_fingerprints WHERE environment = $1',
     [env],
