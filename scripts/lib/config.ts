@@ -5,7 +5,7 @@ import { UserError } from './errors.js'
 import type { Logger } from './log.js'
 import { type AppKey, type Environment, databaseAppName, otherEnvironment } from './names.js'
 import { registerSecret } from './secrets-mask.js'
-import { encodeSecret } from './secrets-stdin.js'
+import { secretLine } from './secrets-stdin.js'
 
 // env/<environment>/<app>.env: dotenv files, one per app and environment, never committed.
 // Every problem is reported as one line naming the file, the line and the fix, before any change.
@@ -71,8 +71,7 @@ export function readEnvFile(path: string, env: Environment, log: Logger): EnvFil
     }
     if (value === '') throw new UserError(`${path}: ${name} is empty: give it a value or remove the line`)
     if (value.includes('CHANGE_ME')) throw new UserError(`${path}: ${name} still holds the CHANGE_ME placeholder of the .env.example: fill in its value`)
-    const encoded = encodeSecret(name, value)
-    if ('problem' in encoded) throw new UserError(`${path}: the value of ${name} ${encoded.problem}: flyctl secrets import cannot take it, change the value`)
+    secretLine(name, value, `${path}: `) // refuses here, before any write, what flyctl could not take
     if (name !== 'NODE_ENV') registerSecret(value)
   }
   if ('NODE_ENV' in values) {

@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { CommandError, OperationError, UserError } from './errors.js'
 import type { CommandSpec, Exec } from './exec.js'
-import { encodeSecret } from './secrets-stdin.js'
+import { secretLine } from './secrets-stdin.js'
 
 // Typed wrappers over the flyctl command lines the toolkit uses (see shared/reference/flyctl.md).
 // JSON is parsed from stdout only: flyctl prints notices on stderr.
@@ -240,10 +240,4 @@ export class Fly {
   proxy(localPort: number, remotePort: number, app: string, onLine: (line: string) => void) {
     return this.exec.start({ argv: [this.bin, 'proxy', `${localPort}:${remotePort}`, '--app', app], write: false, onLine })
   }
-}
-
-function secretLine(name: string, value: string): string {
-  const encoded = encodeSecret(name, value)
-  if ('problem' in encoded) throw new UserError(`the value of ${name} ${encoded.problem}: flyctl secrets import cannot take it`)
-  return encoded.line
 }

@@ -2,6 +2,7 @@
 // (internal/command/secrets/parser.go) removes one surrounding pair of double quotes and reads
 // `"""…"""` as a multi-line value; it has no escapes, so JSON-style quoting would corrupt a value
 // holding `"` or `\`. The few values the format cannot carry are refused before any write.
+import { UserError } from './errors.js'
 
 /** The stdin line(s) that give exactly `value`, or why the format cannot carry it. */
 export function encodeSecret(name: string, value: string): { line: string } | { problem: string } {
@@ -16,4 +17,12 @@ export function encodeSecret(name: string, value: string): { line: string } | { 
   const lines = value.split('\n')
   if (lines.slice(0, -1).some((line) => line.endsWith('"""'))) return { problem: 'has a line ending in """, which ends a multi-line value early' }
   return { line: `${name}="""${value}"""` }
+}
+
+/** The stdin line(s) for one secret; a value the format cannot carry is a user error (`where`
+ * names the file it came from). */
+export function secretLine(name: string, value: string, where = ''): string {
+  const encoded = encodeSecret(name, value)
+  if ('problem' in encoded) throw new UserError(`${where}the value of ${name} ${encoded.problem}: flyctl secrets import cannot take it, change the value`)
+  return encoded.line
 }
