@@ -37,16 +37,17 @@ export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`
 }
 
+/** Text without its colour codes. */
+const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '')
+
 /** A plain text table: header row, then rows; columns padded to the widest cell (colour-safe). */
 export function table(header: string[], rows: string[][]): string {
-  const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length
+  const visible = (s: string) => plain(s).length
   const widths = header.map((h, i) => Math.max(visible(h), ...rows.map((r) => visible(r[i] ?? ''))))
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i] - visible(c)))).join('  ').trimEnd()
   return [line(header.map((h) => chalk.bold(h))), ...rows.map(line)].join('\n')
 }
-
-const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '')
 
 /** Prints a titled table as a result and, in GitHub Actions, appends it as Markdown to the run's
  * summary (GITHUB_STEP_SUMMARY), so the run page shows what changed without reading the log. */
