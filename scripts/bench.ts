@@ -7,9 +7,8 @@ import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
-// @ts-expect-error plain ESM module shared with the test runner
-import { startEnvironmentDatabases } from '../test/support/pglite-server.mjs'
-import { FLY_BIN, createSandbox, type Sandbox } from '../test/support/sandbox.ts'
+import { startRehearsal } from '../test/support/rehearsal.ts'
+import { FLY_BIN, type Sandbox } from '../test/support/sandbox.ts'
 import { REPO, tempDir, writeEnvDir } from '../test/support/toolkit.ts'
 import { table } from './lib/log.js'
 
@@ -64,8 +63,7 @@ function sh(command: string, args: string[], env: Record<string, string>): Promi
 }
 
 async function setup(latencyMs: Record<string, number>) {
-  const databases = await startEnvironmentDatabases()
-  const sandbox = await createSandbox({ latencyMs, postgres: { 'microbima-staging-db': { host: '127.0.0.1', port: databases.staging.port }, 'microbima-prod-db': { host: '127.0.0.1', port: databases.production.port } } })
+  const { sandbox, databases, stop } = await startRehearsal({ latencyMs })
   sandbox.seedApps()
   const direct = writeEnvDir({ staging: { 'internal-api': { DATABASE_URL: databases.staging.url } }, production: { 'internal-api': { DATABASE_URL: databases.production.url } } })
   const proxied = writeEnvDir({ staging: { 'internal-api': { DATABASE_URL: 'postgres://postgres:pw@microbima-staging-db.flycast:5432/postgres' } }, production: { 'internal-api': { DATABASE_URL: 'postgres://postgres:pw@microbima-prod-db.flycast:5432/postgres' } } })
@@ -74,7 +72,7 @@ async function setup(latencyMs: Record<string, number>) {
   await sandbox.fly(['secrets', 'import', '--app', 'microbima-staging-internal-api', '--stage'], `DATABASE_URL=${databases.staging.url}\n`)
   const log = join(tempDir('mb-bench-log-'), 'calls')
   const env = { ...sandbox.env, FLY_BIN: shim(log), ENV_DIR: direct, LOCK_WAIT: '5' }
-  return { databases, sandbox, direct, proxied, log, env, async stop() { await sandbox.close(); await databases.stop() } }
+  return { databases, sandbox, direct, proxied, log, env, stop }
 }
 
 const clear = (log: string) => writeFileSync(log, '')

@@ -4,9 +4,7 @@
 import chalk from 'chalk'
 import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
-// @ts-expect-error plain ESM module shared with the test runner
-import { startEnvironmentDatabases } from '../test/support/pglite-server.mjs'
-import { createSandbox } from '../test/support/sandbox.ts'
+import { startRehearsal } from '../test/support/rehearsal.ts'
 import { REPO, tempDir, writeEnvDir } from '../test/support/toolkit.ts'
 import { formatDuration, table } from './lib/log.js'
 
@@ -34,14 +32,8 @@ function make(target: string, vars: Record<string, string>, env: Record<string, 
 
 say(chalk.bold('MicroBima deploy toolkit: sandbox rehearsal of the whole runbook'))
 say('starting the sandbox: Fly simulator, staging and production PostgreSQL (PGlite)…')
-const databases = await startEnvironmentDatabases()
-const sandbox = await createSandbox({
-  postgres: {
-    'microbima-staging-db': { host: '127.0.0.1', port: databases.staging.port },
-    'microbima-prod-db': { host: '127.0.0.1', port: databases.production.port },
-  },
-  latencyMs: { deploy: 400, ssh: 200, status: 50, releases: 50 },
-})
+const rehearsal = await startRehearsal({ latencyMs: { deploy: 400, ssh: 200, status: 50, releases: 50 } })
+const { sandbox } = rehearsal
 const url = (db: string, password: string) => `postgres://postgres:${password}@${db}.flycast:5432/postgres?sslmode=disable`
 const envDir = writeEnvDir({
   staging: {
@@ -94,8 +86,7 @@ try {
     if (!good) break
   }
 } finally {
-  await sandbox.close()
-  await databases.stop()
+  await rehearsal.stop()
   rmSync(envDir, { recursive: true, force: true })
 }
 say(`\n${chalk.bold('demo summary')} ${elapsed()}\n${table(['#', 'step', 'result', 'time'], results)}`)
