@@ -14,7 +14,7 @@ import { record } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
 import { formatDuration, publishTable, type Logger } from './lib/log.js'
 import { pendingMigrations } from './lib/migrations.js'
-import { type AppKey, flyAppName, flyConfigPath } from './lib/names.js'
+import { type AppKey, flyAppName, flyConfigPath, shortName } from './lib/names.js'
 import { readFlyToml } from './lib/flytoml.js'
 import { preflight } from './lib/preflight.js'
 import { runRemoteMigrate, snapshot, verifyMigrations } from './lib/remote-migrate.js'
@@ -185,7 +185,7 @@ async function rollBackIfChanged(ctx: Context, db: Database, steps: Steps, outco
   const now = runningImage(await ctx.fly().status(outcome.app).catch(() => ({ Machines: [] }) as never))
   if (!now || now === outcome.before) return
   if (!enabled) {
-    log.warn(`${outcome.app} now runs ${now}; automatic rollback is off (--no-rollback): roll back with make rollback-${ctx.env === 'production' ? 'prod' : 'staging'} APP=${outcome.key}`)
+    log.warn(`${outcome.app} now runs ${now}; automatic rollback is off (--no-rollback): roll back with make rollback-${shortName(ctx.env)} APP=${outcome.key}`)
     return
   }
   if (!outcome.before) {

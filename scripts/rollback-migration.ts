@@ -17,7 +17,7 @@ import { record } from './lib/ledger.js'
 import { isEmptySql } from './lib/lint.js'
 import { withLock } from './lib/lock.js'
 import { compareMigrations, listLocalMigrations, readMigrationRows } from './lib/migrations.js'
-import { flyAppName } from './lib/names.js'
+import { flyAppName, shortName } from './lib/names.js'
 
 // SQLSTATEs of "the object is not there": a failed transactional migration left nothing to undo.
 const NOTHING_TO_UNDO = /SQLSTATE (42P01|42704|42703|42883)\)/
@@ -63,7 +63,7 @@ await main(
           [name],
         )
         await record(ctx, db, { operation: 'rollback-migration', app: flyAppName(ctx.env, 'internal-api'), migrations: [name], result: 'ok', durationMs: performance.now() - started, detail: `${status.state} migration undone with down.sql` })
-        if (!ctx.dryRun) ctx.log.ok(`${name} rolled back on ${ctx.env}; the next deploy (or make migrate-${ctx.env === 'production' ? 'prod' : 'staging'}) applies it again unless you remove it`)
+        if (!ctx.dryRun) ctx.log.ok(`${name} rolled back on ${ctx.env}; the next deploy (or make migrate-${shortName(ctx.env)}) applies it again unless you remove it`)
       } catch (error) {
         await record(ctx, db, { operation: 'rollback-migration', migrations: [name], result: 'failed', durationMs: performance.now() - started, detail: (error as Error).message })
         throw error

@@ -3,6 +3,7 @@ import type { Context } from './cli.js'
 import { tableExists, type Database } from './db.js'
 import { Refusal } from './errors.js'
 import { ensureSchema, record } from './ledger.js'
+import { shortName } from './names.js'
 import { where, who } from './who.js'
 
 // At most one write operation per environment, whether it runs on a laptop or in CI: a row in
@@ -63,7 +64,7 @@ export async function withLock<T>(ctx: Context, db: Database, operation: string,
     if (Date.now() >= deadline) {
       await record(ctx, db, { operation, result: 'refused', detail: holder ? `lock held by ${describeHolder(holder)}` : 'lock busy' })
       throw new Refusal(`the ${ctx.env} deploy lock is held by ${holder ? describeHolder(holder) : 'another operation'}; waited ${waitSeconds()}s`, [
-        `see it with make lock-status-${ctx.env === 'production' ? 'prod' : 'staging'}; if its holder is gone, break it with make unlock-${ctx.env === 'production' ? 'prod' : 'staging'} YES=1`,
+        `see it with make lock-status-${shortName(ctx.env)}; if its holder is gone, break it with make unlock-${shortName(ctx.env)} YES=1`,
       ])
     }
     if (!announced && holder) ctx.log.info(`waiting for the ${ctx.env} deploy lock, held by ${describeHolder(holder)}`)
