@@ -131,8 +131,7 @@ async function detection(ctx: Awaited<ReturnType<typeof setup>>, sandbox: Sandbo
     const ok = await sh('make', ['-s', 'deploy-staging'], ctx.env)
     if (ok.code !== 0) throw new Error(`deploy-staging failed:\n${ok.output}`)
     const state = JSON.parse(readFileSync(join(sandbox.stateDir, 'state.json'), 'utf8'))
-    const until = Object.values(state.apps['microbima-staging-internal-api'].brokenUntil as Record<string, number>).sort().at(-1)!
-    const healthyAt = until
+    const healthyAt = Object.values(state.apps['microbima-staging-internal-api'].brokenUntil as Record<string, number>).sort().at(-1)!
     const next = readCalls(ctx.log).find((c) => c.argv[0] === 'deploy' && c.argv.includes('microbima-staging-public-api'))!
     toHealthy.push(next.start - healthyAt)
     // (b) web-admin never recovers: from the end of its deploy to the start of the automatic rollback.
