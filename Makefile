@@ -1,19 +1,28 @@
-# MicroBima deploy toolkit. Every target is one line that runs one script in scripts/
-# (compiled once into dist/); `make` alone lists them. Interface: ../shared/spec/interface.md.
+# MicroBima deploy toolkit. Every target is one line that runs one script in scripts/ (compiled
+# once into dist/); `make` alone lists them. The README states the interface (targets, variables,
+# exit codes, flyctl command lines).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
-# Inputs, passed to the scripts as flags (IMAGE and VERSION only from the command line,
-# so a stray IMAGE or VERSION in the shell's environment can never pick a rollback target).
-yes = $(filter 1 true yes,$(1))
-cli = $(filter command line,$(origin $(1)))
-FLAGS = $(if $(APP),--app=$(APP)) $(if $(call yes,$(DRY_RUN)),--dry-run) $(if $(call yes,$(YES)),--yes) \
-        $(if $(call yes,$(VERBOSE)),--verbose) $(if $(ENV_DIR),--env-dir=$(ENV_DIR))
-IMAGE_FLAGS = $(if $(call cli,IMAGE),--image=$(IMAGE)) $(if $(call cli,VERSION),--version=$(VERSION))
-NAME_FLAG = $(if $(NAME),--name=$(NAME))
+# Variables reach the scripts through the environment (MB_*), never pasted into a recipe, so no
+# value can run as a shell command (APP='x;rm -rf ~' is just a wrong app name). YES, IMAGE,
+# VERSION, PLAN and PLAN_OUT count only on the make command line: a YES or IMAGE left in the
+# shell's environment never confirms production or picks a rollback target.
+cli = $(if $(filter command line,$(origin $(1))),$($(1)))
+override export MB_APP := $(APP)
+override export MB_DRY_RUN := $(DRY_RUN)
+override export MB_VERBOSE := $(VERBOSE)
+override export MB_ENV_DIR := $(ENV_DIR)
+override export MB_NAME := $(NAME)
+override export MB_REASON := $(REASON)
+override export MB_YES := $(call cli,YES)
+override export MB_IMAGE := $(call cli,IMAGE)
+override export MB_VERSION := $(call cli,VERSION)
+override export MB_PLAN := $(call cli,PLAN)
+override export MB_PLAN_OUT := $(call cli,PLAN_OUT)
 
 INSTALLED := node_modules/.installed
 BUILT := dist/.built
@@ -28,7 +37,7 @@ $(BUILT): $(INSTALLED) $(SOURCES)
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [APP=key] [DRY_RUN=1] [YES=1] [VERBOSE=1] [ENV_DIR=dir] [IMAGE=ref] [VERSION=n] [NAME=migration]\n\n"} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-28s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [APP=key] [DRY_RUN=1] [YES=1] [VERBOSE=1] [ENV_DIR=dir] [IMAGE=ref] [VERSION=n] [NAME=migration] [REASON=text] [DB=1] [DB_KIND=flypg|mpg]\n\n"} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-28s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: install
 install: $(INSTALLED) ## install the npm packages from the lockfile (once)
@@ -45,8 +54,8 @@ typecheck: $(INSTALLED) ## type-check every TypeScript file (tsc --noEmit)
 	npx tsc --noEmit
 
 .PHONY: demo
-demo: $(BUILT) ## rehearse the whole runbook against the local sandbox (Fly simulator + embedded Postgres)
-	$(RUN) dist/demo.mjs $(FLAGS)
+demo: $(BUILT) ## rehearse the whole runbook against the local sandbox (Fly simulator + embedded Postgres); DB_KIND=mpg for Managed Postgres
+	$(RUN) dist/demo.mjs
 
 .PHONY: bench
 bench: $(BUILT) ## run the performance benchmarks; writes bench/results.md
@@ -56,106 +65,134 @@ bench: $(BUILT) ## run the performance benchmarks; writes bench/results.md
 runbook: $(BUILT) ## regenerate the README runbook from the targets' dry-run output
 	$(RUN) dist/runbook.mjs
 
+.PHONY: app-test
+app-test: $(BUILT) ## the applications' own tests: the "test" command of infra/fly/settings.json, in the pnpm workspace
+	$(RUN) dist/app-test.mjs
+
+.PHONY: workflow-env
+workflow-env: $(BUILT) ## print the workflows' per-key secret env blocks, generated from env/*/*.env.example
+	$(RUN) dist/write-env-files.mjs --print-workflow-env
+
 .PHONY: create-apps-staging
-create-apps-staging: $(BUILT) ## create the three staging apps that are missing (DB=1: and the database app)
-	$(RUN) dist/create-apps.mjs staging $(FLAGS)
+create-apps-staging: $(BUILT) ## create the staging apps that are missing, the internal API private (DB=1: and the database)
+	$(RUN) dist/create-apps.mjs staging
 
 .PHONY: create-apps-prod
-create-apps-prod: $(BUILT) ## create the three production apps that are missing (DB=1: and the database app)
-	$(RUN) dist/create-apps.mjs production $(FLAGS)
+create-apps-prod: $(BUILT) ## create the production apps that are missing, the internal API private (DB=1: and the database)
+	$(RUN) dist/create-apps.mjs production
 
 .PHONY: set-secrets-staging
 set-secrets-staging: $(BUILT) ## push env/staging/<app>.env plus NODE_ENV, staged (PRUNE=1 removes keys only on Fly, APPLY=1 restarts now)
-	$(RUN) dist/set-secrets.mjs staging $(FLAGS)
+	$(RUN) dist/set-secrets.mjs staging
 
 .PHONY: set-secrets-prod
 set-secrets-prod: $(BUILT) ## push env/production/<app>.env plus NODE_ENV, staged (PRUNE=1 removes keys only on Fly, APPLY=1 restarts now)
-	$(RUN) dist/set-secrets.mjs production $(FLAGS)
+	$(RUN) dist/set-secrets.mjs production
 
 .PHONY: deploy-staging
-deploy-staging: $(BUILT) ## deploy the three staging apps in order, migrate, health check
-	$(RUN) dist/deploy.mjs staging $(FLAGS)
+deploy-staging: $(BUILT) ## build and deploy the three staging apps in order, migrate, health check
+	$(RUN) dist/deploy.mjs staging
 
 .PHONY: deploy-prod
-deploy-prod: $(BUILT) ## migration gate, then promote the staging images to production, migrate, health check
-	$(RUN) dist/deploy.mjs production $(FLAGS) $(IMAGE_FLAGS)
+deploy-prod: $(BUILT) ## migration gate, then promote the staging images to production, migrate, health check (PLAN_OUT=/PLAN=)
+	$(RUN) dist/deploy.mjs production
 
 .PHONY: migrate-staging
 migrate-staging: $(BUILT) ## apply pending migrations on staging (prisma migrate deploy on the internal API)
-	$(RUN) dist/migrate.mjs staging $(FLAGS)
+	$(RUN) dist/migrate.mjs staging
 
 .PHONY: migrate-prod
 migrate-prod: $(BUILT) ## migration gate, then apply pending migrations on production
-	$(RUN) dist/migrate.mjs production $(FLAGS)
+	$(RUN) dist/migrate.mjs production
 
 .PHONY: migrate-status
 migrate-status: $(BUILT) ## every local migration against staging and production (JSON=1 for JSON)
-	$(RUN) dist/migrate-status.mjs $(FLAGS)
+	$(RUN) dist/migrate-status.mjs
+
+.PHONY: diff
+diff: $(BUILT) ## what staging runs that production does not: images, migrations, secret names
+	$(RUN) dist/diff.mjs
 
 .PHONY: health-staging
-health-staging: $(BUILT) ## machines, checks and the /health probe of the three staging apps
-	$(RUN) dist/health.mjs staging $(FLAGS)
+health-staging: $(BUILT) ## the fleet, Fly checks and the health probe of the three staging apps
+	$(RUN) dist/health.mjs staging
 
 .PHONY: health-prod
-health-prod: $(BUILT) ## machines, checks and the /health probe of the three production apps
-	$(RUN) dist/health.mjs production $(FLAGS)
+health-prod: $(BUILT) ## the fleet, Fly checks and the health probe of the three production apps
+	$(RUN) dist/health.mjs production
 
 .PHONY: logs-staging
-logs-staging: $(BUILT) ## recent logs of the staging apps (flyctl logs --no-tail, bounded in time)
-	$(RUN) dist/logs.mjs staging $(FLAGS)
+logs-staging: $(BUILT) ## recent logs of the staging apps, bounded in time (FOLLOW=1 streams)
+	$(RUN) dist/logs.mjs staging
 
 .PHONY: logs-prod
-logs-prod: $(BUILT) ## recent logs of the production apps (flyctl logs --no-tail, bounded in time)
-	$(RUN) dist/logs.mjs production $(FLAGS)
+logs-prod: $(BUILT) ## recent logs of the production apps, bounded in time (FOLLOW=1 streams)
+	$(RUN) dist/logs.mjs production
 
 .PHONY: rollback-staging
 rollback-staging: $(BUILT) ## redeploy the previous release's image on staging (IMAGE= or VERSION= to choose)
-	$(RUN) dist/rollback.mjs staging $(FLAGS) $(IMAGE_FLAGS)
+	$(RUN) dist/rollback.mjs staging
 
 .PHONY: rollback-prod
 rollback-prod: $(BUILT) ## redeploy the previous release's image on production (IMAGE= or VERSION= to choose)
-	$(RUN) dist/rollback.mjs production $(FLAGS) $(IMAGE_FLAGS)
+	$(RUN) dist/rollback.mjs production
 
 .PHONY: rollback-migration-staging
 rollback-migration-staging: $(BUILT) ## undo migration NAME= on staging with its down.sql
-	$(RUN) dist/rollback-migration.mjs staging $(FLAGS) $(NAME_FLAG)
+	$(RUN) dist/rollback-migration.mjs staging
 
 .PHONY: rollback-migration-prod
 rollback-migration-prod: $(BUILT) ## undo migration NAME= on production with its down.sql
-	$(RUN) dist/rollback-migration.mjs production $(FLAGS) $(NAME_FLAG)
+	$(RUN) dist/rollback-migration.mjs production
+
+.PHONY: restore-staging
+restore-staging: $(BUILT) ## Managed Postgres: restore backup BACKUP_ID= into a new cluster (never over the live one)
+	$(RUN) dist/restore.mjs staging
+
+.PHONY: restore-prod
+restore-prod: $(BUILT) ## Managed Postgres: restore backup BACKUP_ID= into a new production cluster
+	$(RUN) dist/restore.mjs production
 
 .PHONY: migration
 migration: $(BUILT) ## create migration NAME= locally, with its down.sql beside it
-	$(RUN) dist/migration.mjs $(FLAGS) $(NAME_FLAG)
+	$(RUN) dist/migration.mjs
 
 .PHONY: studio-staging
 studio-staging: $(BUILT) ## Prisma Studio on this machine against the staging database
-	$(RUN) dist/studio.mjs staging $(FLAGS)
+	$(RUN) dist/studio.mjs staging
 
 .PHONY: studio-prod
 studio-prod: $(BUILT) ## Prisma Studio on this machine against the production database (edits are live)
-	$(RUN) dist/studio.mjs production $(FLAGS)
+	$(RUN) dist/studio.mjs production
+
+.PHONY: lock-staging
+lock-staging: $(BUILT) ## hold staging during an incident (REASON=…): deploys refuse until unlock
+	$(RUN) dist/lock.mjs staging
+
+.PHONY: lock-prod
+lock-prod: $(BUILT) ## hold production during an incident (REASON=…): deploys refuse until unlock
+	$(RUN) dist/lock.mjs production
 
 .PHONY: lock-status-staging
 lock-status-staging: $(BUILT) ## who holds the staging deploy lock
-	$(RUN) dist/lock-status.mjs staging $(FLAGS)
+	$(RUN) dist/lock-status.mjs staging
 
 .PHONY: lock-status-prod
 lock-status-prod: $(BUILT) ## who holds the production deploy lock
-	$(RUN) dist/lock-status.mjs production $(FLAGS)
+	$(RUN) dist/lock-status.mjs production
 
 .PHONY: unlock-staging
-unlock-staging: $(BUILT) ## break the staging deploy lock (YES=1)
-	$(RUN) dist/unlock.mjs staging $(FLAGS)
+unlock-staging: $(BUILT) ## break the staging deploy lock or end a hold (YES=1)
+	$(RUN) dist/unlock.mjs staging
 
 .PHONY: unlock-prod
-unlock-prod: $(BUILT) ## break the production deploy lock (YES=1)
-	$(RUN) dist/unlock.mjs production $(FLAGS)
+unlock-prod: $(BUILT) ## break the production deploy lock or end a hold (YES=1)
+	$(RUN) dist/unlock.mjs production
 
 .PHONY: history-staging
 history-staging: $(BUILT) ## the staging ledger of operations
-	$(RUN) dist/history.mjs staging $(FLAGS)
+	$(RUN) dist/history.mjs staging
 
 .PHONY: history-prod
 history-prod: $(BUILT) ## the production ledger of operations
-	$(RUN) dist/history.mjs production $(FLAGS)
+	$(RUN) dist/history.mjs production

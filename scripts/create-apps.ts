@@ -1,78 +1,188 @@
-// Section 6.1/6.2 of the deployment strategy: create the environment's three Fly apps.
-// Lists what exists first and creates only the missing ones, so a second run creates nothing.
-// DB=1 also creates the environment's Postgres app and attaches it to the internal API; both
-// print passwords, so their output is never echoed.
-import { envFlag, main } from './lib/cli.js'
-import { flyAppName, databaseAppName, type AppKey } from './lib/names.js'
-import { loadSettings } from './lib/settings.js'
-import { table } from './lib/log.js'
+// Sections 6.1/6.2 of the deployment strategy: create the environment's three Fly apps, and give
+// the internal API the private networking it needs: a Flycast address (private IPv6), and no
+// public IP, so only the gateway reaches it. Lists what exists first and changes only what is
+// missing, so a second run changes nothing. Production asks for confirmation.
+// DB=1 also creates the environment's database and attaches it to the internal API: Fly Postgres
+// (`flypg`, as the strategy document) or Managed Postgres (`mpg`), as infra/fly/settings.json or
+// DB_KIND say. Both print credentials: they are kept (in the env file, mode 0600), never printed.
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { envFlag, main, type Context } from './lib/cli.js'
 import { envFilePath } from './lib/config.js'
+import { confirmProduction } from './lib/confirm.js'
+import { CommandError, OperationError, UserError } from './lib/errors.js'
+import { table } from './lib/log.js'
+import { PUBLIC_IP, makePrivate } from './lib/network.js'
+import { flyAppName, databaseAppName, type AppKey } from './lib/names.js'
 import { registerSecret } from './lib/secrets-mask.js'
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { loadSettings, type Settings } from './lib/settings.js'
 
-/** Keeps the attach's connection string for the toolkit's own checks, in a file only its owner can read. */
-function saveDatabaseUrl(path: string, url: string): string {
-  registerSecret(url)
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : ''
-  // The placeholder copied from the .env.example is replaced; a real value is the operator's.
-  const placeholder = /^\s*DATABASE_URL\s*=.*CHANGE_ME.*$/m
-  if (placeholder.test(text)) {
-    writeFileSync(path, text.replace(placeholder, () => `DATABASE_URL=${url}`))
-    chmodSync(path, 0o600)
-    return 'DATABASE_URL placeholder replaced (mode 0600)'
+
+/** Whether the env file can take the database's credentials: checked before anything is created. */
+function writable(path: string): string | undefined {
+  try {
+    if (existsSync(path)) accessSync(path, constants.W_OK)
+    else {
+      let dir = dirname(path)
+      while (!existsSync(dir)) dir = dirname(dir)
+      accessSync(dir, constants.W_OK)
+    }
+    return undefined
+  } catch (error) {
+    return `${path} cannot be written (${(error as NodeJS.ErrnoException).code}): DB=1 keeps the new database's credentials there; fix its permissions first`
   }
-  if (/^\s*DATABASE_URL\s*=/m.test(text)) return 'already has DATABASE_URL: left as it is (the attached one is on Fly)'
-  mkdirSync(dirname(path), { recursive: true })
-  if (existsSync(path)) appendFileSync(path, `DATABASE_URL=${url}\n`)
-  else writeFileSync(path, `DATABASE_URL=${url}\n`)
-  chmodSync(path, 0o600)
-  return 'DATABASE_URL written (mode 0600)'
+}
+
+/** Keeps connection strings in the env file (mode 0600): a CHANGE_ME placeholder from the
+ * .env.example is replaced, a real value is the operator's and is left alone. If the file cannot
+ * be written after all, the values go to a 0600 file of their own: credentials are never lost. */
+function saveValues(ctx: Context, path: string, values: Record<string, string>): string {
+  for (const value of Object.values(values)) registerSecret(value)
+  try {
+    mkdirSync(dirname(path), { recursive: true })
+    let text = existsSync(path) ? readFileSync(path, 'utf8') : ''
+    const done: string[] = []
+    for (const [key, value] of Object.entries(values)) {
+      const line = new RegExp(`^\\s*${key}\\s*=.*$`, 'm')
+      const current = line.exec(text)?.[0]
+      if (current && !current.includes('CHANGE_ME')) continue
+      // Single quotes: the value is read back byte for byte (a URL has no quote in it).
+      text = current ? text.replace(line, () => `${key}='${value}'`) : `${text}${text && !text.endsWith('\n') ? '\n' : ''}${key}='${value}'\n`
+      done.push(key)
+    }
+    writeFileSync(path, text, { mode: 0o600 })
+    chmodSync(path, 0o600)
+    return done.length ? `${done.join(', ')} written (mode 0600)` : 'already set there: left as it is'
+  } catch (error) {
+    const fallback = join(tmpdir(), `microbima-${ctx.env}-database-${Date.now()}.env`)
+    writeFileSync(fallback, Object.entries(values).map(([k, v]) => `${k}='${v}'`).join('\n') + '\n', { mode: 0o600 })
+    ctx.log.error(`could not write ${path} (${(error as NodeJS.ErrnoException).code}); the credentials are in ${fallback} (mode 0600): move them into ${path}`)
+    return `NOT written; saved to ${fallback}`
+  }
 }
 
 await main(
-  { name: 'create-apps', usage: 'create-apps <staging|production> [--app KEY] [--db] [--dry-run] [--verbose]', environment: true, options: { db: { type: 'boolean' } } },
+  { name: 'create-apps', usage: 'create-apps <staging|production> [--app KEY] [--db] [--dry-run] [--yes] [--verbose]', environment: true, options: { db: { type: 'boolean' } } },
   async (ctx) => {
     const settings = loadSettings()
+    const wantDb = Boolean(ctx.flags.db) || envFlag('DB')
+    const envFile = envFilePath(ctx.envDir, ctx.env, 'internal-api')
+    if (wantDb) {
+      const problem = writable(envFile)
+      if (problem) throw new UserError(problem)
+    }
     const fly = ctx.fly()
+    const kind = settings.database[ctx.env]
+    if (wantDb && kind === 'mpg') {
+      // Fly's MPG region list decides; jnb (the app region) has none: one line, before anything.
+      const regions = await fly.platformRegions()
+      const region = regions.find((r) => r.code === settings.mpg.region)
+      if (!region?.mpg_available) {
+        const offered = regions.filter((r) => r.mpg_available).map((r) => r.code)
+        throw new UserError(`region ${settings.mpg.region} is not available for Managed Postgres (available: ${offered.join(', ')}): set "mpg.region" in infra/fly/settings.json (nearest to jnb: fra, lhr or ams)`)
+      }
+    }
     const existing = new Set((await fly.appsList()).map((app) => app.Name))
     const rows: string[][] = []
+    const missing = ctx.apps.map((key) => flyAppName(ctx.env, key)).filter((name) => !existing.has(name))
+    const api = flyAppName(ctx.env, 'internal-api')
+    const apiIps = ctx.apps.includes('internal-api') && existing.has(api) ? await fly.ipsList(api) : []
+    const ipWork = ctx.apps.includes('internal-api') && (!existing.has(api) || !apiIps.some((ip) => ip.Type === 'private_v6') || apiIps.some((ip) => PUBLIC_IP.has(ip.Type)))
+    if (missing.length || ipWork || wantDb) await confirmProduction(ctx, `create-apps-${ctx.env}`)
 
     for (const key of ctx.apps) {
       const name = flyAppName(ctx.env, key as AppKey)
-      if (existing.has(name)) {
-        rows.push([name, 'exists'])
-        continue
-      }
-      await fly.appsCreate(name, settings.org)
-      rows.push([name, ctx.dryRun ? 'would create' : 'created'])
-    }
-
-    if (ctx.flags.db || envFlag('DB')) {
-      const dbApp = databaseAppName(ctx.env)
-      const consumer = flyAppName(ctx.env, 'internal-api')
-      if (existing.has(dbApp)) {
-        rows.push([dbApp, 'exists'])
-        // A run that created the database but died before attaching it gets the attach now.
-        const attached = existing.has(consumer) && (await fly.secretsList(consumer)).some((s) => s.name === 'DATABASE_URL')
-        if (attached) rows.push([`${dbApp} → ${consumer}`, 'already attached (DATABASE_URL is on the app)'])
-        else rows.push(...(await attach(dbApp, consumer)))
-      } else {
-        const { region, org, postgres } = settings
-        await fly.postgresCreate({ name: dbApp, region, org, ...postgres })
-        rows.push([dbApp, ctx.dryRun ? 'would create' : 'created (password not shown: see flyctl postgres create output in Fly)'])
-        rows.push(...(await attach(dbApp, consumer)))
+      if (existing.has(name)) rows.push([name, 'exists'])
+      else {
+        await fly.appsCreate(name, settings.org)
+        rows.push([name, ctx.dryRun ? 'would create' : 'created'])
       }
     }
-
-    async function attach(dbApp: string, consumer: string): Promise<string[][]> {
-      const attached = await fly.postgresAttach(dbApp, consumer)
-      const rows = [[`${dbApp} → ${consumer}`, ctx.dryRun ? 'would attach (sets DATABASE_URL)' : 'attached (DATABASE_URL set on the app)']]
-      const url = /postgres(?:ql)?:\/\/\S+/.exec(attached.stdout)?.[0]
-      const path = envFilePath(ctx.envDir, ctx.env, 'internal-api')
-      if (url) rows.push([path, saveDatabaseUrl(path, url)])
-      return rows
-    }
+    if (ipWork) rows.push(...(await makePrivate(ctx, api, apiIps)).map((done) => [api, done]))
+    if (wantDb) rows.push(...(kind === 'mpg' ? await managedPostgres(ctx, settings, existing, envFile) : await flyPostgres(ctx, settings, existing, envFile)))
     ctx.log.result(table(['app', 'result'], rows))
   },
 )
+
+async function flyPostgres(ctx: Context, settings: Settings, existing: Set<string>, envFile: string): Promise<string[][]> {
+  const fly = ctx.fly()
+  const dbApp = databaseAppName(ctx.env)
+  const consumer = flyAppName(ctx.env, 'internal-api')
+  const rows: string[][] = []
+  if (existing.has(dbApp)) rows.push([dbApp, 'exists'])
+  else {
+    const created = await fly.postgresCreate({ name: dbApp, region: settings.region, org: settings.org, ...settings.flypg })
+    if (ctx.dryRun) rows.push([dbApp, 'would create'])
+    else {
+      // Shown once by flyctl and never again: kept, not printed.
+      const password = /^\s*Password:\s*(\S+)/m.exec(created.stdout)?.[1]
+      const where = password ? saveValues(ctx, join(dirname(envFile), 'database.env'), { OPERATOR_PASSWORD: password }) : 'no password in the output'
+      rows.push([dbApp, `created; its operator password: ${join(dirname(envFile), 'database.env')} (${where})`])
+    }
+  }
+  // A run that created the database but died before attaching it gets the attach now.
+  const attached = existing.has(consumer) && (await fly.secretsList(consumer)).some((s) => s.name === 'DATABASE_URL')
+  if (attached) {
+    rows.push([`${dbApp} → ${consumer}`, 'already attached (DATABASE_URL is on the app)'])
+    return rows
+  }
+  let out
+  try {
+    out = await fly.postgresAttach(dbApp, consumer)
+  } catch (error) {
+    // flyctl creates the user before it writes the secret: an attach that died in between left a
+    // user whose password nobody knows. Attach again with a new user; say what to clean up.
+    const user = error instanceof CommandError ? /database user "([^"]+)" already exists/.exec(error.stderr)?.[1] : undefined
+    if (!user) throw error
+    const fresh = `${user}_${new Date().toISOString().replace(/\D/g, '').slice(0, 12)}`
+    ctx.log.warn(`an earlier attach stopped after creating the database user ${user} (its password is lost): attaching with the new user ${fresh}; drop ${user} when convenient (flyctl postgres connect --app ${dbApp}, then DROP ROLE ${user};)`)
+    out = await fly.postgresAttach(dbApp, consumer, fresh)
+  }
+  rows.push([`${dbApp} → ${consumer}`, ctx.dryRun ? 'would attach (sets DATABASE_URL)' : 'attached (DATABASE_URL staged on the app)'])
+  const url = /DATABASE_URL=(postgres(?:ql)?:\/\/\S+)/.exec(out.stdout)?.[1]
+  if (url) rows.push([envFile, saveValues(ctx, envFile, { DATABASE_URL: url })])
+  return rows
+}
+
+async function managedPostgres(ctx: Context, settings: Settings, existing: Set<string>, envFile: string): Promise<string[][]> {
+  const fly = ctx.fly()
+  const name = databaseAppName(ctx.env)
+  const consumer = flyAppName(ctx.env, 'internal-api')
+  const rows: string[][] = []
+  let cluster = (await fly.mpgList(settings.org)).find((c) => c.name === name)
+  if (cluster) rows.push([`${name} (Managed Postgres ${cluster.id})`, `exists (${cluster.status})`])
+  else {
+    await fly.mpgCreate({ name, org: settings.org, region: settings.mpg.region, plan: settings.mpg.plan, volumeSizeGb: settings.mpg.volumeSizeGb })
+    if (ctx.dryRun) {
+      rows.push([name, `would create (Managed Postgres, ${settings.mpg.region}, ${settings.mpg.plan})`])
+      rows.push([`${name} → ${consumer}`, 'would attach (pooled DATABASE_URL) and stage DIRECT_DATABASE_URL'])
+      return rows
+    }
+    cluster = (await fly.mpgList(settings.org)).find((c) => c.name === name)
+    if (!cluster) throw new OperationError(`flyctl mpg create ended, but flyctl mpg list --org ${settings.org} shows no cluster ${name}`)
+    rows.push([`${name} (Managed Postgres ${cluster.id})`, `created in ${cluster.region}`])
+  }
+  const secrets = existing.has(consumer) || !ctx.dryRun ? await fly.secretsList(consumer).catch(() => []) : []
+  if (secrets.some((s) => s.name === 'DATABASE_URL')) {
+    rows.push([`${name} → ${consumer}`, `already attached (DATABASE_URL is on the app${secrets.some((s) => s.name === 'DIRECT_DATABASE_URL') ? ', and DIRECT_DATABASE_URL' : ''})`])
+    return rows
+  }
+  const out = await fly.mpgAttach(cluster.id, consumer)
+  if (ctx.dryRun) {
+    rows.push([`${name} → ${consumer}`, 'would attach (pooled DATABASE_URL) and stage DIRECT_DATABASE_URL'])
+    return rows
+  }
+  const pooled = /DATABASE_URL=(postgres(?:ql)?:\/\/\S+)/.exec(out.stdout)?.[1]
+  if (!pooled) throw new OperationError(`flyctl mpg attach printed no DATABASE_URL for ${consumer}`)
+  registerSecret(pooled)
+  // Migrations need a real session (advisory locks): the direct URL, which no flyctl command prints.
+  const direct = pooled.replace('@pgbouncer.', '@direct.')
+  registerSecret(direct)
+  await fly.secretsImport(consumer, { DIRECT_DATABASE_URL: direct })
+  const after = new Set((await fly.secretsList(consumer)).map((s) => s.name))
+  if (!after.has('DATABASE_URL') || !after.has('DIRECT_DATABASE_URL')) throw new OperationError(`${consumer} should now have DATABASE_URL and DIRECT_DATABASE_URL, but flyctl secrets list shows ${[...after].join(', ') || 'neither'}`)
+  rows.push([`${name} → ${consumer}`, 'attached: pooled DATABASE_URL for the app, DIRECT_DATABASE_URL for migrations (staged)'])
+  rows.push([envFile, saveValues(ctx, envFile, { DATABASE_URL: pooled, DIRECT_DATABASE_URL: direct })])
+  return rows
+}

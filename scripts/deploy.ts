@@ -1,206 +1,373 @@
 // Sections 5.1 and 5.2 of the deployment strategy: deploy the environment's three apps in order
 // (internal API, public API, web admin), apply migrations, check health, and say what happened.
-// Production first passes the migration gate, the lint and the confirmation, takes a backup, and
-// promotes the image that runs healthy on staging (build once) unless IMAGE= or BUILD=1.
-// An app whose health check fails after its deploy is rolled back to the image it ran before.
+// Production first passes the migration gate (the local migrations and the ones the promoted image
+// carries, against staging), the lint and the confirmation, takes a backup, and promotes the exact
+// images staging runs healthy (build once) unless IMAGE= or BUILD=1.
+// Every deploy is verified on every machine; an app that does not end healthy on its new image is
+// put back, every machine of it, on the image it ran before, and the summary says what runs now.
+import { readFileSync, writeFileSync } from 'node:fs'
 import chalk from 'chalk'
 import { envFlag, main, type Context } from './lib/cli.js'
 import { backupBeforeMigration } from './lib/backup.js'
-import { loadDatabaseTarget } from './lib/config.js'
+import { buildContextProblems } from './lib/build-context.js'
+import { loadDatabaseTarget, readEnvFile, envFilePath, otherDatabase, type DatabaseTarget } from './lib/config.js'
 import type { Database } from './lib/db.js'
-import { CommandError, OperationError, Refusal, UserError } from './lib/errors.js'
-import { checkOnce, runningImage, waitHealthy, type AppHealth } from './lib/health.js'
-import { record } from './lib/ledger.js'
-import { withLock } from './lib/lock.js'
-import { formatDuration, publishTable, type Logger } from './lib/log.js'
-import { pendingMigrations } from './lib/migrations.js'
-import { type AppKey, flyAppName, flyConfigPath, shortName } from './lib/names.js'
+import { CommandError, OperationError, Problems, Refusal, UserError } from './lib/errors.js'
+import type { FlyStatus } from './lib/fly.js'
 import { readFlyToml } from './lib/flytoml.js'
+import { imageGateFindings } from './lib/gate.js'
+import { checkTree } from './lib/git.js'
+import { checkOnce, describe, evidence, judgeFleet, runningImage, waitHealthy, type AppHealth } from './lib/health.js'
+import { imageMigrations, record, recordImageMigrations } from './lib/ledger.js'
+import { withLock } from './lib/lock.js'
+import { appendSummary, formatDuration, publishTable, shortRef, type Logger } from './lib/log.js'
+import { listLocalMigrations, pendingMigrations, type LocalMigration } from './lib/migrations.js'
+import { type AppKey, buildConfigPath, flyAppName, flyConfigPath, shortName } from './lib/names.js'
+import { isPrivate, makePrivate } from './lib/network.js'
 import { preflight } from './lib/preflight.js'
-import { runRemoteMigrate, snapshot, verifyMigrations } from './lib/remote-migrate.js'
-import { deployImageBack } from './lib/rollback.js'
+import { UnknownOutcome, runRemoteMigrate, snapshot, verifyMigrations } from './lib/remote-migrate.js'
+import { chooseRollbackTarget, imageCounts, rollBackFleet } from './lib/rollback.js'
+import { loadSettings, sampleWarning, type Settings } from './lib/settings.js'
 import { Steps } from './lib/steps.js'
 
 interface AppOutcome {
   key: AppKey
   app: string
+  /** The status read before the deploy. */
+  status?: FlyStatus
+  /** The image every machine ran before (undefined when the fleet was mixed or empty). */
   before?: string
-  /** The image every machine runs, all started, before the deploy (none when mixed). */
-  settledOn?: string
   after?: string
-  result: 'deployed' | 'failed' | 'rolled back' | 'not deployed' | 'dry run' | 'unchanged'
+  result: 'deployed' | 'failed' | 'rolled back' | 'not deployed' | 'dry run' | 'unchanged' | 'unhealthy'
   detail: string
+}
+
+interface Plan {
+  environment: string
+  images: Record<string, { running: string | null; deploy: string | null }>
+  migrations: { name: string; checksum: string }[]
+  /** Secrets staged on Fly that this deploy would apply (names only). */
+  secrets: Record<string, string[]>
 }
 
 const CROSS_APP_IMAGE_HELP =
   'production pulls the staging image from registry.fly.io/<staging app>: both apps must be in the same Fly organization and the token must reach both (an org token, not a deploy token of one app); otherwise deploy with BUILD=1'
 
-/** The exact image each staging app runs while healthy: what production receives (build once). */
-async function stagingImages(ctx: Context, keys: AppKey[]): Promise<Map<AppKey, string>> {
-  const staging = { ...ctx, env: 'staging' as const }
-  const looks = await Promise.all(keys.map((key) => checkOnce(staging, key)))
-  const problems = looks.filter((h) => !h.healthy || !h.image).map((h) => `${h.app}: ${h.image ? 'unhealthy' : 'no image running'} (${h.machines}, ${h.checks}, ${h.http})`)
-  if (problems.length) throw new Refusal('staging must run healthy before its images are promoted to production', problems)
-  return new Map(looks.map((h, i) => [keys[i], h.image!]))
-}
-
 await main(
   {
     name: 'deploy',
-    usage: 'deploy <staging|production> [--app KEY] [--image REF] [--build] [--no-rollback] [--dry-run] [--yes] [--verbose] [--env-dir DIR]',
+    usage: 'deploy <staging|production> [--app KEY] [--image REF] [--build] [--no-rollback] [--plan FILE] [--plan-out FILE] [--dry-run] [--yes] [--verbose] [--env-dir DIR]',
     environment: true,
-    options: { image: { type: 'string' }, build: { type: 'boolean' }, 'no-rollback': { type: 'boolean' } },
+    options: { image: { type: 'string' }, build: { type: 'boolean' }, 'no-rollback': { type: 'boolean' }, plan: { type: 'string' }, 'plan-out': { type: 'string' } },
   },
   async (ctx) => {
     const image = ctx.flags.image as string | undefined
     const build = Boolean(ctx.flags.build) || envFlag('BUILD')
-    const autoRollback = !ctx.flags['no-rollback']
-    const parallel = envFlag('PARALLEL')
-    if (image !== undefined && ctx.apps.length !== 1) throw new UserError('IMAGE= is one app\'s image: name the app with APP=')
-    if (image !== undefined && build) throw new UserError('IMAGE= and BUILD=1 contradict each other: choose one')
-    if (image !== undefined && !/^[\w.\-/:@]+$/.test(image)) throw new UserError(`IMAGE=${image} is not an image reference (registry.fly.io/APP:TAG)`)
-    for (const key of ctx.apps) readFlyToml(flyConfigPath(ctx.env, key))
+    const planIn = ctx.flags.plan as string | undefined
+    const planOut = ctx.flags['plan-out'] as string | undefined
 
-    const steps = new Steps(ctx.log)
-    const { db } = await steps.run('preflight', () => preflight(ctx, `deploy-${ctx.env}`), (p) => `${p.pending.length} pending migration(s)`)
+    // Every configuration problem of the run, reported together, before anything else.
+    const problems = new Problems()
+    if (image !== undefined && !ctx.oneApp) problems.add("IMAGE= is one app's image: name the app with APP=")
+    if (image !== undefined && build) problems.add('IMAGE= and BUILD=1 contradict each other: choose one')
+    if (image !== undefined && !/^[\w.\-/]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/.test(image)) problems.add(`IMAGE=${image} is not an image reference (registry.fly.io/APP:TAG)`)
+    if (planOut !== undefined && !ctx.dryRun) problems.add('PLAN_OUT= writes the plan of a dry run: add DRY_RUN=1')
+    if (planIn !== undefined && ctx.dryRun) problems.add('PLAN= checks a real deploy against an approved plan: drop DRY_RUN=1')
+    if ((planIn !== undefined || planOut !== undefined) && ctx.env !== 'production') problems.add('PLAN= and PLAN_OUT= are for production deploys')
+    const settings = problems.check(() => loadSettings())
+    for (const key of ctx.apps) problems.check(() => readFlyToml(flyConfigPath(ctx.env, key)))
+    const local = problems.check(() => listLocalMigrations())
     const promote = ctx.env === 'production' && !build && image === undefined
-    const sources = promote ? await steps.run('staging images', () => stagingImages(ctx, ctx.apps)) : new Map<AppKey, string>()
-
-    const outcomes: AppOutcome[] = ctx.apps.map((key) => ({ key, app: flyAppName(ctx.env, key), result: 'not deployed', detail: '' }))
+    if (settings && (ctx.env === 'staging' || build)) for (const key of ctx.apps) problems.add(buildContextProblems(settings, key))
+    for (const key of ctx.apps) if (key !== 'internal-api') problems.check(() => readEnvFile(envFilePath(ctx.envDir, ctx.env, key), ctx.env, ctx.log))
+    let target: DatabaseTarget | undefined
+    let stagingTarget: DatabaseTarget | undefined
     try {
-      await withLock(ctx, db, `deploy-${ctx.env}`, () => pipeline(ctx, db, steps, outcomes, { image, sources, autoRollback, parallel }))
+      target = await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)
+      if (ctx.env === 'production') {
+        stagingTarget = otherDatabase(ctx.envDir, 'production')
+        if (!stagingTarget) problems.add(`${envFilePath(ctx.envDir, 'staging', 'internal-api')} is needed for the production gate (it reads staging's database): add it with staging's DATABASE_URL`)
+      }
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error
+      problems.add(error.problems)
+    }
+    let approved: Plan | undefined
+    if (planIn !== undefined) problems.check(() => (approved = readPlan(planIn)))
+    problems.throwIfAny()
+    const warning = sampleWarning(settings!)
+    if (warning) ctx.log.warn(warning)
+    await checkTree(ctx, settings!.root)
+
+    const steps = new Steps(ctx.log, ctx.dryRun)
+    const fly = ctx.fly()
+    const outcomes: AppOutcome[] = ctx.apps.map((key) => ({ key, app: flyAppName(ctx.env, key), result: ctx.dryRun ? 'dry run' : 'not deployed', detail: '' }))
+    const sources = new Map<AppKey, string>()
+    try {
+      const pre = await steps.run(
+        'preflight',
+        () =>
+          preflight(ctx, {
+            what: `deploy-${ctx.env}`,
+            target: target!,
+            stagingTarget,
+            local: local!,
+            // Read what runs now, at the same time: the first flyctl call also finds a missing app or login.
+            alongside: () => Promise.all(outcomes.map(async (o) => (o.status = await fly.status(o.app)))),
+            imageGate: promote ? (staging, rows) => promotionGate(ctx, staging, rows, sources, image) : undefined,
+          }),
+        (p) => `${p.pending.length} pending migration(s)`,
+      )
+      for (const o of outcomes) o.before = runningImage(o.status!)
+      if (image !== undefined) await checkImageExists(ctx, image, outcomes[0])
+      if (planOut !== undefined || approved) {
+        const plan = await makePlan(ctx, pre.pending, outcomes, sources, image)
+        if (planOut !== undefined) writePlan(ctx, planOut, plan)
+        if (approved) comparePlans(approved, plan)
+      }
+      await withLock(ctx, pre.db, `deploy-${ctx.env}`, () => pipeline(ctx, settings!, pre.db, steps, outcomes, { image, sources, pending: pre.pending }))
     } finally {
       steps.publishSummary(`deploy ${ctx.env}`)
-      publishTable(ctx.log, `apps of ${ctx.env}`, ['app', 'result', 'image before', 'image after', 'detail'], outcomes.map((o) => [o.app, colourResult(o.result), o.before ?? '-', o.after ?? '-', o.detail]))
+      publishTable(ctx.log, `apps of ${ctx.env}`, ['app', 'result', 'image before', 'image now', 'detail'], outcomes.map((o) => [o.app, colour(o.result), shortRef(o.before ?? (o.status ? imageCounts(o.status) : undefined), o.app), shortRef(o.after, o.app), o.detail]))
     }
   },
 )
 
-function colourResult(result: AppOutcome['result']): string {
-  return result === 'deployed' ? chalk.green(result) : result === 'failed' ? chalk.red(result) : chalk.yellow(result)
+function colour(result: AppOutcome['result']): string {
+  return result === 'deployed' || result === 'unchanged' ? chalk.green(result) : result === 'failed' || result === 'unhealthy' ? chalk.red(result) : chalk.yellow(result)
+}
+
+/** What production will receive: the image each staging app runs while healthy (build once),
+ * read while holding staging's lock, so a staging deploy cannot be half-way through. Also the
+ * gate that follows the images: the internal API image's migrations against staging's database. */
+async function promotionGate(ctx: Context, staging: Database, rows: Awaited<ReturnType<typeof import('./lib/migrations.js').readMigrationRows>>, sources: Map<AppKey, string>, _image: string | undefined) {
+  const stagingCtx = { ...ctx, env: 'staging' as const }
+  const looks = await withLock(stagingCtx, staging, 'read for promotion to production', () => Promise.all(ctx.apps.map((key) => checkOnce(stagingCtx, key))), 'staging')
+  const sick = looks.filter((h) => !h.healthy || !h.fleet.image)
+  if (sick.length) throw new Refusal('staging must run healthy, every machine on one image, before its images are promoted to production', sick.map((h) => `${h.app}: ${describe(h)}`))
+  looks.forEach((h) => sources.set(h.key, h.fleet.image!))
+  const api = sources.get('internal-api')
+  if (!api) return []
+  const carried = await imageMigrations(staging, api)
+  if (!carried) {
+    ctx.log.warn(`the ledger does not say which migrations ${shortRef(api)} carries (built before this toolkit recorded it): the gate checks the local migrations only`)
+    return []
+  }
+  return imageGateFindings(carried, rows, shortRef(api, flyAppName('staging', 'internal-api')))
+}
+
+/** IMAGE= must name an image some release used, before anything (a backup, a deploy) happens. */
+async function checkImageExists(ctx: Context, image: string, outcome: AppOutcome): Promise<void> {
+  const apps = [...new Set([outcome.app, flyAppName('staging', outcome.key), flyAppName('production', outcome.key)])]
+  const releases = (await Promise.all(apps.map((app) => ctx.fly().releases(app).catch(() => [])))).flat()
+  if (!releases.some((r) => r.ImageRef === image)) {
+    throw new UserError(`IMAGE=${image} is not the image of any release of ${apps.join(' or ')}: pick one from flyctl releases --app ${outcome.app} --json`)
+  }
+}
+
+async function makePlan(ctx: Context, pending: LocalMigration[], outcomes: AppOutcome[], sources: Map<AppKey, string>, image: string | undefined): Promise<Plan> {
+  const staged = await Promise.all(outcomes.map(async (o) => [o.key, (await ctx.fly().secretsList(o.app)).filter((s) => s.status === 'Staged' || s.status === 'Partial').map((s) => s.name).sort()] as const))
+  return {
+    environment: ctx.env,
+    images: Object.fromEntries(outcomes.map((o) => [o.key, { running: o.before ?? null, deploy: image ?? sources.get(o.key) ?? null }])),
+    migrations: pending.map((m) => ({ name: m.name, checksum: m.checksum })),
+    secrets: Object.fromEntries(staged),
+  }
+}
+
+function readPlan(path: string): Plan {
+  let plan: Plan
+  try {
+    plan = JSON.parse(readFileSync(path, 'utf8')) as Plan
+  } catch (error) {
+    throw new UserError(`PLAN=${path} cannot be read as a plan (${(error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0]}): pass the plan.json that DRY_RUN=1 PLAN_OUT= wrote`)
+  }
+  if (!plan || typeof plan !== 'object' || !plan.images || !Array.isArray(plan.migrations)) throw new UserError(`PLAN=${path} is not a plan written by PLAN_OUT=`)
+  return plan
+}
+
+function writePlan(ctx: Context, path: string, plan: Plan): void {
+  try {
+    writeFileSync(path, JSON.stringify(plan, null, 2) + '\n')
+  } catch (error) {
+    throw new UserError(`PLAN_OUT=${path} cannot be written (${(error as NodeJS.ErrnoException).code}): choose a writable path`)
+  }
+  const rows = Object.entries(plan.images).map(([key, i]) => `| ${key} | ${i.running ?? '-'} | ${i.deploy ?? 'build from source'} |`)
+  appendSummary(ctx.log, ['### Plan: deploy production', '', '| app | runs now | would deploy |', '| --- | --- | --- |', ...rows, '', `Migrations to apply: ${plan.migrations.map((m) => m.name).join(', ') || 'none'}`, '', `Staged secrets this deploy applies: ${Object.entries(plan.secrets).filter(([, n]) => n.length).map(([k, n]) => `${k}: ${n.join(', ')}`).join('; ') || 'none'}`, ''].join('\n'))
+  ctx.log.ok(`plan written to ${path}`)
+}
+
+/** The deploy refuses (exit 3) when what it would do is not what was approved. */
+function comparePlans(approved: Plan, now: Plan): void {
+  const differences: string[] = []
+  if (approved.environment !== now.environment) differences.push(`environment: approved ${approved.environment}, now ${now.environment}`)
+  for (const key of new Set([...Object.keys(approved.images), ...Object.keys(now.images)])) {
+    const a = approved.images[key]?.deploy ?? null
+    const b = now.images[key]?.deploy ?? null
+    if (a !== b) differences.push(`${key}: approved ${a ?? 'none'}, would now deploy ${b ?? 'none'}`)
+  }
+  const names = (list: { name: string; checksum: string }[]) => list.map((m) => `${m.name}@${m.checksum.slice(0, 12)}`).join(', ')
+  if (names(approved.migrations) !== names(now.migrations)) differences.push(`migrations: approved [${names(approved.migrations)}], would now apply [${names(now.migrations)}]`)
+  for (const key of new Set([...Object.keys(approved.secrets ?? {}), ...Object.keys(now.secrets)])) {
+    if ((approved.secrets?.[key] ?? []).join(',') !== (now.secrets[key] ?? []).join(',')) differences.push(`${key} staged secrets: approved [${(approved.secrets?.[key] ?? []).join(', ')}], now [${(now.secrets[key] ?? []).join(', ')}]`)
+  }
+  if (differences.length) throw new Refusal('what this deploy would do differs from the approved plan: nothing was changed', differences)
 }
 
 interface PipelineOptions {
   image?: string
   sources: Map<AppKey, string>
-  autoRollback: boolean
-  parallel: boolean
+  pending: LocalMigration[]
 }
 
-async function pipeline(ctx: Context, db: Database, steps: Steps, outcomes: AppOutcome[], options: PipelineOptions): Promise<void> {
+async function pipeline(ctx: Context, settings: Settings, db: Database, steps: Steps, outcomes: AppOutcome[], options: PipelineOptions): Promise<void> {
   const fly = ctx.fly()
   const initial = await snapshot(db)
-  // Also the first flyctl call: a missing app or a missing login stops here, before any write.
-  const before = await Promise.all(outcomes.map((outcome) => fly.status(outcome.app)))
-  outcomes.forEach((outcome, i) => {
-    outcome.before = runningImage(before[i])
-    const machines = before[i].Machines ?? []
-    if (machines.length && machines.every((m) => m.state === 'started' && m.config?.image === outcome.before)) outcome.settledOn = outcome.before
-  })
+  // flyctl keeps the latest secrets version on the machine that set them: a deploy from another
+  // machine (a fresh CI runner) must learn it, or its machines may start with older secrets.
+  await steps.run('secrets sync', () => Promise.all(outcomes.map((o) => fly.secretsSync(o.app))), { detail: () => 'latest secrets version of each app', write: true })
 
-  if (ctx.env === 'production' && pendingMigrations(initial.statuses).length) {
-    const where = await steps.run('backup', () => backupBeforeMigration(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)), (w) => w)
-    await record(ctx, db, { operation: 'backup', result: 'ok', detail: where })
+  if (ctx.apps.includes('internal-api')) {
+    const api = flyAppName(ctx.env, 'internal-api')
+    const ips = await fly.ipsList(api)
+    if (!isPrivate(ips)) await steps.run('private network', () => makePrivate(ctx, api, ips), { write: true, detail: (done) => `${api}: ${done.join('; ')}` })
   }
 
-  const deployOne = async (outcome: AppOutcome, log: Logger) => {
-    const config = flyConfigPath(ctx.env, outcome.key)
-    const source = options.image ?? options.sources.get(outcome.key)
-    // Promoting an image the app already runs would only restart it: a second run changes nothing.
-    if (source && outcome.settledOn === source) {
-      Object.assign(outcome, { result: 'unchanged', after: source, detail: 'already runs this image' })
-      steps.note(`deploy ${outcome.app}`, 'skipped', `already runs ${source}`)
-      return
-    }
-    const started = performance.now()
+  const pendingOnTarget = pendingMigrations(initial.statuses)
+  if (ctx.env === 'production' && pendingOnTarget.length && ctx.apps.includes('internal-api')) {
+    const target = await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)
+    const backup = await steps.run('backup', () => backupBeforeMigration(ctx, target), { detail: (b) => b.detail, write: true })
+    if (backup.made) await record(ctx, db, { operation: 'backup', result: 'ok', detail: backup.detail })
+  }
+
+  for (const outcome of outcomes) {
+    ctx.checkpoint()
     try {
-      outcome.after = await steps.run(`deploy ${outcome.app}`, () =>
-        source ? fly.deployImage(outcome.app, config, source) : fly.deployBuild(outcome.app, config),
-        (ref) => ref ?? '',
-      )
-      if (ctx.dryRun) {
-        outcome.result = 'dry run'
-        return
-      }
-      const health = await steps.run(`health ${outcome.app}`, () => waitHealthy(ctx, outcome.key), (h) => describe(h))
-      if (!health.healthy) throw new OperationError(`${outcome.app} is unhealthy after its deploy: ${describe(health)}`)
-      outcome.result = 'deployed'
-      outcome.detail = `healthy after ${formatDuration(health.seconds * 1000)}`
-      await record(ctx, db, { operation: 'deploy', app: outcome.app, imageBefore: outcome.before, imageAfter: outcome.after, result: 'ok', durationMs: performance.now() - started })
+      await deployOne(ctx, settings, db, steps, outcome, options.image ?? options.sources.get(outcome.key))
     } catch (error) {
-      outcome.result = 'failed'
-      outcome.detail = explain(error, source)
-      await record(ctx, db, { operation: 'deploy', app: outcome.app, imageBefore: outcome.before, imageAfter: outcome.after, result: 'failed', durationMs: performance.now() - started, detail: outcome.detail })
-      await rollBackIfChanged(ctx, db, steps, outcome, options.autoRollback, log)
+      if (envFlag('ROLLBACK_ALL')) {
+        for (const earlier of outcomes.filter((o) => o.result === 'deployed')) await rollBack(ctx, db, steps, earlier, 'ROLLBACK_ALL=1 after a later app failed')
+      }
       throw error
     }
   }
 
-  if (options.parallel) {
-    ctx.log.info('PARALLEL=1: deploying the apps at once')
-    const results = await Promise.allSettled(outcomes.map((o) => deployOne(o, ctx.log.child(o.key))))
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-    if (failure) throw failure.reason
-  } else {
-    for (const outcome of outcomes) {
-      try {
-        await deployOne(outcome, ctx.log)
-      } catch (error) {
-        if (envFlag('ROLLBACK_ALL')) {
-          for (const earlier of outcomes.filter((o) => o.result === 'deployed')) {
-            await rollBackIfChanged(ctx, db, steps, earlier, options.autoRollback, ctx.log)
-          }
-        }
-        throw error
-      }
-    }
-  }
-
   if (!ctx.apps.includes('internal-api')) return
-  const outcome = await steps.run('migrate', () => runRemoteMigrate(ctx, db), (o) => (ctx.dryRun ? 'dry run' : `${o.after?.statuses.length ?? 0} migrations checked`))
+  ctx.checkpoint()
+  const app = flyAppName(ctx.env, 'internal-api')
+  const started = performance.now()
+  let outcome
+  try {
+    outcome = await steps.run('migrate', () => runRemoteMigrate(ctx, db), { write: true, detail: (o) => (ctx.dryRun ? 'would run prisma migrate deploy' : `${o.applied.length} applied`) })
+  } catch (error) {
+    await record(ctx, db, { operation: 'migrate', app, result: error instanceof UnknownOutcome ? 'unknown' : 'failed', durationMs: performance.now() - started, detail: (error as Error).message })
+    throw error
+  }
   const problems = verifyMigrations(ctx, outcome)
-  const applied = outcome.after
-    ? pendingMigrations(initial.statuses).filter((name) => outcome.after!.statuses.find((s) => s.name === name)?.state === 'applied')
-    : []
-  await record(ctx, db, { operation: 'migrate', app: flyAppName(ctx.env, 'internal-api'), migrations: applied, result: problems.length ? 'failed' : 'ok', detail: problems.join('; ') || undefined })
-  if (problems.length) throw new OperationError(`migrations on ${ctx.env} are not all applied`, problems)
+  const applied = outcome.after ? pendingOnTarget.filter((name) => outcome.after!.statuses.find((s) => s.name === name)?.state === 'applied') : []
+  await record(ctx, db, { operation: 'migrate', app, migrations: applied, result: problems.length ? 'failed' : 'ok', durationMs: performance.now() - started, detail: problems.join('; ') || undefined })
+  if (problems.length) {
+    const last = steps.records.at(-1)
+    if (last?.name === 'migrate') Object.assign(last, { result: 'failed', detail: `not all applied: ${problems.join('; ')}` })
+    throw new OperationError(`migrations on ${ctx.env} are not all applied`, problems)
+  }
   if (applied.length) steps.note('migrations applied', 'ok', applied.join(', '))
 }
 
-function describe(health: AppHealth): string {
-  return `${health.machines}, ${health.checks}, ${health.http}`
+async function deployOne(ctx: Context, settings: Settings, db: Database, steps: Steps, outcome: AppOutcome, source: string | undefined): Promise<void> {
+  const fly = ctx.fly()
+  const log: Logger = ctx.log
+  const machines = outcome.status?.Machines ?? []
+  // Promoting an image every machine already runs would only restart them: a second run changes nothing.
+  if (source && machines.length && machines.every((m) => m.config?.image === source) && judgeFleet(outcome.status!, readFlyToml(flyConfigPath(ctx.env, outcome.key))).problems.length === 0) {
+    Object.assign(outcome, { result: 'unchanged', after: source, detail: 'already runs this image' })
+    steps.note(`deploy ${outcome.app}`, 'skipped', `already runs ${shortRef(source, outcome.app)}`)
+    return
+  }
+  const started = performance.now()
+  const local = outcome.key === 'internal-api' && !source ? listLocalMigrations() : undefined
+  try {
+    outcome.after = await steps.run(
+      `deploy ${outcome.app}`,
+      () => {
+        if (source) return fly.deployImage(outcome.app, flyConfigPath(ctx.env, outcome.key), source)
+        const app = settings.apps[outcome.key]
+        return fly.deployBuild(outcome.app, buildConfigPath(settings.toolkitFromRoot, ctx.env, outcome.key), { WORKSPACE: settings.workspace, APP_DIR: app.source, APP_PACKAGE: app.package }, settings.root, settings.toolkitFromRoot === '.' ? undefined : settings.root)
+      },
+      { write: true, detail: (ref) => shortRef(ref, outcome.app) },
+    )
+    if (ctx.dryRun) return
+    if (local && outcome.after) await recordImageMigrations(ctx, db, outcome.after, local.map((m) => ({ name: m.name, checksum: m.checksum })))
+    const health = await steps.run(`health ${outcome.app}`, () => waitHealthy(ctx, outcome.key, outcome.after), { detail: describe, result: (h) => (h.healthy ? 'ok' : 'unhealthy') })
+    if (!health.healthy) throw await unhealthy(ctx, outcome, health)
+    Object.assign(outcome, { result: 'deployed', detail: `${health.fleet.summary}, healthy after ${formatDuration(health.seconds * 1000)}` })
+    await record(ctx, db, { operation: 'deploy', app: outcome.app, imageBefore: outcome.before, imageAfter: outcome.after, result: 'ok', durationMs: performance.now() - started, detail: health.fleet.summary })
+  } catch (error) {
+    outcome.result = 'failed'
+    outcome.detail = explain(error, source)
+    await record(ctx, db, { operation: 'deploy', app: outcome.app, imageBefore: outcome.before, imageAfter: outcome.after, result: 'failed', durationMs: performance.now() - started, detail: outcome.detail })
+    if (!ctx.dryRun && ctx.flags['no-rollback']) log.warn(`automatic rollback is off (--no-rollback): roll back with make rollback-${shortName(ctx.env)} APP=${outcome.key}`)
+    else if (!ctx.dryRun) await rollBack(ctx, db, steps, outcome, 'automatic, after the failed deploy')
+    throw error
+  }
+}
+
+/** The evidence of a failed health check: failing checks, the probe's answer, the app's last logs. */
+async function unhealthy(ctx: Context, outcome: AppOutcome, health: AppHealth): Promise<OperationError> {
+  const lines = await evidence(ctx, health)
+  for (const line of lines) ctx.log.detail(line)
+  return new OperationError(`${outcome.app} is unhealthy after its deploy: ${health.fleet.summary}; ${[...health.fleet.problems, health.http].join('; ')}`, lines.slice(0, 8))
 }
 
 function explain(error: unknown, source: string | undefined): string {
-  if (error instanceof CommandError && source && /Could not find image|not authorized|unauthorized|denied/i.test(error.stderr)) {
-    return `cannot deploy ${source}: ${CROSS_APP_IMAGE_HELP}`
-  }
+  if (error instanceof CommandError && source && /could not find image|not authorized|unauthorized|denied/i.test(error.stderr)) return `cannot deploy ${shortRef(source)}: ${CROSS_APP_IMAGE_HELP}`
   if (error instanceof CommandError) return error.stderr.trim().split('\n').filter(Boolean).pop() ?? error.message
   return (error as Error).message.split('\n')[0]
 }
 
-/** Automatic rollback: if the app now runs another image than before, put the old one back and check it. */
-async function rollBackIfChanged(ctx: Context, db: Database, steps: Steps, outcome: AppOutcome, enabled: boolean, log: Logger): Promise<void> {
-  if (ctx.dryRun) return
-  const now = runningImage(await ctx.fly().status(outcome.app).catch(() => ({ Machines: [] }) as never))
-  if (!now || now === outcome.before) return
-  if (!enabled) {
-    log.warn(`${outcome.app} now runs ${now}; automatic rollback is off (--no-rollback): roll back with make rollback-${shortName(ctx.env)} APP=${outcome.key}`)
+/** The image to go back to: what every machine ran before, else the newest complete release
+ * before this deploy's (a fleet that was already mixed). */
+async function priorImage(ctx: Context, outcome: AppOutcome): Promise<string | undefined> {
+  if (outcome.before) return outcome.before
+  const releases = await ctx.fly().releases(outcome.app)
+  return chooseRollbackTarget(releases, outcome.after, {})?.ImageRef
+}
+
+/** Puts every machine that runs another image than before back on it, and says what runs now
+ * and what stayed changed (a migration the release command applied stays applied). */
+async function rollBack(ctx: Context, db: Database, steps: Steps, outcome: AppOutcome, why: string): Promise<void> {
+  const app = outcome.app
+  const now = await ctx.fly().status(app).catch(() => undefined)
+  const target = await priorImage(ctx, outcome).catch(() => undefined)
+  if (!now) {
+    outcome.detail += '; could not read the fleet to roll it back'
     return
   }
-  if (!outcome.before) {
-    log.warn(`${outcome.app} had no earlier image: nothing to roll back to`)
+  const changed = (now.Machines ?? []).filter((m) => m.config?.image !== target)
+  if (!target) {
+    outcome.detail += `; no earlier image to roll back to (${imageCounts(now)})`
+    ctx.log.warn(`${app} had no earlier image: nothing to roll back to`)
+    return
+  }
+  if (!changed.length) {
+    outcome.detail += `; every machine still runs ${shortRef(target, app)}: nothing to roll back`
     return
   }
   const started = performance.now()
   try {
-    await steps.run(`rollback ${outcome.app}`, () => deployImageBack(ctx, outcome.key, outcome.before!), () => outcome.before!)
-    const health = await steps.run(`health ${outcome.app} after rollback`, () => waitHealthy(ctx, outcome.key), describe)
-    outcome.result = 'rolled back'
-    outcome.detail += `; rolled back to ${outcome.before} (${health.healthy ? 'healthy' : 'STILL UNHEALTHY'})`
-    await record(ctx, db, { operation: 'rollback', app: outcome.app, imageBefore: now, imageAfter: outcome.before, result: health.healthy ? 'rolled back' : 'failed', durationMs: performance.now() - started, detail: 'automatic, after a failed health check' })
+    const result = await steps.run(`rollback ${app}`, () => rollBackFleet(ctx, outcome.key, target, now), { detail: (r) => `${r.before} → ${r.after}${r.health.healthy ? '' : ' (STILL UNHEALTHY)'}`, result: (r) => (r.health.healthy ? 'rolled back' : 'unhealthy') })
+    outcome.result = result.health.healthy ? 'rolled back' : 'unhealthy'
+    outcome.after = target
+    outcome.detail += `; was ${result.before}; now ${result.after}${result.health.healthy ? ', healthy' : `, STILL UNHEALTHY (${result.health.fleet.problems.join('; ') || result.health.http})`}`
+    if (outcome.key === 'internal-api') {
+      const applied = (await snapshot(db).catch(() => undefined))?.statuses.filter((s) => s.state === 'applied').map((s) => s.name) ?? []
+      const carried = await imageMigrations(db, target).catch(() => undefined)
+      const stayed = carried ? applied.filter((name) => !carried.some((m) => m.name === name)) : []
+      if (stayed.length) outcome.detail += `; migration${stayed.length > 1 ? 's' : ''} ${stayed.join(', ')} stayed applied (make rollback-migration-${shortName(ctx.env)} NAME=… undoes one)`
+    }
+    await record(ctx, db, { operation: 'rollback', app, imageBefore: runningImage(now) ?? imageCounts(now), imageAfter: target, result: result.health.healthy ? 'rolled back' : 'failed', durationMs: performance.now() - started, detail: `${why}; ${result.before} → ${result.after}` })
   } catch (error) {
     outcome.detail += `; automatic rollback FAILED: ${(error as Error).message.split('\n')[0]}`
-    await record(ctx, db, { operation: 'rollback', app: outcome.app, imageBefore: now, imageAfter: outcome.before, result: 'failed', durationMs: performance.now() - started, detail: 'automatic rollback failed' })
+    await record(ctx, db, { operation: 'rollback', app, imageAfter: target, result: 'failed', durationMs: performance.now() - started, detail: `${why}: ${(error as Error).message.split('\n')[0]}` })
   }
 }

@@ -1,8 +1,10 @@
 // Section 7.1: health of the environment's apps, as a table; exit 1 when any app is unhealthy.
+// The fleet rule (lib/health.ts): started machines pass their checks, auto-stopped ones are
+// fine where fly.toml allows it, min_machines_running run, one image; then the HTTP probe.
 import chalk from 'chalk'
 import { main } from './lib/cli.js'
-import { waitHealthy } from './lib/health.js'
-import { publishTable } from './lib/log.js'
+import { evidence, waitHealthy } from './lib/health.js'
+import { publishTable, shortRef } from './lib/log.js'
 
 await main(
   { name: 'health', usage: 'health <staging|production> [--app KEY] [--verbose]', environment: true },
@@ -11,16 +13,16 @@ await main(
     const rows = results.map((r) => [
       r.app,
       r.healthy ? chalk.green('healthy') : chalk.red('UNHEALTHY'),
-      r.machines,
-      r.checks,
-      r.http,
-      `${r.seconds.toFixed(1)}s`,
+      r.fleet.summary,
+      r.fleet.image ? shortRef(r.fleet.image, r.app) : [...r.fleet.images].map(([ref, n]) => `${n}× ${shortRef(ref, r.app)}`).join(', ') || '-',
+      [...r.fleet.problems, r.http].join('; '),
     ])
-    publishTable(ctx.log, `health of ${ctx.env}`, ['app', 'health', 'machines', 'checks', 'http', 'waited'], rows)
+    publishTable(ctx.log, `health of ${ctx.env}`, ['app', 'health', 'machines', 'image', 'checks and probe'], rows)
     const sick = results.filter((r) => !r.healthy)
-    if (sick.length) {
-      ctx.log.error(`unhealthy: ${sick.map((r) => r.app).join(', ')}`)
-      return 1
+    for (const r of sick) {
+      ctx.log.error(`${r.app} is unhealthy:`)
+      for (const line of await evidence(ctx, r)) ctx.log.detail(line)
     }
+    return sick.length ? 1 : 0
   },
 )

@@ -1,19 +1,21 @@
 // The environment's ledger: every operation, who ran it, from which commit, what changed.
-import { main } from './lib/cli.js'
+// Entries made while the database was unreachable are written first (see lib/ledger.ts).
+import { envFlag, main } from './lib/cli.js'
 import { loadDatabaseTarget } from './lib/config.js'
 import { connect } from './lib/db.js'
 import { UserError } from './lib/errors.js'
-import { readLedger } from './lib/ledger.js'
-import { formatDuration, table } from './lib/log.js'
+import { flushSpool, readLedger } from './lib/ledger.js'
+import { formatDuration, formatWhen, shortRef, table } from './lib/log.js'
 
 await main(
   { name: 'history', usage: 'history <staging|production> [--limit N] [--json] [--env-dir DIR]', environment: true, options: { limit: { type: 'string' }, json: { type: 'boolean' } } },
   async (ctx) => {
-    const limit = Number(ctx.flags.limit ?? 50)
-    if (!Number.isInteger(limit) || limit <= 0) throw new UserError(`--limit ${ctx.flags.limit} is not a positive number`)
-    const db = await connect(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
-    const rows = await readLedger(db, ctx.env, limit)
-    if (ctx.flags.json || process.env.JSON === '1') {
+    const raw = (ctx.flags.limit as string | undefined) ?? '50'
+    if (!/^\d+$/.test(raw) || Number(raw) <= 0 || Number(raw) > 10_000) throw new UserError(`--limit ${raw} is not a number of entries between 1 and 10000`)
+    const db = await connect(ctx, await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
+    await flushSpool(ctx, db).catch(() => undefined)
+    const rows = await readLedger(db, ctx.env, Number(raw))
+    if (ctx.flags.json || envFlag('JSON')) {
       ctx.log.result(JSON.stringify(rows, null, 2))
       return
     }
@@ -23,18 +25,16 @@ await main(
     }
     ctx.log.result(
       table(
-        ['when', 'who', 'operation', 'app', 'image before → after', 'migrations', 'result', 'took', 'commit', 'detail'],
+        ['when', 'who', 'operation', 'app', 'images', 'result', 'took', 'detail'],
         rows.map((r) => [
-          new Date(r.at).toISOString().replace('T', ' ').slice(0, 19),
-          r.who,
+          formatWhen(r.at),
+          r.who.replace(/ \(GitHub Actions\)$/, ' (CI)'),
           r.operation,
-          r.app ?? '',
-          r.image_before || r.image_after ? `${r.image_before ?? '-'} → ${r.image_after ?? '-'}` : '',
-          r.migrations.join(', '),
+          (r.app ?? '').replace(/^microbima-(staging|production)-/, ''),
+          r.image_before || r.image_after ? `${shortRef(r.image_before ?? undefined, r.app ?? undefined)} → ${shortRef(r.image_after ?? undefined, r.app ?? undefined)}` : '',
           r.result,
           r.duration_ms === null ? '' : formatDuration(r.duration_ms),
-          r.git_commit?.slice(0, 8) ?? '',
-          r.detail ?? '',
+          [r.migrations.join(', '), r.detail ?? '', r.git_commit ? `@${r.git_commit.slice(0, 8)}` : ''].filter(Boolean).join('; '),
         ]),
       ),
     )

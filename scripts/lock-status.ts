@@ -2,10 +2,11 @@
 import { main } from './lib/cli.js'
 import { loadDatabaseTarget } from './lib/config.js'
 import { connect } from './lib/db.js'
-import { describeHolder, lockHolder } from './lib/lock.js'
+import { describeHolder, isHold, lockHolder } from './lib/lock.js'
 
 await main({ name: 'lock-status', usage: 'lock-status <staging|production> [--env-dir DIR]', environment: true }, async (ctx) => {
-  const db = await connect(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
+  const db = await connect(ctx, await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
   const holder = await lockHolder(db, ctx.env)
-  ctx.log.result(holder ? `${ctx.env}: locked by ${describeHolder(holder)} (expires ${new Date(holder.expires_at).toISOString()} unless renewed)` : `${ctx.env}: free`)
+  if (!holder) return void ctx.log.result(`${ctx.env}: free`)
+  ctx.log.result(`${ctx.env}: ${isHold(holder) ? 'held' : 'locked'} by ${describeHolder(holder)}${isHold(holder) ? ' (until make unlock)' : ` (expires ${new Date(holder.expires_at).toISOString()} unless renewed)`}`)
 })

@@ -1,26 +1,47 @@
 // Sections 5.1/5.2 step 5: apply pending migrations on Fly, as the strategy document does, but
 // with `sh -c` (ssh console runs no shell), the real remote status, and a before/after report.
 // Production first passes the migration gate, the lint and the confirmation, and takes a backup.
+// A session that ends without an exit status is reported as unknown, never as failed or done.
 import { main } from './lib/cli.js'
-import { OperationError } from './lib/errors.js'
+import { OperationError, Problems, UserError } from './lib/errors.js'
 import { backupBeforeMigration } from './lib/backup.js'
-import { loadDatabaseTarget } from './lib/config.js'
+import { loadDatabaseTarget, otherDatabase, envFilePath, type DatabaseTarget } from './lib/config.js'
+import { checkTree } from './lib/git.js'
 import { record } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
+import { listLocalMigrations } from './lib/migrations.js'
 import { preflight } from './lib/preflight.js'
-import { runRemoteMigrate, verifyMigrations } from './lib/remote-migrate.js'
+import { UnknownOutcome, runRemoteMigrate, verifyMigrations } from './lib/remote-migrate.js'
 import { flyAppName } from './lib/names.js'
+import { loadSettings } from './lib/settings.js'
 
 await main(
   { name: 'migrate', usage: 'migrate <staging|production> [--dry-run] [--yes] [--verbose] [--env-dir DIR]', environment: true },
   async (ctx) => {
-    const { db, pending } = await preflight(ctx, `migrate-${ctx.env}`)
+    const problems = new Problems()
+    const settings = problems.check(() => loadSettings())
+    const local = problems.check(() => listLocalMigrations())
+    let target: DatabaseTarget | undefined
+    let stagingTarget: DatabaseTarget | undefined
+    try {
+      target = await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)
+      if (ctx.env === 'production') {
+        stagingTarget = otherDatabase(ctx.envDir, 'production')
+        if (!stagingTarget) problems.add(`${envFilePath(ctx.envDir, 'staging', 'internal-api')} is needed for the production gate (it reads staging's database): add it with staging's DATABASE_URL`)
+      }
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error
+      problems.add(error.problems)
+    }
+    problems.throwIfAny()
+    await checkTree(ctx, settings!.root)
+    const { db, pending } = await preflight(ctx, { what: `migrate-${ctx.env}`, target: target!, stagingTarget, local: local! })
     const app = flyAppName(ctx.env, 'internal-api')
     await withLock(ctx, db, 'migrate', async () => {
       const started = performance.now()
       if (ctx.env === 'production' && pending.length) {
-        const where = await backupBeforeMigration(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
-        await record(ctx, db, { operation: 'backup', app, result: 'ok', detail: where })
+        const backup = await backupBeforeMigration(ctx, target!)
+        if (backup.made) await record(ctx, db, { operation: 'backup', app, result: 'ok', detail: backup.detail })
       }
       try {
         const outcome = await runRemoteMigrate(ctx, db)
@@ -31,10 +52,11 @@ await main(
           throw new OperationError(`migrations on ${ctx.env} are not all applied after prisma migrate deploy`, problems)
         }
         await record(ctx, db, { operation: 'migrate', app, migrations: outcome.applied, result: 'ok', durationMs })
-        if (!ctx.dryRun) ctx.log.ok(outcome.applied.length ? `applied on ${ctx.env}: ${outcome.applied.join(', ')}` : `${ctx.env} was already up to date`)
+        if (ctx.dryRun) ctx.log.info(`would apply on ${ctx.env}: ${pending.map((m) => m.name).join(', ') || 'nothing (up to date)'}`)
+        else ctx.log.ok(outcome.applied.length ? `applied on ${ctx.env}: ${outcome.applied.join(', ')}` : `${ctx.env} was already up to date`)
       } catch (error) {
         if (!(error instanceof OperationError && /are not all applied/.test(error.message))) {
-          await record(ctx, db, { operation: 'migrate', app, result: 'failed', durationMs: performance.now() - started, detail: (error as Error).message })
+          await record(ctx, db, { operation: 'migrate', app, result: error instanceof UnknownOutcome ? 'unknown' : 'failed', durationMs: performance.now() - started, detail: (error as Error).message })
         }
         throw error
       }

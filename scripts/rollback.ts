@@ -1,18 +1,45 @@
 // Section 8.1: roll an app back to an earlier release's image, with the release table shown and
-// the chosen target marked. Production asks for confirmation. Health is checked afterwards.
+// the chosen target marked. Production asks for confirmation. Every machine is checked to run the
+// target afterwards, then health. A rollback never depends on the database: the lock and the
+// ledger are used when it answers; when it does not, the rollback still runs, says it is not
+// recorded yet, and the next run that reaches the database records it.
 import chalk from 'chalk'
-import { main } from './lib/cli.js'
+import { main, type Context } from './lib/cli.js'
 import { loadDatabaseTarget } from './lib/config.js'
 import { confirmProduction } from './lib/confirm.js'
-import { connect } from './lib/db.js'
+import { connect, type Database } from './lib/db.js'
 import { OperationError, UserError } from './lib/errors.js'
-import { runningImage, waitHealthy } from './lib/health.js'
-import { readLedger, record } from './lib/ledger.js'
+import type { FlyRelease, FlyStatus } from './lib/fly.js'
+import { runningImage } from './lib/health.js'
+import { flushSpool, imageMigrations, readLedger, record } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
-import { publishTable, table } from './lib/log.js'
-import { type AppKey, flyAppName } from './lib/names.js'
-import type { FlyRelease } from './lib/fly.js'
-import { chooseRollbackTarget, deployImageBack, type RollbackChoice } from './lib/rollback.js'
+import { formatWhen, publishTable, shortRef, table } from './lib/log.js'
+import { compareMigrations, listLocalMigrations, readMigrationRows } from './lib/migrations.js'
+import { type AppKey, flyAppName, shortName } from './lib/names.js'
+import { chooseRollbackTarget, imageCounts, rollBackFleet, type RollbackChoice } from './lib/rollback.js'
+
+interface RollbackPlan {
+  key: AppKey
+  app: string
+  status: FlyStatus
+  current?: string
+  target: FlyRelease
+  result: string
+  now: string
+  detail: string
+}
+
+async function reachDatabase(ctx: Context): Promise<Database | undefined> {
+  try {
+    const db = await connect(ctx, await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
+    await flushSpool(ctx, db).catch(() => undefined)
+    return db
+  } catch (error) {
+    if (error instanceof UserError) throw error
+    ctx.log.warn(`the ${ctx.env} database is unreachable (${(error as Error).message.split('\n')[0]}): rolling back without the deploy lock; the ledger entry is kept locally and recorded by the next run that reaches the database`)
+    return undefined
+  }
+}
 
 await main(
   {
@@ -23,69 +50,103 @@ await main(
   },
   async (ctx) => {
     const choice: RollbackChoice = {}
-    if (ctx.flags.image !== undefined && ctx.flags.version !== undefined) throw new UserError('IMAGE= and VERSION= both choose the target: give only one')
+    const problems: string[] = []
+    if (ctx.flags.image !== undefined && ctx.flags.version !== undefined) problems.push('IMAGE= and VERSION= both choose the target: give only one')
     if (ctx.flags.version !== undefined) {
-      if (!/^\d+$/.test(ctx.flags.version as string)) throw new UserError(`VERSION=${ctx.flags.version} is not a release number: use the number from flyctl releases (e.g. VERSION=41)`)
+      if (!/^\d+$/.test(ctx.flags.version as string)) problems.push(`VERSION=${ctx.flags.version} is not a release number: use the number from flyctl releases (e.g. VERSION=41)`)
       choice.version = Number(ctx.flags.version)
     }
-    if (ctx.flags.image !== undefined) choice.image = ctx.flags.image as string
-    if ((choice.image || choice.version !== undefined) && ctx.apps.length !== 1) throw new UserError('IMAGE= and VERSION= belong to one app: name it with APP=')
+    if (ctx.flags.image !== undefined) {
+      choice.image = ctx.flags.image as string
+      if (!/^[\w.\-/]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/.test(choice.image)) problems.push(`IMAGE=${choice.image} is not an image reference (registry.fly.io/APP:TAG)`)
+    }
+    if ((choice.image || choice.version !== undefined) && !ctx.oneApp) problems.push('IMAGE= and VERSION= belong to one app: name it with APP=')
+    if (problems.length) throw new UserError(problems)
 
     const fly = ctx.fly()
-    const plans: Array<{ key: AppKey; app: string; current?: string; target: FlyRelease }> = []
+    const plans: RollbackPlan[] = []
     for (const key of ctx.apps) {
       const app = flyAppName(ctx.env, key)
       const [releases, status] = await Promise.all([fly.releases(app), fly.status(app)])
       const current = runningImage(status)
       const target = chooseRollbackTarget(releases, current, choice)
-      ctx.log.result(chalk.bold(`${app} (running ${current ?? 'nothing'})`))
+      ctx.log.result(chalk.bold(`${app} (${current ? `running ${shortRef(current, app)}` : `mixed: ${imageCounts(status)}`})`))
       ctx.log.result(
         table(
           ['', 'version', 'status', 'image', 'when', 'who'],
-          releases.map((r) => [r === target ? chalk.green('→') : r.ImageRef === current ? '*' : '', `v${r.Version}`, r.Status, r.ImageRef, r.CreatedAt, r.User?.Name ?? r.User?.Email ?? '']),
+          releases.slice(0, 10).map((r) => [r === target ? chalk.green('→') : r.ImageRef === current ? '*' : '', `v${r.Version}`, r.Status, shortRef(r.ImageRef, app), formatWhen(r.CreatedAt), r.User?.Name ?? r.User?.Email ?? '']),
         ),
       )
       if (!target) throw new OperationError(`${app} has no earlier complete release with another image than the running one: nothing to roll back to`)
-      plans.push({ key, app, current, target })
+      plans.push({ key, app, status, current, target, result: ctx.dryRun ? 'dry run' : 'not rolled back', now: imageCounts(status), detail: '' })
     }
 
-    const db = await connect(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
-    // The interface's rule picks the newest other image, so a rollback run twice goes forward again
-    // to the image the first one left: say so before the operator confirms.
-    if (!choice.image && choice.version === undefined) {
-      const recent = await readLedger(db, ctx.env, 200)
-      for (const plan of plans) {
+    // Rolling back to what every machine already runs changes nothing: said as such.
+    const work = plans.filter((p) => {
+      const already = (p.status.Machines ?? []).length > 0 && (p.status.Machines ?? []).every((m) => m.config?.image === p.target.ImageRef)
+      if (already) Object.assign(p, { result: 'unchanged', detail: `already runs v${p.target.Version}: nothing to do` })
+      return !already
+    })
+    if (!work.length) {
+      publish(ctx, plans)
+      ctx.log.ok('nothing to roll back: every machine already runs the target image')
+      return
+    }
+
+    const db = await reachDatabase(ctx)
+    if (db && !choice.image && choice.version === undefined) {
+      // The rule picks the newest other image, so a rollback run twice goes forward again.
+      const recent = await readLedger(db, ctx.env, 200).catch(() => [])
+      for (const plan of work) {
         const last = recent.find((row) => row.app === plan.app && (row.operation === 'rollback' || row.operation === 'deploy') && row.result !== 'failed')
         if (last?.operation === 'rollback' && last.image_before === plan.target.ImageRef) {
-          ctx.log.warn(`${plan.app}: v${plan.target.Version} runs ${plan.target.ImageRef}, the image the last rollback moved away from; choose an older one with VERSION= if that is not what you want`)
+          ctx.log.warn(`${plan.app}: v${plan.target.Version} runs ${shortRef(plan.target.ImageRef, plan.app)}, the image the last rollback moved away from; choose an older one with VERSION= if that is not what you want`)
         }
       }
     }
     await confirmProduction(ctx, 'rollback')
-    const outcome = new Map(plans.map((p) => [p.app, ctx.dryRun ? 'dry run' : 'not rolled back']))
-    try {
-      await withLock(ctx, db, `rollback-${ctx.env}`, async () => {
-        for (const { key, app, current, target } of plans) {
-          const started = performance.now()
-          try {
-            await deployImageBack(ctx, key, target.ImageRef)
-            if (ctx.dryRun) continue
-            const health = await waitHealthy(ctx, key)
-            outcome.set(app, health.healthy ? 'rolled back, healthy' : 'rolled back, UNHEALTHY')
-            await record(ctx, db, { operation: 'rollback', app, imageBefore: current, imageAfter: target.ImageRef, result: health.healthy ? 'ok' : 'failed', durationMs: performance.now() - started, detail: `to v${target.Version}` })
-            if (!health.healthy) throw new OperationError(`${app} is unhealthy after the rollback to v${target.Version}`, [health.machines, health.checks, health.http])
-            ctx.log.ok(`${app} rolled back to v${target.Version} (${target.ImageRef}) and healthy`)
-          } catch (error) {
-            if (outcome.get(app) === 'not rolled back') outcome.set(app, 'failed')
-            if (!(error instanceof OperationError)) {
-              await record(ctx, db, { operation: 'rollback', app, imageBefore: current, imageAfter: target.ImageRef, result: 'failed', durationMs: performance.now() - started, detail: (error as Error).message })
-            }
-            throw error
+    const run = async () => {
+      for (const plan of work) {
+        ctx.checkpoint()
+        const started = performance.now()
+        try {
+          const result = await rollBackFleet(ctx, plan.key, plan.target.ImageRef, plan.status)
+          if (ctx.dryRun) continue
+          plan.now = result.after
+          plan.result = result.health.healthy ? 'rolled back, healthy' : 'rolled back, UNHEALTHY'
+          plan.detail = `was ${result.before}${await stayedChanged(ctx, db, plan)}`
+          await record(ctx, db, { operation: 'rollback', app: plan.app, imageBefore: plan.current ?? imageCounts(plan.status), imageAfter: plan.target.ImageRef, result: result.health.healthy ? 'ok' : 'failed', durationMs: performance.now() - started, detail: `to v${plan.target.Version}${db ? '' : ' (recorded late: the database was unreachable)'}` })
+          if (!result.health.healthy) throw new OperationError(`${plan.app} is unhealthy after the rollback to v${plan.target.Version}`, [...result.health.fleet.problems, result.health.http])
+          ctx.log.ok(`${plan.app}: every machine runs v${plan.target.Version} (${shortRef(plan.target.ImageRef, plan.app)}) and is healthy`)
+        } catch (error) {
+          if (plan.result === 'not rolled back') plan.result = 'failed'
+          plan.detail ||= (error as Error).message.split('\n')[0]
+          if (!(error instanceof OperationError && /unhealthy after the rollback/.test(error.message))) {
+            await record(ctx, db, { operation: 'rollback', app: plan.app, imageBefore: plan.current, imageAfter: plan.target.ImageRef, result: 'failed', durationMs: performance.now() - started, detail: (error as Error).message })
           }
+          throw error
         }
-      })
+      }
+    }
+    try {
+      if (db) await withLock(ctx, db, `rollback-${ctx.env}`, run)
+      else await run()
     } finally {
-      publishTable(ctx.log, `rollback of ${ctx.env}`, ['app', 'result', 'image before', 'image after'], plans.map((p) => [p.app, outcome.get(p.app)!, p.current ?? '-', `v${p.target.Version} ${p.target.ImageRef}`]))
+      publish(ctx, plans)
     }
   },
 )
+
+/** What the rollback does not undo: migrations the rolled-back image applied stay applied. */
+async function stayedChanged(ctx: Context, db: Database | undefined, plan: RollbackPlan): Promise<string> {
+  if (plan.key !== 'internal-api' || !db) return ''
+  const carried = await imageMigrations(db, plan.target.ImageRef).catch(() => undefined)
+  if (!carried) return ''
+  const applied = compareMigrations(listLocalMigrations(), await readMigrationRows(db)).filter((s) => s.state === 'applied' || s.state === 'unknown-on-remote').map((s) => s.name)
+  const stayed = applied.filter((name) => !carried.some((m) => m.name === name))
+  return stayed.length ? `; ${stayed.join(', ')} stayed applied (make rollback-migration-${shortName(ctx.env)} NAME=… undoes one)` : ''
+}
+
+function publish(ctx: Context, plans: RollbackPlan[]): void {
+  publishTable(ctx.log, `rollback of ${ctx.env}`, ['app', 'result', 'target', 'machines now', 'detail'], plans.map((p) => [p.app, p.result, `v${p.target.Version} ${shortRef(p.target.ImageRef, p.app)}`, p.now, p.detail]))
+}

@@ -7,6 +7,7 @@
 import chalk from 'chalk'
 import { envFlag, main, type Context } from './lib/cli.js'
 import { envFilePath, loadDatabaseTarget, readEnvFile } from './lib/config.js'
+import { OperationError, Problems, UserError } from './lib/errors.js'
 import { confirmProduction } from './lib/confirm.js'
 import { connect, type Database } from './lib/db.js'
 import type { FlySecret } from './lib/fly.js'
@@ -39,13 +40,19 @@ await main(
     const prune = Boolean(ctx.flags.prune) || envFlag('PRUNE')
     const apply = Boolean(ctx.flags.apply) || envFlag('APPLY')
     // Every file is validated before the first write: a bad web-admin file leaves the others untouched.
-    const target = loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)
-    const payloads = ctx.apps.map((key) => {
-      const { values } = readEnvFile(envFilePath(ctx.envDir, ctx.env, key), ctx.env, ctx.log)
-      return { key, app: flyAppName(ctx.env, key), values: { NODE_ENV: ctx.env as string, ...values } }
+    const problems = new Problems()
+    const target = await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log).catch((error) => {
+      if (!(error instanceof UserError)) throw error
+      problems.add(error.problems)
+      return undefined
     })
+    const payloads = ctx.apps.flatMap((key) => {
+      const file = problems.check(() => readEnvFile(envFilePath(ctx.envDir, ctx.env, key), ctx.env, ctx.log))
+      return file ? [{ key, app: flyAppName(ctx.env, key), values: { NODE_ENV: ctx.env as string, ...file.values } }] : []
+    })
+    problems.throwIfAny()
     const fly = ctx.fly()
-    const db = await connect(ctx, target)
+    const db = await connect(ctx, target!)
     const fingerprints = await readFingerprints(db, ctx.env)
     const plans = await Promise.all(
       payloads.map(async (p) => {
@@ -57,7 +64,7 @@ await main(
         const toPush = Object.fromEntries(Object.entries(p.values).filter(([name]) => changes.get(name) !== 'unchanged'))
         const onlyOnFly = onFly.map((s) => s.name).filter((name) => !(name in p.values))
         const staged = onFly.some((s) => s.status !== undefined && s.status !== 'Deployed')
-        return { ...p, changes, toPush, onlyOnFly, staged }
+        return { ...p, changes, toPush, onlyOnFly, staged, digests: new Map(onFly.map((s) => [s.name, s.digest])) }
       }),
     )
     for (const plan of plans) {
@@ -81,21 +88,32 @@ await main(
   },
 )
 
-async function push(ctx: Context, db: Database, plan: { app: string; toPush: Record<string, string>; onlyOnFly: string[] }, prune: boolean): Promise<void> {
+async function push(ctx: Context, db: Database, plan: { app: string; toPush: Record<string, string>; onlyOnFly: string[]; changes: Map<string, Change>; digests: Map<string, string> }, prune: boolean): Promise<void> {
   const fly = ctx.fly()
   const names = Object.keys(plan.toPush)
   const removed = prune ? plan.onlyOnFly : []
   if (names.length) await fly.secretsImport(plan.app, plan.toPush)
   if (removed.length) await fly.secretsUnset(plan.app, removed)
   if (!names.length && !removed.length) return
-  if (!ctx.dryRun) {
-    const digests = new Map((await fly.secretsList(plan.app)).map((s) => [s.name, s.digest]))
-    await saveFingerprints(db, ctx.env, plan.app, plan.toPush, digests)
-    await forgetFingerprints(db, ctx.env, plan.app, removed)
+  if (ctx.dryRun) return
+  // flyctl exiting 0 proves nothing: what Fly now reports must show every change. A digest that did
+  // not move for a value that did means nothing was stored; such a secret is not fingerprinted.
+  const after = new Map((await fly.secretsList(plan.app)).map((s) => [s.name, s.digest]))
+  const lost = [
+    ...names.filter((name) => !after.has(name) || ((plan.changes.get(name) === 'changed' || plan.changes.get(name) === 'changed on Fly') && after.get(name) === plan.digests.get(name))),
+    ...removed.filter((name) => after.has(name)),
+  ]
+  const stored = Object.fromEntries(Object.entries(plan.toPush).filter(([name]) => !lost.includes(name)))
+  await saveFingerprints(db, ctx.env, plan.app, stored, after)
+  await forgetFingerprints(db, ctx.env, plan.app, removed.filter((name) => !after.has(name)))
+  const detail = [names.length ? `staged ${names.filter((n) => !lost.includes(n)).join(', ')}` : '', removed.length ? `removed ${removed.filter((n) => !lost.includes(n)).join(', ')}` : ''].filter(Boolean).join('; ')
+  if (lost.length) {
+    const message = `${plan.app}: Fly does not show ${lost.join(', ')} as ${removed.some((n) => lost.includes(n)) ? 'changed' : 'stored'} (secrets list after the import: digest unchanged or missing)`
+    await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'failed', detail: `${detail}; NOT stored: ${lost.join(', ')}` })
+    throw new OperationError(message, ['flyctl exited 0, but the change is not there: run the target again; if it persists, check flyctl secrets list --app ' + plan.app])
   }
-  const detail = [names.length ? `staged ${names.join(', ')}` : '', removed.length ? `removed ${removed.join(', ')}` : ''].filter(Boolean).join('; ')
   await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'ok', detail })
-  if (!ctx.dryRun) ctx.log.ok(`${plan.app}: ${detail}${names.length ? ' (they take effect at the next deploy)' : ''}`)
+  ctx.log.ok(`${plan.app}: ${detail}, verified in flyctl secrets list${names.length ? ' (they take effect at the next deploy)' : ''}`)
 }
 
 /** `flyctl secrets deploy`: the machines restart with the staged secrets. */
@@ -113,6 +131,13 @@ async function restart(ctx: Context, db: Database, app: string): Promise<void> {
     ctx.log.error(message)
     throw error
   }
+  if (ctx.dryRun) return
+  const pending = (await fly.secretsList(app)).filter((s) => s.status !== undefined && s.status !== 'Deployed')
+  if (pending.length) {
+    const message = `${app}: flyctl secrets deploy exited 0, but ${pending.map((s) => `${s.name} is ${s.status}`).join(', ')}`
+    await record(ctx, db, { operation: 'set-secrets', app, result: 'failed', detail: message })
+    throw new OperationError(message, [`retry with flyctl secrets deploy --app ${app}`])
+  }
   await record(ctx, db, { operation: 'set-secrets', app, result: 'ok', detail: 'machines restarted with the new secrets' })
-  if (!ctx.dryRun) ctx.log.ok(`${app}: machines restarted with the new secrets`)
+  ctx.log.ok(`${app}: machines restarted with the new secrets (secrets list shows them all deployed)`)
 }

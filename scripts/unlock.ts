@@ -1,5 +1,6 @@
 // Breaks the environment's deploy lock, for when its holder died and will not come back before
-// the lock expires. Needs YES=1: breaking a live holder's lock lets two deploys interleave.
+// the lock expires, or ends a hold (make lock-<env>). Needs YES=1: breaking a live holder's lock
+// lets two deploys interleave.
 import { main } from './lib/cli.js'
 import { loadDatabaseTarget } from './lib/config.js'
 import { connect } from './lib/db.js'
@@ -8,14 +9,15 @@ import { record } from './lib/ledger.js'
 import { breakLock, describeHolder, lockHolder } from './lib/lock.js'
 
 await main({ name: 'unlock', usage: 'unlock <staging|production> --yes [--dry-run] [--env-dir DIR]', environment: true }, async (ctx) => {
-  const db = await connect(ctx, loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
+  const db = await connect(ctx, await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
   const holder = await lockHolder(db, ctx.env)
   if (!holder) {
     ctx.log.result(`${ctx.env}: free, nothing to break`)
     return
   }
-  if (!ctx.yes && !ctx.dryRun) throw new Refusal(`breaking the ${ctx.env} lock held by ${describeHolder(holder)} needs YES=1 (--yes): make sure that operation is really gone`)
+  if (!ctx.yes && !ctx.dryRun) throw new Refusal(`breaking the ${ctx.env} lock held by ${describeHolder(holder)} needs YES=1 on the make command line (--yes): make sure that operation is really gone`)
   await breakLock(ctx, db)
+  if (ctx.dryRun) return
   await record(ctx, db, { operation: 'unlock', result: 'ok', detail: `broke the lock of ${describeHolder(holder)}` })
   ctx.log.result(`${ctx.env}: lock of ${describeHolder(holder)} broken`)
 })

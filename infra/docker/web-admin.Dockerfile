@@ -1,8 +1,32 @@
-# MicroBima web admin. Build context: the repository root.
-FROM node:20.19-bookworm-slim
+# MicroBima web admin, built from the applications' pnpm workspace. Generic: the build args name the
+# workspace (relative to the build context), the app's folder and its package, e.g.
+#   --build-arg WORKSPACE=examples/microbima --build-arg APP_DIR=apps/web-admin --build-arg APP_PACKAGE=@microbima/web-admin
+# One image serves every environment: what differs comes from fly.toml [env] and secrets.
+
+FROM node:26.10.0-bookworm-slim@sha256:662933cf47f013bc8e4beb31a6116448427a82057ba7c42c97e4c5ba766504c2 AS build
+ARG WORKSPACE=.
+ARG APP_DIR
+ARG APP_PACKAGE
+RUN test -n "$APP_DIR" && test -n "$APP_PACKAGE" || { echo "build args APP_DIR and APP_PACKAGE are required" >&2; exit 1; }
+# Node 25 and later ship without corepack: install a pinned one; it fetches the pnpm that the
+# workspace's packageManager names and checks it against the hash recorded there.
+RUN npm install --global corepack@0.36.0 && corepack enable pnpm
+ENV COREPACK_ENABLE_DOWNLOAD_PROMPT=0
+WORKDIR /workspace
+# The whole workspace: a frozen install checks the lockfile against every package's manifest.
+COPY ${WORKSPACE}/ ./
+RUN pnpm install --frozen-lockfile --filter "${APP_PACKAGE}..."
+RUN pnpm --filter "${APP_PACKAGE}" run build
+# The app with its runtime dependencies only (no devDependencies), from the workspace's lockfile.
+RUN pnpm --filter "${APP_PACKAGE}" deploy --prod /out
+
+FROM node:26.10.0-bookworm-slim@sha256:662933cf47f013bc8e4beb31a6116448427a82057ba7c42c97e4c5ba766504c2
+ARG WORKSPACE=.
+ARG APP_DIR
 WORKDIR /app
-COPY apps/web-admin/package.json apps/web-admin/package-lock.json ./
-RUN npm ci --omit=dev
-COPY apps/web-admin/dist ./dist
+COPY --from=build /out/ ./
+# Root owns the code; the app runs as node and can change none of it.
+USER node
+ENV PORT=3000
 EXPOSE 3000
-CMD ["node", "dist/server.js"]
+CMD ["node", "dist/main.js"]

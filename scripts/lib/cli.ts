@@ -3,13 +3,16 @@ import chalk from 'chalk'
 import { CommandError, EXIT, OperationError, Refusal, UserError, isKnownError } from './errors.js'
 import { createExec, killAllChildren, type Exec } from './exec.js'
 import { Fly, resolveFlyBin } from './fly.js'
-import { createLogger, log, type Logger } from './log.js'
-import { APP_KEYS, type AppKey, type Environment, isAppKey, parseEnvironment } from './names.js'
-import { envDirOf } from './config.js'
-import { mask } from './secrets-mask.js'
+import { flag, knobProblems } from './knobs.js'
+import { createLogger, log, showFullValues, type Logger } from './log.js'
+import { APP_KEYS, ENVIRONMENTS, type AppKey, type Environment, databaseAppName, flyAppName, isAppKey, parseEnvironment } from './names.js'
+import { envDirOf, registerKnownSecrets } from './config.js'
+import { mask, protect } from './secrets-mask.js'
 
 // Every script is `main(definition, body)`: strict flags, the context, the three error kinds,
-// cleanup on exit and on SIGINT/SIGTERM (children stopped, locks released).
+// one cleanup pass on exit and on SIGINT, SIGTERM and SIGHUP (children stopped, locks released,
+// an "interrupted" ledger entry). Make passes its variables through the environment (MB_APP,
+// MB_YES, …), never pasted into a shell command line, so no value can run as a command.
 
 type OptionKind = { type: 'string' | 'boolean'; short?: string }
 
@@ -24,6 +27,8 @@ export interface ScriptDefinition {
 export interface Context {
   env: Environment
   apps: AppKey[]
+  /** Whether APP= narrowed the run to one app. */
+  oneApp: boolean
   dryRun: boolean
   yes: boolean
   verbose: boolean
@@ -34,6 +39,10 @@ export interface Context {
   exec: Exec
   fly(): Fly
   onCleanup(fn: () => Promise<void> | void): void
+  /** Set when the run must stop (a signal, the deploy lock lost): checked between steps. */
+  readonly aborted: { reason?: string }
+  /** Throws when the run was told to stop. */
+  checkpoint(): void
 }
 
 const COMMON: Record<string, OptionKind> = {
@@ -45,22 +54,30 @@ const COMMON: Record<string, OptionKind> = {
   help: { type: 'boolean', short: 'h' },
 }
 
-const cleanups: Array<() => Promise<void> | void> = []
+/** Make variables as the Makefile exports them (see its header). */
+const FROM_MAKE: Record<string, string> = { app: 'MB_APP', 'dry-run': 'MB_DRY_RUN', yes: 'MB_YES', verbose: 'MB_VERBOSE', 'env-dir': 'MB_ENV_DIR', image: 'MB_IMAGE', version: 'MB_VERSION', name: 'MB_NAME', reason: 'MB_REASON', plan: 'MB_PLAN', 'plan-out': 'MB_PLAN_OUT' }
 
-async function runCleanups(): Promise<void> {
-  while (cleanups.length) {
-    const fn = cleanups.pop()!
-    try {
-      await fn()
-    } catch (error) {
-      log.warn(`cleanup failed: ${(error as Error).message}`)
+const cleanups: Array<() => Promise<void> | void> = []
+let cleaning: Promise<void> | undefined
+
+/** Runs every cleanup once, newest first, whoever asks (the body's end or a signal). */
+function runCleanups(): Promise<void> {
+  cleaning ??= (async () => {
+    while (cleanups.length) {
+      const fn = cleanups.pop()!
+      try {
+        await fn()
+      } catch (error) {
+        log.warn(`cleanup failed: ${(error as Error).message}`)
+      }
     }
-  }
+  })()
+  return cleaning
 }
 
 export function report(error: unknown, logger: Logger = log): number {
   if (error instanceof UserError) {
-    logger.error(`error: ${error.message}`)
+    for (const problem of error.problems) logger.error(`error: ${problem}`)
   } else if (error instanceof Refusal) {
     logger.error(`refused: ${error.message}`)
     for (const detail of error.details) logger.error(`  ${detail}`)
@@ -68,7 +85,8 @@ export function report(error: unknown, logger: Logger = log): number {
     logger.error(`command failed (${error.reason}):`)
     logger.error(`  $ ${error.command}`)
     const stderr = error.stderr.trim()
-    if (stderr) logger.info(stderr.split('\n').map((line) => `  ${line}`).join('\n'))
+    if (stderr) logger.info(stderr.split('\n').slice(-15).map((line) => `  ${line}`).join('\n'))
+    if (error.next) logger.error(`next: ${error.next}`)
   } else if (error instanceof OperationError) {
     logger.error(`failed: ${error.message}`)
     for (const detail of error.details) logger.error(`  ${detail}`)
@@ -79,79 +97,95 @@ export function report(error: unknown, logger: Logger = log): number {
   return isKnownError(error) ? error.exitCode : EXIT.failed
 }
 
-export function parseCommandLine(definition: ScriptDefinition, argv: string[]) {
+export function parseCommandLine(definition: ScriptDefinition, argv: string[], env: NodeJS.ProcessEnv = process.env) {
+  const options = { ...COMMON, ...definition.options }
   let parsed
   try {
-    parsed = parseArgs({ args: argv, options: { ...COMMON, ...definition.options }, allowPositionals: true, strict: true })
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true })
   } catch (error) {
     throw new UserError(`${(error as Error).message.split('\n')[0]}; usage: ${definition.usage}`)
   }
   const flags = parsed.values as Record<string, string | boolean | undefined>
+  // Make's variables, for the options this script has.
+  for (const [option, variable] of Object.entries(FROM_MAKE)) {
+    const value = env[variable]
+    if (!(option in options) || value === undefined || value === '') continue
+    const kind = options[option].type
+    const given = kind === 'boolean' ? flag(variable) : value
+    if (flags[option] !== undefined && flags[option] !== given) throw new UserError(`--${option} and ${variable.replace(/^MB_/, '')}= disagree: give one`)
+    if (kind === 'boolean' && !given) continue
+    flags[option] = given
+  }
   const positionals = [...parsed.positionals]
-  let env: Environment = 'staging'
+  let environment: Environment = 'staging'
   if (definition.environment && !flags.help) {
     const given = positionals.shift()
     const parsedEnv = parseEnvironment(given)
     if (!parsedEnv) {
-      throw new UserError(
-        given === undefined
-          ? `no environment given: usage: ${definition.usage}`
-          : `unknown environment "${given}": use staging or production (prod)`,
-      )
+      throw new UserError(given === undefined ? `no environment given: usage: ${definition.usage}` : `unknown environment "${given}": use staging or production (prod)`)
     }
-    env = parsedEnv
+    environment = parsedEnv
   }
+  if (positionals.length) throw new UserError(`unexpected argument "${positionals[0]}": usage: ${definition.usage}`)
   const app = flags.app as string | undefined
   if (app !== undefined && !isAppKey(app)) {
-    throw new UserError(`unknown app "${app}": use one of ${APP_KEYS.join(', ')}`)
+    throw new UserError(/\s|,/.test(app.trim()) ? `APP="${app}" names more than one app: give one of ${APP_KEYS.join(', ')}, or none for all three` : `unknown app "${app}": use one of ${APP_KEYS.join(', ')}`)
   }
-  return { env, flags, positionals, apps: app ? [app as AppKey] : [...APP_KEYS] }
+  return { env: environment, flags, positionals, apps: app ? [app as AppKey] : [...APP_KEYS], oneApp: Boolean(app) }
 }
 
-function truthy(value: string | undefined): boolean {
-  return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false'
-}
-
-/** Reads a boolean setting from the environment (make passes VAR=1 through). */
-export function envFlag(name: string): boolean {
-  return truthy(process.env[name])
-}
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }
 
 export async function main(definition: ScriptDefinition, body: (ctx: Context) => Promise<number | void>): Promise<void> {
   let exitCode: number = EXIT.ok
+  const aborted: { reason?: string } = {}
   const onSignal = (signal: NodeJS.Signals) => {
+    if (aborted.reason) return
+    aborted.reason = `interrupted by ${signal}`
     log.error(`interrupted by ${signal}: stopping children and releasing locks`)
     void (async () => {
       await killAllChildren()
       await runCleanups()
-      process.exit(signal === 'SIGINT' ? 130 : 143)
+      process.exit(SIGNAL_EXIT[signal])
     })()
   }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) process.on(signal, onSignal)
+  // The toolkit's own names are never masked: a short secret that is also a word must not
+  // turn app names into microbima-****-web-admin.
+  protect([...ENVIRONMENTS, 'prod', ...APP_KEYS, ...ENVIRONMENTS.flatMap((e) => [databaseAppName(e), ...APP_KEYS.map((a) => flyAppName(e, a))]), 'microbima'])
   try {
-    const { env, flags, positionals, apps } = parseCommandLine(definition, process.argv.slice(2))
+    const { env, flags, positionals, apps, oneApp } = parseCommandLine(definition, process.argv.slice(2))
     if (flags.help) {
       log.result(`usage: ${definition.usage}`)
       return
     }
+    const problems = knobProblems()
+    if (problems.length) throw new UserError(problems)
     const dryRun = Boolean(flags['dry-run'])
     const verbose = Boolean(flags.verbose)
+    showFullValues(verbose || flag('JSON') || Boolean(flags.json))
+    const envDir = envDirOf(flags['env-dir'] as string | undefined)
+    registerKnownSecrets(envDir)
     const exec = createExec({ dryRun, verbose, log })
     let fly: Fly | undefined
     const ctx: Context = {
       env,
       apps,
+      oneApp,
       dryRun,
       yes: Boolean(flags.yes),
       verbose,
-      envDir: envDirOf(flags['env-dir'] as string | undefined),
+      envDir,
       flags,
       positionals,
       log,
       exec,
       fly: () => (fly ??= new Fly(exec, resolveFlyBin())),
       onCleanup: (fn) => cleanups.push(fn),
+      aborted,
+      checkpoint() {
+        if (aborted.reason) throw new OperationError(`stopped: ${aborted.reason}`)
+      },
     }
     if (dryRun) log.info(chalk.yellow('dry run: reads run, writes are printed and not made'))
     exitCode = (await body(ctx)) ?? EXIT.ok
@@ -159,10 +193,12 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
     exitCode = report(error)
   } finally {
     await runCleanups()
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) process.off(signal, onSignal)
   }
   process.exitCode = exitCode
 }
+
+/** Reads a boolean setting from the environment (make passes VAR=1 through). */
+export const envFlag = flag
 
 export { createLogger }

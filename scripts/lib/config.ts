@@ -1,14 +1,16 @@
-import { readFileSync, statSync, existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { lookup } from 'node:dns/promises'
 import { join } from 'node:path'
-import dotenv from 'dotenv'
 import { UserError } from './errors.js'
+import { parseEnvText } from './envfile.js'
 import type { Logger } from './log.js'
 import { type AppKey, type Environment, databaseAppName, otherEnvironment } from './names.js'
-import { registerSecret } from './secrets-mask.js'
+import { registerSecret, unmaskable } from './secrets-mask.js'
 import { secretLine } from './secrets-stdin.js'
 
 // env/<environment>/<app>.env: dotenv files, one per app and environment, never committed.
-// Every problem is reported as one line naming the file, the line and the fix, before any change.
+// Each problem is one line naming the file, the line and the fix; a run reports all of them
+// together, before any change.
 
 export interface EnvFile {
   path: string
@@ -16,7 +18,6 @@ export interface EnvFile {
 }
 
 const FLY_SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
-const DOTENV_LINE = /^\s*(?:export\s+)?([\w.-]+)\s*=\s*(.*)$/
 
 export function envDirOf(envDir: string | undefined): string {
   return envDir ?? process.env.ENV_DIR ?? 'env'
@@ -26,111 +27,198 @@ export function envFilePath(envDir: string, env: Environment, app: AppKey): stri
   return join(envDir, env, `${app}.env`)
 }
 
-/** Checks the line structure dotenv would silently skip: malformed lines and repeated keys. */
-function checkLines(path: string, text: string): void {
-  const seen = new Map<string, number>()
-  const lines = text.split(/\r?\n/)
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]
-    if (/^\s*(#.*)?$/.test(line)) continue
-    const match = DOTENV_LINE.exec(line)
-    if (!match) throw new UserError(`${path} line ${i + 1} is not NAME=VALUE: fix or remove that line`)
-    const [, key, rest] = match
-    if (seen.has(key)) throw new UserError(`${path} line ${i + 1} sets ${key} again (first on line ${seen.get(key)}): keep one`)
-    seen.set(key, i + 1)
-    const quote = rest[0]
-    if ((quote === '"' || quote === "'" || quote === '`') && !rest.slice(1).includes(quote)) {
-      // A quoted value may span lines: skip to the line that closes it.
-      while (++i < lines.length && !lines[i].includes(quote));
-      if (i >= lines.length) throw new UserError(`${path} line ${seen.get(key)}: the quoted value of ${key} is never closed`)
-    }
+/** The file's text, or why it cannot be read (one line). A FIFO or device would block a read. */
+export function readText(path: string, example = `${path}.example`): string {
+  let stat
+  try {
+    stat = statSync(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${path} not found: copy ${example} to ${path} and fill in the values (or set ENV_DIR)`)
+    throw new UserError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code}): check its owner and permissions`)
+  }
+  if (stat.isDirectory()) throw new UserError(`cannot read ${path} (EISDIR): it is a directory, not an env file`)
+  if (!stat.isFile()) throw new UserError(`${path} is not a regular file (a pipe or a device would block the read): make it a plain file`)
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new UserError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code}): check its owner and permissions`)
   }
 }
 
 export function readEnvFile(path: string, env: Environment, log: Logger): EnvFile {
-  if (!existsSync(path)) {
-    throw new UserError(`${path} not found: copy ${path}.example to ${path} and fill in the values (or set ENV_DIR)`)
-  }
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (error) {
-    throw new UserError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code}): check its owner and permissions`)
-  }
+  const text = readText(path)
+  const problems: string[] = []
   const mode = statSync(path).mode
   if (mode & 0o004) {
     const message = `${path} is readable by every user (mode ${(mode & 0o777).toString(8)}): run chmod 600 ${path}`
-    if (env === 'production') throw new UserError(message)
-    log.warn(message)
+    if (env === 'production') problems.push(message)
+    else log.warn(message)
   }
-  checkLines(path, text)
-  const values = dotenv.parse(text)
+  const parsed = parseEnvText(path, text)
+  problems.push(...parsed.problems.map((p) => p.message))
+  const values = parsed.values
   for (const [name, value] of Object.entries(values)) {
     if (!FLY_SECRET_NAME.test(name)) {
-      throw new UserError(`${path}: ${name} is not a name Fly accepts for a secret (letters, digits and _, not starting with a digit): rename it`)
+      problems.push(`${path}: ${name} is not a name Fly accepts for a secret (letters, digits and _, not starting with a digit): rename it`)
+      continue
     }
-    if (value === '') throw new UserError(`${path}: ${name} is empty: give it a value or remove the line`)
-    if (value.includes('CHANGE_ME')) throw new UserError(`${path}: ${name} still holds the CHANGE_ME placeholder of the .env.example: fill in its value`)
-    secretLine(name, value, `${path}: `) // refuses here, before any write, what flyctl could not take
-    if (name !== 'NODE_ENV') registerSecret(value)
+    if (value === '') {
+      problems.push(`${path}: ${name} is empty: give it a value or remove the line`)
+      continue
+    }
+    if (value.includes('CHANGE_ME')) {
+      problems.push(`${path}: ${name} still holds the CHANGE_ME placeholder of the .env.example: fill in its value`)
+      continue
+    }
+    try {
+      secretLine(name, value, `${path}: `) // refuses here, before any write, what flyctl could not take
+    } catch (error) {
+      problems.push(...(error as UserError).problems)
+    }
+    if (name === 'NODE_ENV') continue
+    registerSecret(value)
+    const weak = unmaskable(value)
+    if (weak) log.warn(`${path}: the value of ${name} ${weak}: it cannot be hidden in the output; use a long random value`)
   }
   if ('NODE_ENV' in values) {
-    if (values.NODE_ENV !== env) {
-      throw new UserError(`${path} sets NODE_ENV=${values.NODE_ENV} in the ${env} environment: remove NODE_ENV, the toolkit sets it`)
-    }
-    log.warn(`${path} sets NODE_ENV; the toolkit sets it to ${env} itself, so the line is ignored`)
+    if (values.NODE_ENV !== env) problems.push(`${path} sets NODE_ENV=${values.NODE_ENV} in the ${env} environment: remove NODE_ENV, the toolkit sets it`)
+    else log.warn(`${path} sets NODE_ENV; the toolkit sets it to ${env} itself, so the line is ignored`)
     delete values.NODE_ENV
   }
+  if (problems.length) throw new UserError(problems)
   return { path, values }
 }
 
 export interface DatabaseTarget {
   url: string
+  /** Lower-case host name, IPv6 literal without brackets, or a unix-socket folder. */
   host: string
   port: number
   database: string
+  user?: string
+  password?: string
+  socket: boolean
+  sslmode?: string
 }
 
-export function parseDatabaseUrl(value: string | undefined, where: string): DatabaseTarget {
-  if (!value) throw new UserError(`${where} has no DATABASE_URL: add DATABASE_URL=postgres://… for the internal API`)
+/** Parses a postgres URL the way libpq and pg take it: IPv6 literals, unix-socket hosts
+ * (?host=/dir or a percent-encoded /dir as host), percent-encoded credentials. */
+export function parseDatabaseUrl(value: string | undefined, where: string, key = 'DATABASE_URL'): DatabaseTarget {
+  if (!value) throw new UserError(`${where} has no ${key}: add ${key}=postgres://… for the internal API`)
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    throw new UserError(`${where}: DATABASE_URL is not a URL: use postgres://USER:PASSWORD@HOST:PORT/DATABASE`)
+    throw new UserError(`${where}: ${key} is not a URL: use postgres://USER:PASSWORD@HOST:PORT/DATABASE`)
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new UserError(`${where}: DATABASE_URL uses ${url.protocol}// but must be a postgres:// or postgresql:// URL`)
+    throw new UserError(`${where}: ${key} uses ${url.protocol}// but must be a postgres:// or postgresql:// URL`)
   }
-  if (!url.hostname) throw new UserError(`${where}: DATABASE_URL names no host`)
-  return {
-    url: value,
-    host: url.hostname.toLowerCase(),
-    port: Number(url.port || 5432),
-    database: decodeURIComponent(url.pathname.replace(/^\//, '')) || decodeURIComponent(url.username) || 'postgres',
+  const decode = (part: string, what: string) => {
+    try {
+      return decodeURIComponent(part)
+    } catch {
+      throw new UserError(`${where}: the ${what} in ${key} has a % that is not followed by two hex digits: write a literal % as %25`)
+    }
   }
+  const user = decode(url.username, 'user name') || undefined
+  const password = decode(url.password, 'password') || undefined
+  const database = decode(url.pathname.replace(/^\//, ''), 'database name')
+  const socketDir = url.searchParams.get('host')
+  let host = decode(url.hostname, 'host').replace(/^\[|\]$/g, '').toLowerCase()
+  let socket = false
+  if (host.startsWith('/')) socket = true
+  else if (!host && socketDir?.startsWith('/')) {
+    host = socketDir
+    socket = true
+  }
+  if (!host) throw new UserError(`${where}: ${key} names no host: use postgres://USER:PASSWORD@HOST:PORT/DATABASE`)
+  const port = Number(url.port || url.searchParams.get('port') || 5432)
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`${where}: ${key} has port ${url.port}, which is not a TCP port`)
+  return { url: value, host, port, database: database || user || 'postgres', user, password, socket, sslmode: url.searchParams.get('sslmode') ?? undefined }
 }
 
 function namesDatabaseApp(host: string, dbApp: string): boolean {
   return host.split('.').includes(dbApp)
 }
 
+/** The addresses a host stands for, so `localhost` and `127.0.0.1` compare equal. */
+async function addresses(target: DatabaseTarget): Promise<Set<string>> {
+  if (target.socket) return new Set([`unix:${target.host.replace(/\/$/, '')}`])
+  if (target.host.endsWith('.flycast') || target.host.endsWith('.internal') || target.host.endsWith('.flympg.net')) {
+    // Fly's private names: the app or cluster is the identity (they resolve only inside Fly).
+    const labels = target.host.split('.')
+    return new Set([`fly:${target.host.endsWith('.flympg.net') ? labels.at(-3) : target.host.endsWith('.internal') ? labels.at(-2) : labels[0]}`])
+  }
+  try {
+    const found = await lookup(target.host, { all: true, verbatim: true })
+    return new Set([target.host, ...found.map((a) => a.address)])
+  } catch {
+    return new Set([target.host])
+  }
+}
+
+/** The internal API's database URL for the toolkit's own connections: the direct one when the
+ * file has DIRECT_DATABASE_URL (Managed Postgres gives the app a pooled DATABASE_URL). */
+function toolkitUrl(values: Record<string, string>, path: string): DatabaseTarget {
+  const direct = values.DIRECT_DATABASE_URL
+  if (direct) {
+    parseDatabaseUrl(values.DATABASE_URL, path)
+    return parseDatabaseUrl(direct, path, 'DIRECT_DATABASE_URL')
+  }
+  return parseDatabaseUrl(values.DATABASE_URL, path)
+}
+
+/** The other environment's database, if its file is there and filled in (a copy of the
+ * .env.example still holding CHANGE_ME is "not configured yet", not an error). */
+export function otherDatabase(envDir: string, env: Environment): DatabaseTarget | undefined {
+  const path = envFilePath(envDir, otherEnvironment(env), 'internal-api')
+  if (!existsSync(path)) return undefined
+  const values = parseEnvText(path, readText(path)).values
+  if (!values.DATABASE_URL || values.DATABASE_URL.includes('CHANGE_ME')) return undefined
+  registerSecret(values.DATABASE_URL)
+  registerSecret(values.DIRECT_DATABASE_URL)
+  return toolkitUrl(values, path)
+}
+
 /** The environment's database, from internal-api.env, after the cross-environment guard. */
-export function loadDatabaseTarget(envDir: string, env: Environment, log: Logger): DatabaseTarget {
+export async function loadDatabaseTarget(envDir: string, env: Environment, log: Logger): Promise<DatabaseTarget> {
   const path = envFilePath(envDir, env, 'internal-api')
-  const own = parseDatabaseUrl(readEnvFile(path, env, log).values.DATABASE_URL, path)
+  const own = toolkitUrl(readEnvFile(path, env, log).values, path)
   const other = otherEnvironment(env)
   if (namesDatabaseApp(own.host, databaseAppName(other))) {
     throw new UserError(`${path}: the ${env} DATABASE_URL points at ${databaseAppName(other)}, the ${other} database: use ${databaseAppName(env)}`)
   }
-  const otherPath = envFilePath(envDir, other, 'internal-api')
-  if (existsSync(otherPath)) {
-    const theirs = parseDatabaseUrl(dotenv.parse(readFileSync(otherPath, 'utf8')).DATABASE_URL, otherPath)
-    if (theirs.host === own.host && theirs.port === own.port && theirs.database === own.database) {
-      throw new UserError(
-        `staging and production name the same database (${own.host}:${own.port}/${own.database}): give each environment its own database`,
-      )
+  const theirs = otherDatabase(envDir, env)
+  if (theirs && theirs.port === own.port && theirs.database === own.database) {
+    const [a, b] = await Promise.all([addresses(own), addresses(theirs)])
+    if ([...a].some((address) => b.has(address))) {
+      throw new UserError(`staging and production name the same database (${own.host}:${own.port}/${own.database}): give each environment its own database`)
     }
   }
   return own
+}
+
+/** Every secret value this machine holds for either environment, registered with the masker at
+ * the start of every script, so no output (flyctl's, an app's logs, a health probe's body) can
+ * show one, whatever the script reads itself. Unreadable files are skipped here: the scripts that
+ * need a file report its problems. */
+export function registerKnownSecrets(envDir: string): void {
+  for (const env of ['staging', 'production'] as const) {
+    let names: string[]
+    try {
+      names = readdirSync(join(envDir, env)).filter((f) => f.endsWith('.env'))
+    } catch {
+      continue
+    }
+    for (const name of names) {
+      const path = join(envDir, env, name)
+      try {
+        if (!statSync(path).isFile()) continue
+        for (const [key, value] of Object.entries(parseEnvText(path, readFileSync(path, 'utf8')).values)) if (key !== 'NODE_ENV') registerSecret(value)
+      } catch {
+        // unreadable: nothing to register
+      }
+    }
+  }
 }

@@ -1,28 +1,49 @@
 import { createServer } from 'node:net'
 import { relative } from 'node:path'
 import pg from 'pg'
-import { OperationError } from './errors.js'
+import type { ProcessPromise } from 'zx/core'
+import { OperationError, UserError } from './errors.js'
 import type { Context } from './cli.js'
 import type { DatabaseTarget } from './config.js'
 import { shellQuote, stopChild } from './exec.js'
+import { knob, seconds } from './knobs.js'
+import type { Environment } from './names.js'
 
-// The interface's connection rule: a host ending in .flycast or .internal is reached through
-// `flyctl proxy <free local port>:<port> --app <first label of the host>` on 127.0.0.1;
-// any other host is connected to directly.
+// How the toolkit reaches an environment's database (interface: Configuration and secrets):
+// a host ending in .flycast or .internal through `flyctl proxy <free local port>:<port> --app
+// <app>` on 127.0.0.1, a Managed Postgres host (*.flympg.net) through `flyctl mpg proxy`, any
+// other host directly. Every session sets statement_timeout and lock_timeout, and every query
+// has a client-side deadline too, so a table lock held elsewhere (or a database that stops
+// answering) ends the step with an error instead of hanging it.
 
 export interface Database {
   /** Reads run in dry run too. */
   query<T extends object = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
-  /** Writes go through the chokepoint: printed as psql in dry run. */
-  /** `file`: where `sql` was read from, shown instead of the SQL in dry run. */
-  write(sql: string, params?: unknown[], file?: string): Promise<void>
+  /** Writes go through the chokepoint: printed as psql in dry run. `file`: where `sql` was read
+   * from, shown instead of the SQL; `sensitive`: 1-based parameters shown as **** (salts, hashes). */
+  write(sql: string, params?: unknown[], options?: { file?: string; sensitive?: number[] }): Promise<void>
+  /** Runs fn in one transaction on this session (BEGIN … COMMIT, ROLLBACK on error). */
+  transaction<T>(fn: () => Promise<T>): Promise<T>
   /** Where it connected, for messages (no password). */
   readonly where: string
+  readonly env: Environment
+  /** The server and database it reached: equal for two connections to one database. */
+  identity(): Promise<string>
+  /** False once the connection (or its proxy) is gone. */
+  alive(): boolean
   close(): Promise<void>
 }
 
-export function needsProxy(host: string): boolean {
-  return host.endsWith('.flycast') || host.endsWith('.internal')
+export function proxyKind(host: string): 'flyctl' | 'mpg' | undefined {
+  if (host.endsWith('.flympg.net')) return 'mpg'
+  if (host.endsWith('.flycast') || host.endsWith('.internal')) return 'flyctl'
+  return undefined
+}
+
+/** The Fly app a private host belongs to: APP.flycast, top2.nearest.of.APP.internal, … */
+export function privateApp(host: string): string {
+  const labels = host.split('.')
+  return host.endsWith('.flycast') ? labels[0] : labels.at(-2)!
 }
 
 function freePort(): Promise<number> {
@@ -36,39 +57,46 @@ function freePort(): Promise<number> {
   })
 }
 
-const proxyReadyMs = () => Number(process.env.PROXY_READY_TIMEOUT ?? 20) * 1000
-const connectTimeoutMs = () => Number(process.env.DB_CONNECT_TIMEOUT ?? 15) * 1000
+interface Tunnel {
+  port: number
+  child: ProcessPromise
+}
 
-async function startProxy(ctx: Context, target: DatabaseTarget): Promise<number> {
-  const app = target.host.split('.')[0]
+async function startProxy(ctx: Context, target: DatabaseTarget): Promise<Tunnel> {
+  const kind = proxyKind(target.host)!
   const port = await freePort()
+  const name = kind === 'mpg' ? target.host.split('.').at(-3)! : privateApp(target.host)
   let ready!: () => void
   const readyLine = new Promise<void>((resolve) => (ready = resolve))
-  const child = ctx.fly().proxy(port, target.port, app, (line) => {
+  const onLine = (line: string) => {
     if (line.startsWith('Proxying ')) ready()
-  })
+  }
+  const child = kind === 'mpg' ? ctx.fly().mpgProxy(name, port, onLine) : ctx.fly().proxy(port, target.port, name, onLine)
   ctx.onCleanup(() => stopChild(child))
   let timer: NodeJS.Timeout | undefined
+  const limit = knob('PROXY_READY_TIMEOUT')
   const outcome = await Promise.race([
     readyLine.then(() => 'ready' as const),
     child.then((out) => out),
-    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), proxyReadyMs()))),
+    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), limit * 1000))),
   ])
   clearTimeout(timer)
   if (outcome === 'timeout') {
-    throw new OperationError(`flyctl proxy to ${app} did not become ready within ${proxyReadyMs() / 1000}s`, [
-      `is the database app ${app} running? check with: flyctl status --app ${app}`,
+    await stopChild(child)
+    throw new OperationError(`${kind === 'mpg' ? 'flyctl mpg proxy' : 'flyctl proxy'} to ${name} did not become ready within ${limit}s, and was stopped`, [
+      kind === 'mpg' ? `is the cluster ready? check with: flyctl mpg status ${name}` : `is the database app ${name} running? check with: flyctl status --app ${name}`,
     ])
   }
   if (outcome !== 'ready') {
-    throw new OperationError(`flyctl proxy to ${app} exited with status ${outcome.exitCode}`, outcome.stderr.trim().split('\n'))
+    throw new OperationError(`${kind === 'mpg' ? 'flyctl mpg proxy' : 'flyctl proxy'} to ${name} exited with status ${outcome.exitCode}`, outcome.stderr.trim().split('\n').slice(-5))
   }
-  return port
+  return { port, child }
 }
 
 /** SQL with its parameters inlined, for the dry-run runbook only. */
-function literalSql(sql: string, params: unknown[] = []): string {
+function literalSql(sql: string, params: unknown[] = [], sensitive: number[] = []): string {
   return sql.replace(/\$(\d+)/g, (_, index) => {
+    if (sensitive.includes(Number(index))) return "'****'"
     const value = params[Number(index) - 1]
     if (value === null || value === undefined) return 'NULL'
     if (typeof value === 'number' || typeof value === 'boolean') return String(value)
@@ -84,63 +112,109 @@ export async function tableExists(db: Database, table: string): Promise<boolean>
   return exists
 }
 
-/** Where to connect: the host itself, or the local end of a flyctl proxy (stopped at cleanup). */
-export async function reach(ctx: Context, target: DatabaseTarget): Promise<{ host: string; port: number; viaProxy: boolean }> {
-  const viaProxy = needsProxy(target.host)
-  return viaProxy ? { host: '127.0.0.1', port: await startProxy(ctx, target), viaProxy } : { host: target.host, port: target.port, viaProxy }
+/** Where to connect: the host itself, or the local end of a proxy (stopped at cleanup). */
+export async function reach(ctx: Context, target: DatabaseTarget): Promise<{ host: string; port: number; viaProxy: boolean; tunnel?: Tunnel }> {
+  if (!proxyKind(target.host)) return { host: target.host, port: target.port, viaProxy: false }
+  const tunnel = await startProxy(ctx, target)
+  return { host: '127.0.0.1', port: tunnel.port, viaProxy: true, tunnel }
 }
 
-/** Statement text on one line for `psql -c`: full-line comments dropped (on one line they would
- * comment out everything after them), whitespace collapsed. */
+/** Statement text on one line for `psql -c`: full-line comments dropped, whitespace collapsed. */
 function oneLine(sql: string): string {
   return sql.replace(/^\s*--.*$/gm, '').replace(/\s+/g, ' ').trim()
 }
 
-export async function connect(ctx: Context, target: DatabaseTarget): Promise<Database> {
-  const url = new URL(target.url)
-  const { host, port, viaProxy } = await reach(ctx, target)
-  const sslmode = url.searchParams.get('sslmode')
+const hostForUrl = (host: string) => (host.includes(':') ? `[${host}]` : host)
+
+export async function connect(ctx: Context, target: DatabaseTarget, env: Environment = ctx.env): Promise<Database> {
+  const { host, port, viaProxy, tunnel } = await reach(ctx, target)
+  const statementMs = seconds('DB_STATEMENT_TIMEOUT')
   const client = new pg.Client({
     host,
     port,
-    user: decodeURIComponent(url.username) || undefined,
-    password: decodeURIComponent(url.password) || undefined,
+    user: target.user,
+    password: target.password,
     database: target.database,
-    // Fly's private network (flycast/.internal) does not speak TLS; elsewhere follow sslmode.
-    ssl: viaProxy || !sslmode || sslmode === 'disable' || sslmode === 'prefer' ? false : { rejectUnauthorized: sslmode === 'verify-full' },
-    connectionTimeoutMillis: connectTimeoutMs(),
+    // Fly's private network (flycast/.internal, mpg proxy) does not speak TLS; elsewhere follow sslmode.
+    ssl: viaProxy || target.socket || !target.sslmode || target.sslmode === 'disable' || target.sslmode === 'prefer' || target.sslmode === 'allow' ? false : { rejectUnauthorized: target.sslmode === 'verify-full' },
+    connectionTimeoutMillis: seconds('DB_CONNECT_TIMEOUT'),
+    statement_timeout: statementMs,
+    lock_timeout: seconds('DB_LOCK_TIMEOUT'),
+    idle_in_transaction_session_timeout: statementMs * 2,
+    // Client-side as well: a server (or a proxy) that accepts and never answers still ends.
+    query_timeout: statementMs + 5000,
+    application_name: 'microbima-deploy',
   })
-  const where = `${target.host}:${target.port}/${target.database}${viaProxy ? ` (through flyctl proxy on 127.0.0.1:${port})` : ''}`
-  client.on('error', () => undefined)
+  const where = `${target.socket ? target.host : `${hostForUrl(target.host)}:${target.port}`}/${target.database}${viaProxy ? ` (through ${proxyKind(target.host) === 'mpg' ? 'flyctl mpg proxy' : 'flyctl proxy'} on 127.0.0.1:${port})` : ''}`
+  let alive = true
+  client.on('error', () => (alive = false))
+  client.on('end', () => (alive = false))
+  tunnel?.child.then(() => (alive = false), () => (alive = false))
   try {
     await client.connect()
   } catch (error) {
-    throw new OperationError(`cannot connect to the ${ctx.env} database at ${where}: ${(error as Error).message}`)
+    throw new OperationError(`cannot connect to the ${env} database at ${where}: ${(error as Error).message}`)
   }
   ctx.onCleanup(() => client.end().catch(() => undefined))
-  return {
+  const fail = (verb: string, error: unknown, sql: string) => {
+    const code = (error as { code?: string }).code
+    const message = (error as Error).message
+    const why = code === '57014' ? `${message} (DB_STATEMENT_TIMEOUT=${statementMs / 1000}s)` : code === '55P03' ? `${message}: another session holds a lock on it (DB_LOCK_TIMEOUT)` : /timeout/i.test(message) && !code ? `${message}: the database did not answer within ${statementMs / 1000 + 5}s` : message
+    return new OperationError(`${verb} on the ${env} database failed: ${why}${code ? ` (SQLSTATE ${code})` : ''}`, [oneLine(sql).slice(0, 200)])
+  }
+  const db: Database = {
     where,
+    env,
+    alive: () => alive,
     async query<T extends object>(sql: string, params: unknown[] = []) {
       try {
         return (await client.query(sql, params)).rows as T[]
       } catch (error) {
-        throw new OperationError(`query on the ${ctx.env} database failed: ${(error as Error).message}`, [sql.trim().split('\n')[0]])
+        throw fail('query', error, sql)
       }
     },
-    async write(sql: string, params: unknown[] = [], file?: string) {
-      // A file's SQL runs as one multi-statement query, one transaction: psql -1 -f does the same.
-      const preview = file
-        ? `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 --single-transaction -f ${shellQuote(relative(process.cwd(), file))}`
-        : `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -c ${shellQuote(oneLine(literalSql(sql, params)))}`
+    async write(sql: string, params: unknown[] = [], options = {}) {
+      const preview = options.file
+        ? `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 --single-transaction -f ${shellQuote(relative(process.cwd(), options.file))}`
+        : `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -c ${shellQuote(oneLine(literalSql(sql, params, options.sensitive)))}`
       await ctx.exec.change(preview, async () => {
         try {
           await client.query(sql, params)
         } catch (error) {
-          const code = (error as { code?: string }).code
-          throw new OperationError(`write to the ${ctx.env} database failed: ${(error as Error).message}${code ? ` (SQLSTATE ${code})` : ''}`, [sql.trim().split('\n')[0]])
+          throw fail('write', error, sql)
         }
       })
     },
-    close: () => client.end().catch(() => undefined),
+    async transaction(fn) {
+      await db.query('BEGIN')
+      try {
+        const result = await fn()
+        await db.query('COMMIT')
+        return result
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw error
+      }
+    },
+    async identity() {
+      const [row] = await db.query<{ sysid: string | null; oid: string; db: string }>(
+        `SELECT (SELECT system_identifier::text FROM pg_control_system()) AS sysid, (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS oid, current_database() AS db`,
+      ).catch(async () => db.query<{ sysid: string | null; oid: string; db: string }>(`SELECT coalesce(inet_server_addr()::text, '') || ':' || coalesce(inet_server_port()::text, '') AS sysid, (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS oid, current_database() AS db`))
+      return `${row.sysid}/${row.oid}/${row.db}`
+    },
+    close: async () => {
+      alive = false
+      await client.end().catch(() => undefined)
+    },
+  }
+  return db
+}
+
+/** Staging and production reached in one run must be two databases: compared by the server's
+ * identity (system identifier and database oid), which no pair of host names can fake. */
+export async function assertDistinct(a: Database, b: Database): Promise<void> {
+  const [x, y] = await Promise.all([a.identity(), b.identity()])
+  if (x === y) {
+    throw new UserError(`staging and production reach the same database (${a.where} and ${b.where} are one server and database): give each environment its own database`)
   }
 }

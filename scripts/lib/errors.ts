@@ -3,15 +3,19 @@
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, refused: 3 } as const
 
-/** Bad usage or configuration, found before any change: one red line, exit 2. */
+/** Bad usage or configuration, found before any change: one red line each, exit 2. */
 export class UserError extends Error {
   readonly exitCode = EXIT.usage
-  constructor(message: string, readonly hint?: string) {
-    super(message)
+  /** Every problem found, one line each (a run reports all of them together). */
+  readonly problems: string[]
+  constructor(message: string | string[], readonly hint?: string) {
+    const list = Array.isArray(message) ? message : [message]
+    super(list.join('\n'))
+    this.problems = list
   }
 }
 
-/** A safety rule said no (confirmation, migration gate, lint, lock), before any change: exit 3. */
+/** A safety rule said no (confirmation, migration gate, lint, lock, git), before any change: exit 3. */
 export class Refusal extends Error {
   readonly exitCode = EXIT.refused
   constructor(message: string, readonly details: string[] = []) {
@@ -27,6 +31,8 @@ export class CommandError extends Error {
     readonly status: number | null,
     readonly stderr: string,
     readonly reason = status === null ? 'could not be run' : `exited with status ${status}`,
+    /** What to do next, when the failure is a known one (flyctl's texts translated). */
+    readonly next?: string,
   ) {
     super(`${command} ${reason}`)
   }
@@ -44,4 +50,25 @@ export type KnownError = UserError | Refusal | CommandError | OperationError
 
 export function isKnownError(error: unknown): error is KnownError {
   return error instanceof UserError || error instanceof Refusal || error instanceof CommandError || error instanceof OperationError
+}
+
+/** Collects configuration problems so a run reports all of them at once. */
+export class Problems {
+  readonly list: string[] = []
+  add(problem: string | string[]): void {
+    this.list.push(...(Array.isArray(problem) ? problem : [problem]))
+  }
+  /** Runs fn, keeping its user errors instead of stopping at the first. */
+  check<T>(fn: () => T): T | undefined {
+    try {
+      return fn()
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error
+      this.add(error.problems)
+      return undefined
+    }
+  }
+  throwIfAny(): void {
+    if (this.list.length) throw new UserError([...new Set(this.list)])
+  }
 }

@@ -1,12 +1,17 @@
 import { $, quote, type ProcessPromise } from 'zx/core'
 import { basename } from 'node:path'
 import { CommandError } from './errors.js'
+import { knob } from './knobs.js'
 import type { Logger } from './log.js'
 import { mask } from './secrets-mask.js'
 
 // The one chokepoint every flyctl call and database write goes through (release-it's Shell.exec):
 // reads run, even in dry run; writes run, or in dry run are printed as a shell command a person
 // can paste, secrets masked. Secrets travel on stdin only, never in argv.
+//
+// Children never outlive the toolkit. Each runs in its own process group (stopping it stops what
+// it started, a FLY_BIN wrapper's flyctl included), under a small watchdog that stops it when the
+// toolkit's process is gone, even after a kill -9 that left no chance to clean up.
 
 export interface CommandSpec {
   argv: string[]
@@ -17,7 +22,7 @@ export interface CommandSpec {
   /** What a dry run prints as the here-document body instead of the input (e.g. NAME=****). */
   inputPreview?: string
   timeoutMs?: number
-  /** Retry transient failures with backoff (only ever for reads). */
+  /** Retry transient failures with backoff: reads, and writes that are harmless to repeat. */
   retry?: boolean
   cwd?: string
   env?: Record<string, string>
@@ -27,6 +32,10 @@ export interface CommandSpec {
   passthrough?: boolean
   /** Streams each line of stdout as it arrives (long-running commands such as flyctl proxy). */
   onLine?: (line: string) => void
+  /** Shows each line of stdout and stderr indented under the step, as it arrives (deploys, ssh). */
+  stream?: boolean
+  /** A dry run shows the command prefixed with `cd <dir> &&` (builds run in the build context). */
+  showCwd?: string
 }
 
 export interface CommandResult {
@@ -50,10 +59,23 @@ export function isTransient(status: number | null, stderr: string): boolean {
   return status === 126 || TRANSIENT.test(stderr)
 }
 
+// POSIX sh gives a background job /dev/null as stdin, hence the copy on fd 3 first.
+const WATCHDOG = [
+  'parent=$1; shift',
+  'exec 3<&0',
+  '"$@" <&3 3<&- &',
+  'child=$!',
+  'exec 3<&-',
+  '( while kill -0 "$parent" 2>/dev/null; do sleep 1; done; kill -TERM "$child" 2>/dev/null; sleep 5; kill -KILL "$child" 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
+  'watcher=$!',
+  'wait "$child"; status=$?',
+  'kill "$watcher" 2>/dev/null',
+  'exit $status',
+].join('\n')
+
 const running = new Set<ProcessPromise>()
 
-/** Signals the child's process group (a FLY_BIN wrapper script and the flyctl it started), or the
- * child alone when it has no group of its own. */
+/** Signals the child's process group, or the child alone when it has no group of its own. */
 function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
   for (const target of [-pid, pid]) {
     try {
@@ -66,8 +88,7 @@ function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
   return false
 }
 
-/** Stops a child: SIGTERM, then SIGKILL if it has not ended within a few seconds. (Signals the
- * group directly: zx's kill walks the process table first, which can stall.) */
+/** Stops a child: SIGTERM, then SIGKILL if it has not ended within a few seconds. */
 export async function stopChild(child: ProcessPromise, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const pid = child.pid
   if (pid === undefined || !running.has(child)) return
@@ -76,7 +97,7 @@ export async function stopChild(child: ProcessPromise, signal: NodeJS.Signals = 
   if (!ended) signalGroup(pid, 'SIGKILL')
 }
 
-/** Stops every child still running (SIGINT/SIGTERM handling). */
+/** Stops every child still running (signals, a lost lock). */
 export async function killAllChildren(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   await Promise.all([...running].map((child) => stopChild(child, signal)))
 }
@@ -109,11 +130,21 @@ export interface Exec {
   readonly dryRun: boolean
 }
 
-const retryBaseMs = () => Number(process.env.FLY_RETRY_BASE_MS ?? 500)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+function lines(stream: NodeJS.ReadableStream, each: (line: string) => void): void {
+  let pending = ''
+  stream.on('data', (chunk: Buffer) => {
+    pending += chunk.toString()
+    const parts = pending.split('\n')
+    pending = parts.pop() ?? ''
+    for (const line of parts) each(line)
+  })
+  stream.on('end', () => pending && each(pending))
+}
+
 export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
-  const shown = (spec: CommandSpec) => displayCommand(spec.argv)
+  const shown = (spec: CommandSpec) => `${spec.showCwd ? `cd ${shellQuote(spec.showCwd)} && ` : ''}${displayCommand(spec.argv)}`
 
   const spawn = (spec: CommandSpec): ProcessPromise => {
     const child = $({
@@ -124,25 +155,21 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
       // Its own process group, so stopping it also stops whatever it started (see stopChild).
       detached: true,
       // No inherited terminal: flyctl must never wait on (or read) the operator's stdin.
-      ...(spec.input ? { input: spec.input } : { stdio: ['ignore', 'pipe', 'pipe'] as const }),
+      ...(spec.input !== undefined ? { input: spec.input } : { stdio: ['ignore', 'pipe', 'pipe'] as const }),
       timeout: spec.timeoutMs,
       cwd: spec.cwd,
       env: { ...process.env, ...spec.env },
-    })`${spec.argv}`
+    })`sh -c ${WATCHDOG} watchdog ${String(process.pid)} ${spec.argv}`
     if (spec.passthrough) {
       child.stdout.on('data', (chunk: Buffer) => process.stdout.write(mask(chunk.toString())))
       child.stderr.on('data', (chunk: Buffer) => process.stderr.write(mask(chunk.toString())))
     }
     running.add(child)
     child.finally(() => running.delete(child)).catch(() => undefined)
-    if (spec.onLine) {
-      let pending = ''
-      child.stdout.on('data', (chunk: Buffer) => {
-        pending += chunk.toString()
-        const lines = pending.split('\n')
-        pending = lines.pop() ?? ''
-        for (const line of lines) spec.onLine?.(line)
-      })
+    if (spec.onLine) lines(child.stdout, spec.onLine)
+    if (spec.stream) {
+      lines(child.stdout, (line) => line.trim() && log.detail(line))
+      lines(child.stderr, (line) => line.trim() && log.detail(line))
     }
     return child
   }
@@ -160,7 +187,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
       mask(shown(spec)),
       timedOut ? null : out.exitCode,
       stderr,
-      timedOut ? `timed out after ${Math.round(spec.timeoutMs! / 1000)}s and was stopped` : undefined,
+      timedOut ? `timed out after ${Math.round(spec.timeoutMs! / 1000)}s and was stopped` : out.signal ? `was stopped by ${out.signal}` : undefined,
     )
   }
 
@@ -185,14 +212,14 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
         return { stdout: '', stderr: '', status: 0, durationMs: 0, skipped: true }
       }
       if (verbose) log.info(mask(`${spec.write ? '!' : '$'} ${command}`))
-      const attempts = spec.retry && !spec.write ? 3 : 1
+      const attempts = spec.retry ? 3 : 1
       for (let attempt = 1; ; attempt++) {
         try {
           return await once(spec)
         } catch (error) {
           if (!(error instanceof CommandError) || attempt >= attempts || !isTransient(error.status, error.stderr)) throw error
-          const wait = retryBaseMs() * 2 ** (attempt - 1)
-          log.warn(`${command} failed (${error.stderr.trim().split('\n').pop()}); retrying in ${wait}ms`)
+          const wait = knob('FLY_RETRY_BASE_MS') * 2 ** (attempt - 1)
+          log.warn(`${mask(command)} failed (${error.stderr.trim().split('\n').pop()}); retrying in ${wait}ms`)
           await sleep(wait)
         }
       }

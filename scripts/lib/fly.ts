@@ -2,10 +2,12 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { CommandError, OperationError, UserError } from './errors.js'
 import type { CommandSpec, Exec } from './exec.js'
+import { seconds } from './knobs.js'
 import { secretLine } from './secrets-stdin.js'
 
-// Typed wrappers over the flyctl command lines the toolkit uses (see shared/reference/flyctl.md).
-// JSON is parsed from stdout only: flyctl prints notices on stderr.
+// Typed wrappers over the flyctl command lines the toolkit uses (flyctl v0.4.87). JSON is parsed
+// from stdout only: flyctl prints notices on stderr. flyctl's known failures are translated into
+// one line and the command that fixes them.
 
 export interface FlyApp {
   Name: string
@@ -21,11 +23,18 @@ export interface FlyCheck {
   output?: string
 }
 
+export interface FlyService {
+  internal_port?: number
+  autostop?: boolean | 'suspend'
+  autostart?: boolean
+  min_machines_running?: number
+}
+
 export interface FlyMachine {
   id: string
   state: string
   region: string
-  config?: { image?: string; metadata?: Record<string, string> }
+  config?: { image?: string; metadata?: Record<string, string>; services?: FlyService[]; standbys?: string[]; env?: Record<string, string> }
   checks?: FlyCheck[]
 }
 
@@ -62,9 +71,41 @@ export interface FlyVolume {
   attached_machine_id: string | null
 }
 
-const READ_TIMEOUT_MS = () => Number(process.env.FLY_READ_TIMEOUT ?? 60) * 1000
-const DEPLOY_TIMEOUT_MS = () => Number(process.env.FLY_DEPLOY_TIMEOUT ?? 1800) * 1000
-const SSH_TIMEOUT_MS = () => Number(process.env.FLY_SSH_TIMEOUT ?? 900) * 1000
+export interface FlySnapshot {
+  id: string
+  created_at: string
+  status: string
+}
+
+export interface FlyIp {
+  ID: string
+  Address: string
+  Type: string
+  Region: string
+}
+
+export interface FlyRegion {
+  code: string
+  name: string
+  mpg_available?: boolean
+}
+
+export interface MpgCluster {
+  id: string
+  name: string
+  region: string
+  status: string
+  organization?: { Slug?: string }
+  attached_apps: { name: string }[] | null
+}
+
+export interface MpgBackup {
+  id: string
+  status: string
+  type: string
+  start: string
+  stop: string
+}
 
 function isExecutable(path: string): boolean {
   try {
@@ -94,12 +135,16 @@ export function resolveFlyBin(env = process.env): string {
   throw new UserError('flyctl not found: install it (https://fly.io/docs/flyctl/install/) or set FLY_BIN')
 }
 
-function parseJson<T>(stdout: string, what: string): T {
+function parseJson<T>(stdout: string, what: string, empty?: T): T {
+  let value: unknown
   try {
-    return JSON.parse(stdout) as T
+    value = JSON.parse(stdout)
   } catch {
     throw new OperationError(`flyctl ${what} did not print JSON on stdout`, [stdout.slice(0, 400)])
   }
+  // Go renders a nil slice as null: the toolkit reads it as an empty list.
+  if (value === null && empty !== undefined) return empty
+  return value as T
 }
 
 /** The remote exit status flyctl only reports on stderr ("Error: ssh shell: Process exited with status N"). */
@@ -108,30 +153,59 @@ export function remoteExitStatus(stderr: string): number | undefined {
   return match ? Number(match[1]) : undefined
 }
 
+/** An ssh session that ended without an exit status: the command may have run, or still be running. */
+export function sessionLost(stderr: string): boolean {
+  return /remote command exited without exit status|session forcibly closed|the remote process may still be running/.test(stderr)
+}
+
+/** Whether a write has reached Fly in this run: after one, a failure is an operation failure (1). */
+let changed = false
+
+/** One line and the command that fixes it, for flyctl's failures that have a known way out. */
+export function translate(error: CommandError, args: string[]): Error {
+  const stderr = error.stderr
+  const app = args[args.indexOf('--app') + 1]
+  const known = (message: string, next: string) =>
+    changed ? new OperationError(`${message} (after changes were made in this run)`, [`next: ${next}`]) : new UserError(`${message}: ${next}`)
+  if (/no access token available|token (has )?expired|invalid token|authentication required/i.test(stderr)) {
+    return known('flyctl is not logged in or its token expired', "run 'flyctl auth login' or set FLY_API_TOKEN")
+  }
+  if (/Could not find App|app not found|Could not resolve App/i.test(stderr) && app) {
+    return known(`the Fly app ${app} does not exist`, `create it with make create-apps-${app.includes('-production-') ? 'prod' : 'staging'}`)
+  }
+  if (/not authorized|unauthorized|permission denied|forbidden/i.test(stderr)) {
+    return new CommandError(error.command, error.status, stderr, error.reason, `the token cannot do this (${app ?? 'this app'}): use an org token (flyctl tokens create org <org>) where one app's deploy token is not enough`)
+  }
+  if (/could not find image/i.test(stderr)) {
+    return new CommandError(error.command, error.status, stderr, error.reason, `the image is not in Fly's registry for this organization: pick one from flyctl releases --app ${app ?? '<app>'} --json, or deploy staging first`)
+  }
+  return error
+}
+
 export class Fly {
   constructor(
     readonly exec: Exec,
     readonly bin: string,
   ) {}
 
-  private async run(args: string[], spec: Partial<CommandSpec> & { write: boolean }) {
+  private async run(args: string[], spec: Partial<CommandSpec> & { write: boolean; harmless?: boolean }) {
     try {
-      return await this.exec.run({ argv: [this.bin, ...args], timeoutMs: READ_TIMEOUT_MS(), retry: !spec.write, ...spec })
+      const result = await this.exec.run({ argv: [this.bin, ...args], timeoutMs: seconds('FLY_READ_TIMEOUT'), retry: !spec.write || spec.harmless, ...spec })
+      if (spec.write && !spec.harmless && !result.skipped) changed = true
+      return result
     } catch (error) {
-      if (error instanceof CommandError && /no access token available/.test(error.stderr)) {
-        throw new UserError("flyctl is not logged in: run 'flyctl auth login' or set FLY_API_TOKEN")
-      }
+      if (error instanceof CommandError) throw translate(error, args)
       throw error
     }
   }
 
-  private async json<T>(args: string[], what: string): Promise<T> {
+  private async json<T>(args: string[], what: string, empty?: T): Promise<T> {
     const out = await this.run(args, { write: false })
-    return parseJson<T>(out.stdout, what)
+    return parseJson<T>(out.stdout, what, empty)
   }
 
   appsList(): Promise<FlyApp[]> {
-    return this.json<FlyApp[]>(['apps', 'list', '--json'], 'apps list')
+    return this.json<FlyApp[]>(['apps', 'list', '--json'], 'apps list', [])
   }
 
   async appsCreate(name: string, org: string): Promise<void> {
@@ -143,11 +217,11 @@ export class Fly {
   }
 
   releases(app: string): Promise<FlyRelease[]> {
-    return this.json<FlyRelease[]>(['releases', '--app', app, '--json'], 'releases')
+    return this.json<FlyRelease[]>(['releases', '--app', app, '--json'], 'releases', [])
   }
 
   secretsList(app: string): Promise<FlySecret[]> {
-    return this.json<FlySecret[]>(['secrets', 'list', '--app', app, '--json'], 'secrets list')
+    return this.json<FlySecret[]>(['secrets', 'list', '--app', app, '--json'], 'secrets list', [])
   }
 
   /** Values go on stdin only; a dry run shows NAME=****. */
@@ -162,16 +236,22 @@ export class Fly {
 
   /** Restarts the app's machines with its staged secrets. */
   async secretsDeploy(app: string): Promise<void> {
-    await this.run(['secrets', 'deploy', '--app', app], { write: true, timeoutMs: DEPLOY_TIMEOUT_MS() })
+    await this.run(['secrets', 'deploy', '--app', app], { write: true, timeoutMs: seconds('FLY_DEPLOY_TIMEOUT'), stream: true })
   }
 
   async secretsUnset(app: string, names: string[]): Promise<void> {
     await this.run(['secrets', 'unset', ...names, '--app', app, '--stage'], { write: true })
   }
 
-  /** Builds remotely and deploys: the interface's deploy command line. Returns the new image ref. */
-  deployBuild(app: string, config: string): Promise<string | undefined> {
-    return this.deploy(['deploy', '--config', config, '--app', app, '--remote-only'])
+  /** Learns the latest secrets version, so a deploy from this machine (a fresh CI runner) sees
+   * secrets set elsewhere (flyctl keeps the minimum version locally). Changes nothing on Fly. */
+  async secretsSync(app: string): Promise<void> {
+    await this.run(['secrets', 'sync', '--app', app], { write: true, harmless: true })
+  }
+
+  /** Builds remotely from the build context `cwd` and deploys. Returns the new image ref. */
+  deployBuild(app: string, config: string, buildArgs: Record<string, string>, cwd: string, showCwd?: string): Promise<string | undefined> {
+    return this.deploy(['deploy', '--config', config, '--app', app, '--remote-only', ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`])], { cwd, showCwd })
   }
 
   /** Deploys an existing image (promotion of the staging image to production). */
@@ -184,8 +264,8 @@ export class Fly {
     return this.deploy(['deploy', '--app', app, '--config', config, '--image', image, '--skip-release-command'])
   }
 
-  private async deploy(args: string[]): Promise<string | undefined> {
-    const out = await this.run(args, { write: true, timeoutMs: DEPLOY_TIMEOUT_MS(), env: { FLY_EMIT_RELEASE_JSON: '1' } })
+  private async deploy(args: string[], where: { cwd?: string; showCwd?: string } = {}): Promise<string | undefined> {
+    const out = await this.run(args, { write: true, timeoutMs: seconds('FLY_DEPLOY_TIMEOUT'), env: { FLY_EMIT_RELEASE_JSON: '1' }, stream: true, ...where })
     if (out.skipped) return undefined
     for (const line of out.stdout.split('\n')) {
       if (!line.startsWith('{')) continue
@@ -202,42 +282,93 @@ export class Fly {
 
   /** Runs one command on a started machine; flyctl exits 1 for any remote failure. */
   sshConsole(app: string, command: string, options: { write: boolean }) {
-    return this.run(['ssh', 'console', '--app', app, '--command', command], { write: options.write, timeoutMs: SSH_TIMEOUT_MS(), retry: false })
+    return this.run(['ssh', 'console', '--app', app, '--command', command], { write: options.write, timeoutMs: seconds('FLY_SSH_TIMEOUT'), retry: false, stream: options.write })
   }
 
   logs(app: string, timeoutMs: number) {
     return this.run(['logs', '--app', app, '--no-tail'], { write: false, timeoutMs, retry: false })
   }
 
+  /** `flyctl logs` without --no-tail: streams until stopped. */
+  logsFollow(app: string, onLine: (line: string) => void) {
+    return this.exec.start({ argv: [this.bin, 'logs', '--app', app], write: false, onLine })
+  }
+
   volumesList(app: string): Promise<FlyVolume[]> {
-    return this.json<FlyVolume[]>(['volumes', 'list', '--app', app, '--json'], 'volumes list')
+    return this.json<FlyVolume[]>(['volumes', 'list', '--app', app, '--json'], 'volumes list', [])
+  }
+
+  snapshotsList(volumeId: string, app: string): Promise<FlySnapshot[]> {
+    return this.json<FlySnapshot[]>(['volumes', 'snapshots', 'list', volumeId, '--app', app, '--json'], 'volumes snapshots list', [])
   }
 
   async snapshotCreate(volumeId: string, app: string): Promise<void> {
     await this.run(['volumes', 'snapshots', 'create', volumeId, '--app', app], { write: true })
   }
 
+  ipsList(app: string): Promise<FlyIp[]> {
+    return this.json<FlyIp[]>(['ips', 'list', '--app', app, '--json'], 'ips list', [])
+  }
+
+  async ipsAllocatePrivateV6(app: string): Promise<void> {
+    await this.run(['ips', 'allocate-v6', '--private', '--app', app], { write: true })
+  }
+
+  async ipsRelease(app: string, address: string): Promise<void> {
+    await this.run(['ips', 'release', address, '--app', app], { write: true })
+  }
+
+  platformRegions(): Promise<FlyRegion[]> {
+    return this.json<FlyRegion[]>(['platform', 'regions', '--json'], 'platform regions', [])
+  }
+
   postgresCreate(options: { name: string; region: string; org: string; vmSize: string; volumeSizeGb: number; clusterSize: number }) {
     return this.run(
-      [
-        'postgres', 'create',
-        '--name', options.name,
-        '--region', options.region,
-        '--org', options.org,
-        '--initial-cluster-size', String(options.clusterSize),
-        '--vm-size', options.vmSize,
-        '--volume-size', String(options.volumeSizeGb),
-      ],
-      { write: true, timeoutMs: DEPLOY_TIMEOUT_MS() },
+      ['postgres', 'create', '--name', options.name, '--region', options.region, '--org', options.org, '--initial-cluster-size', String(options.clusterSize), '--vm-size', options.vmSize, '--volume-size', String(options.volumeSizeGb)],
+      { write: true, timeoutMs: seconds('FLY_DEPLOY_TIMEOUT') },
     )
   }
 
-  postgresAttach(dbApp: string, app: string) {
-    return this.run(['postgres', 'attach', dbApp, '--app', app, '--yes'], { write: true })
+  postgresAttach(dbApp: string, app: string, databaseUser?: string) {
+    return this.run(['postgres', 'attach', dbApp, '--app', app, ...(databaseUser ? ['--database-user', databaseUser] : []), '--yes'], { write: true })
   }
 
   /** flyctl proxy LOCAL:REMOTE --app APP, started as a long-running child. */
   proxy(localPort: number, remotePort: number, app: string, onLine: (line: string) => void) {
     return this.exec.start({ argv: [this.bin, 'proxy', `${localPort}:${remotePort}`, '--app', app], write: false, onLine })
+  }
+
+  // ---- Managed Postgres (fly mpg) ------------------------------------------------------------
+
+  /** `mpg list --json` prints plain text, not [], when there are no clusters. */
+  async mpgList(org: string): Promise<MpgCluster[]> {
+    const out = await this.run(['mpg', 'list', '--org', org, '--json'], { write: false })
+    return out.stdout.trim().startsWith('[') ? parseJson<MpgCluster[]>(out.stdout, 'mpg list', []) : []
+  }
+
+  mpgCreate(options: { name: string; org: string; region: string; plan: string; volumeSizeGb: number }) {
+    return this.run(['mpg', 'create', '--name', options.name, '--org', options.org, '--region', options.region, '--plan', options.plan, '--volume-size', String(options.volumeSizeGb)], { write: true, timeoutMs: seconds('FLY_DEPLOY_TIMEOUT') })
+  }
+
+  mpgAttach(clusterId: string, app: string) {
+    return this.run(['mpg', 'attach', clusterId, '--app', app], { write: true })
+  }
+
+  mpgProxy(clusterId: string, localPort: number, onLine: (line: string) => void) {
+    return this.exec.start({ argv: [this.bin, 'mpg', 'proxy', clusterId, '--local-port', String(localPort)], write: false, onLine })
+  }
+
+  async mpgBackupCreate(clusterId: string): Promise<void> {
+    await this.run(['mpg', 'backup', 'create', clusterId], { write: true })
+  }
+
+  /** Backups of the last 24 hours; plain text (no JSON) when there are none. */
+  async mpgBackupList(clusterId: string): Promise<MpgBackup[]> {
+    const out = await this.run(['mpg', 'backup', 'list', clusterId, '--json'], { write: false })
+    return out.stdout.trim().startsWith('[') ? parseJson<MpgBackup[]>(out.stdout, 'mpg backup list', []) : []
+  }
+
+  mpgRestore(clusterId: string, backupId: string, name: string) {
+    return this.run(['mpg', 'restore', clusterId, '--backup-id', backupId, '--name', name], { write: true })
   }
 }

@@ -2,13 +2,27 @@ import { readFileSync } from 'node:fs'
 import { parse } from 'smol-toml'
 import { UserError } from './errors.js'
 
-// The few fly.toml facts the toolkit needs: the app name and the health path.
+// The fly.toml facts the toolkit needs: the app name, the health path, what auto-stop allows,
+// whether the service is public, and the release command.
 
-interface FlyToml {
+interface Service {
+  internal_port?: number
+  force_https?: boolean
+  auto_stop_machines?: boolean | string
+  min_machines_running?: number
+  checks?: Array<{ path?: string }>
+  ports?: Array<{ port?: number; handlers?: string[]; force_https?: boolean }>
+}
+
+export interface FlyToml {
   app?: string
-  http_service?: { checks?: Array<{ path?: string }> }
+  primary_region?: string
+  http_service?: Service
+  services?: Service[]
   checks?: Record<string, { path?: string; type?: string }>
   deploy?: { release_command?: string }
+  env?: Record<string, string>
+  build?: { dockerfile?: string }
 }
 
 export function readFlyToml(path: string): FlyToml {
@@ -30,4 +44,19 @@ export function healthPath(config: FlyToml): string {
   const fromService = config.http_service?.checks?.find((check) => check.path)?.path
   const fromTopLevel = Object.values(config.checks ?? {}).find((check) => check.path)?.path
   return fromService ?? fromTopLevel ?? '/health'
+}
+
+const services = (config: FlyToml): Service[] => [...(config.http_service ? [config.http_service] : []), ...(config.services ?? [])]
+
+/** What Fly Proxy may do to idle machines: stop them (auto_stop_machines), down to min_machines_running. */
+export function autostop(config: FlyToml): { allowed: boolean; minRunning: number } {
+  const list = services(config)
+  const allowed = list.some((s) => s.auto_stop_machines === true || s.auto_stop_machines === 'stop' || s.auto_stop_machines === 'suspend')
+  const minRunning = Math.max(0, ...list.map((s) => Number(s.min_machines_running ?? 0)))
+  return { allowed, minRunning }
+}
+
+/** Whether a service redirects plain HTTP to HTTPS: that breaks Flycast (fly-platform.md §4.5). */
+export function forcesHttps(config: FlyToml): boolean {
+  return services(config).some((s) => s.force_https || (s.ports ?? []).some((p) => p.force_https))
 }

@@ -1,7 +1,4 @@
-import type { Context } from './cli.js'
-import type { Database } from './db.js'
-import { Refusal } from './errors.js'
-import { compareMigrations, readMigrationRows, type LocalMigration, type MigrationRow } from './migrations.js'
+import { compareMigrations, type LocalMigration, type MigrationRow } from './migrations.js'
 
 // The rule "never deploy untested migrations to production" as a mechanism (interface: Migration
 // gate). Before any production change: every local migration applied successfully on staging with
@@ -42,14 +39,25 @@ export function gateFindings(local: LocalMigration[], stagingRows: MigrationRow[
   return findings
 }
 
-/** Refuses (exit 3) naming each offending migration and the reason. */
-export async function migrationGate(ctx: Context, staging: Database, production: Database, local: LocalMigration[]): Promise<void> {
-  const findings = gateFindings(local, await readMigrationRows(staging), await readMigrationRows(production))
-  if (findings.length) {
-    throw new Refusal(
-      `migration gate: production is not safe to change (${findings.length} problem${findings.length === 1 ? '' : 's'}); nothing was changed`,
-      findings.map((f) => `${f.migration}: ${f.reason}`),
-    )
+/**
+ * The gate follows the images (not only the local files): what production will run is what the
+ * promoted internal API image carries, so its migrations must be exactly those applied on staging.
+ * A staging deploy that applied a migration and was then rolled back automatically leaves staging
+ * holding a migration its running image does not know; the reverse is an image whose migrations
+ * staging never ran.
+ */
+export function imageGateFindings(carried: { name: string; checksum: string }[], stagingRows: MigrationRow[] | null, image: string): GateFinding[] {
+  const findings: GateFinding[] = []
+  const rows = stagingRows ?? []
+  const applied = rows.filter((r) => r.finished_at !== null && r.rolled_back_at === null)
+  const byName = new Map(carried.map((m) => [m.name, m]))
+  for (const m of carried) {
+    const row = applied.filter((r) => r.migration_name === m.name).at(-1)
+    if (!row) findings.push({ migration: m.name, reason: `carried by the staging image ${image} but not applied on staging` })
+    else if (row.checksum !== m.checksum) findings.push({ migration: m.name, reason: `the staging image carries another version of it than staging applied (checksum)` })
   }
-  void ctx
+  for (const row of applied) {
+    if (!byName.has(row.migration_name)) findings.push({ migration: row.migration_name, reason: `applied on staging, but staging's running image ${image} does not carry it (a deploy that applied it was rolled back?)` })
+  }
+  return findings
 }

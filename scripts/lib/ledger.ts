@@ -1,10 +1,15 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Context } from './cli.js'
 import { tableExists, type Database } from './db.js'
+import type { Environment } from './names.js'
 import { gitCommit, where, who } from './who.js'
 
 // The environment's append-only ledger of operations, kept in its own database (schema
 // microbima_deploy, away from Prisma's) so laptops and CI share it and it outlives both.
-// One INSERT per entry: an interrupted pipeline never leaves half an entry.
+// One INSERT per entry: an interrupted pipeline never leaves half an entry. An operation that
+// runs while the database is unreachable (a code rollback must) keeps its entries in a local
+// spool file, written to the ledger by the next run that reaches the database.
 
 export interface LedgerEntry {
   operation: string
@@ -12,9 +17,11 @@ export interface LedgerEntry {
   imageBefore?: string
   imageAfter?: string
   migrations?: string[]
-  result: 'ok' | 'failed' | 'refused' | 'interrupted' | 'rolled back' | 'started'
+  result: 'ok' | 'failed' | 'refused' | 'interrupted' | 'rolled back' | 'started' | 'unknown'
   durationMs?: number
   detail?: string
+  /** When it happened, for entries written late from the spool. */
+  at?: string
 }
 
 export const SCHEMA_SQL = `
@@ -53,13 +60,31 @@ CREATE TABLE IF NOT EXISTS microbima_deploy.secret_fingerprints (
   fly_digest  TEXT NOT NULL,
   updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
   PRIMARY KEY (environment, app, name)
+);
+CREATE TABLE IF NOT EXISTS microbima_deploy.image_migrations (
+  image       TEXT PRIMARY KEY,
+  migrations  JSONB NOT NULL,
+  recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )`
 
 const ready = new WeakSet<Database>()
 
+/** Creates the toolkit's tables once per database. Two first runs at once must not both fail on
+ * CREATE SCHEMA: the creation is serialised by a transaction-scoped advisory lock, and a
+ * concurrent creation that still wins the race is simply retried. */
 export async function ensureSchema(db: Database): Promise<void> {
   if (ready.has(db)) return
-  await db.write(SCHEMA_SQL)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.transaction(async () => {
+        await db.query("SELECT pg_advisory_xact_lock(hashtext('microbima_deploy schema'))")
+        await db.write(SCHEMA_SQL)
+      })
+      break
+    } catch (error) {
+      if (attempt >= 3 || !/SQLSTATE (23505|42P06|42P07)/.test((error as Error).message)) throw error
+    }
+  }
   ready.add(db)
 }
 
@@ -80,22 +105,80 @@ export interface LedgerRow {
   detail: string | null
 }
 
-/** Appends one entry; nothing in dry run. A ledger failure is a warning, never the operation's failure. */
-export async function record(ctx: Context, db: Database, entry: LedgerEntry): Promise<void> {
+const spoolPath = (env: Environment) => join('.deploy-state', `pending-ledger-${env}.jsonl`)
+
+async function insert(db: Database, env: Environment, entry: LedgerEntry & { who?: string; host?: string; commit?: string | null }): Promise<void> {
+  await db.write(
+    `INSERT INTO microbima_deploy.ledger (at, environment, operation, app, image_before, image_after, migrations, result, duration_ms, who, host, git_commit, detail)
+     VALUES (coalesce($1::timestamptz, now()), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+    [entry.at ?? null, env, entry.operation, entry.app ?? null, entry.imageBefore ?? null, entry.imageAfter ?? null, entry.migrations ?? [], entry.result, entry.durationMs === undefined ? null : Math.round(entry.durationMs), entry.who ?? who(), entry.host ?? where(), entry.commit === undefined ? await gitCommit() : entry.commit, entry.detail ?? null],
+  )
+}
+
+/** Appends one entry; nothing in dry run. Without a database the entry waits in the spool. A
+ * ledger failure is a warning, never the operation's failure. */
+export async function record(ctx: Context, db: Database | undefined, entry: LedgerEntry): Promise<void> {
   if (ctx.dryRun) return
+  if (!db || !db.alive()) {
+    spool(ctx.env, entry)
+    return
+  }
   try {
     await ensureSchema(db)
-    await db.write(
-      `INSERT INTO microbima_deploy.ledger (environment, operation, app, image_before, image_after, migrations, result, duration_ms, who, host, git_commit, detail)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [ctx.env, entry.operation, entry.app ?? null, entry.imageBefore ?? null, entry.imageAfter ?? null, entry.migrations ?? [], entry.result, entry.durationMs === undefined ? null : Math.round(entry.durationMs), who(), where(), await gitCommit(), entry.detail ?? null],
-    )
+    await insert(db, ctx.env, entry)
   } catch (error) {
-    ctx.log.warn(`could not write the ledger: ${(error as Error).message}`)
+    spool(ctx.env, entry)
+    ctx.log.warn(`could not write the ledger (${(error as Error).message.split('\n')[0]}): kept in ${spoolPath(ctx.env)} for the next run`)
+  }
+}
+
+function spool(env: Environment, entry: LedgerEntry): void {
+  mkdirSync('.deploy-state', { recursive: true, mode: 0o700 })
+  appendFileSync(spoolPath(env), JSON.stringify({ ...entry, at: entry.at ?? new Date().toISOString(), who: who(), host: where() }) + '\n', { mode: 0o600 })
+}
+
+/** Writes the entries a run made while the database was unreachable; says how many. */
+export async function flushSpool(ctx: Context, db: Database): Promise<number> {
+  const path = spoolPath(db.env)
+  if (ctx.dryRun || !existsSync(path)) return 0
+  const taken = `${path}.${process.pid}`
+  try {
+    renameSync(path, taken) // one run takes the spool; a second run started now finds none
+  } catch {
+    return 0
+  }
+  const entries = readFileSync(taken, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as LedgerEntry & { who: string; host: string })
+  try {
+    await ensureSchema(db)
+    for (const entry of entries) await insert(db, db.env, { ...entry, commit: null })
+    rmSync(taken)
+    ctx.log.info(`ledger: recorded ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} made while the ${db.env} database was unreachable`)
+    return entries.length
+  } catch (error) {
+    renameSync(taken, path)
+    throw error
   }
 }
 
 export async function readLedger(db: Database, environment: string, limit: number): Promise<LedgerRow[]> {
   if (!(await tableExists(db, 'microbima_deploy.ledger'))) return []
   return db.query<LedgerRow>('SELECT * FROM microbima_deploy.ledger WHERE environment = $1 ORDER BY id DESC LIMIT $2', [environment, limit])
+}
+
+export interface CarriedMigration {
+  name: string
+  checksum: string
+}
+
+/** Which migrations an image carries: recorded when it is built (the image's prisma/migrations). */
+export async function recordImageMigrations(ctx: Context, db: Database, image: string, migrations: CarriedMigration[]): Promise<void> {
+  if (ctx.dryRun) return
+  await ensureSchema(db)
+  await db.write('INSERT INTO microbima_deploy.image_migrations (image, migrations) VALUES ($1, $2) ON CONFLICT (image) DO NOTHING', [image, JSON.stringify(migrations)])
+}
+
+export async function imageMigrations(db: Database, image: string): Promise<CarriedMigration[] | undefined> {
+  if (!(await tableExists(db, 'microbima_deploy.image_migrations'))) return undefined
+  const [row] = await db.query<{ migrations: CarriedMigration[] }>('SELECT migrations FROM microbima_deploy.image_migrations WHERE image = $1', [image])
+  return row?.migrations
 }

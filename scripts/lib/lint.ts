@@ -104,3 +104,19 @@ export async function lintPending(ctx: Context, pending: LocalMigration[], rowEs
   }
   if (findings.some((f) => f.destructive)) ctx.log.warn(`destructive migration findings above: production will refuse them unless ALLOW_DESTRUCTIVE names the migration`)
 }
+
+/** A transaction-control statement in a SQL script (BEGIN, COMMIT, …), comments and quoted text
+ * aside; undefined when there is none. */
+export function transactionControl(sql: string): string | undefined {
+  const code = sql
+    .replace(/--.*$/gm, ' ')
+    .replace(/\/\*[\s\S]*?\*\//g, ' ')
+    .replace(/\$(\w*)\$[\s\S]*?\$\1\$/g, ' ')
+    .replace(/'(?:[^']|'')*'/g, "''")
+    .replace(/"(?:[^"]|"")*"/g, '""')
+  for (const statement of code.split(';')) {
+    const word = /^\s*(BEGIN|COMMIT|ROLLBACK|END|START\s+TRANSACTION|SAVEPOINT|RELEASE|ABORT|PREPARE\s+TRANSACTION)\b/i.exec(statement)?.[1]
+    if (word) return word.toUpperCase().replace(/\s+/g, ' ')
+  }
+  return undefined
+}

@@ -1,19 +1,24 @@
 import { randomUUID } from 'node:crypto'
 import type { Context } from './cli.js'
 import { tableExists, type Database } from './db.js'
-import { Refusal } from './errors.js'
+import { OperationError, Refusal } from './errors.js'
+import { killAllChildren } from './exec.js'
+import { knob } from './knobs.js'
 import { ensureSchema, record } from './ledger.js'
-import { shortName } from './names.js'
+import { formatWhen } from './log.js'
+import { type Environment, shortName } from './names.js'
 import { where, who } from './who.js'
 
 // At most one write operation per environment, whether it runs on a laptop or in CI: a row in
 // the environment's own database. Taken and released by single atomic statements (no session
 // state, so it holds through poolers and PGlite alike), kept alive by a heartbeat, and expiring
 // when its holder crashed. A second operation waits up to LOCK_WAIT seconds, then refuses.
+// A holder whose heartbeat fails (the proxy died, the database went away) no longer knows it
+// holds the lock: the run stops at once instead of writing on without it.
+// `make lock-<env> REASON=…` holds the environment by hand (an incident): deploys refuse at once.
 
-const ttlSeconds = () => Number(process.env.LOCK_TTL ?? 120)
-const waitSeconds = () => Number(process.env.LOCK_WAIT ?? 60)
 const POLL_MS = 500
+const HOLD = 'hold: '
 
 export interface LockHolder {
   environment: string
@@ -31,49 +36,70 @@ export async function lockHolder(db: Database, environment: string): Promise<Loc
   return row
 }
 
+export const isHold = (holder: LockHolder) => holder.operation.startsWith(HOLD)
+
 export function describeHolder(holder: LockHolder): string {
-  return `${holder.who} on ${holder.host}, running ${holder.operation} since ${new Date(holder.since).toISOString()}`
+  if (isHold(holder)) return `${holder.who} on ${holder.host}, holding it since ${formatWhen(holder.since)}: ${holder.operation.slice(HOLD.length)}`
+  return `${holder.who} on ${holder.host}, running ${holder.operation} since ${formatWhen(holder.since)}`
 }
 
-async function tryAcquire(db: Database, environment: string, token: string, operation: string): Promise<boolean> {
+async function tryAcquire(db: Database, environment: string, token: string, operation: string, ttl: number | 'forever'): Promise<boolean> {
   const rows = await db.query(
     `INSERT INTO microbima_deploy.deploy_lock (environment, token, who, host, operation, since, expires_at)
-     VALUES ($1, $2, $3, $4, $5, now(), now() + make_interval(secs => $6))
+     VALUES ($1, $2, $3, $4, $5, now(), CASE WHEN $6::float8 IS NULL THEN 'infinity'::timestamptz ELSE now() + make_interval(secs => $6::float8) END)
      ON CONFLICT (environment) DO UPDATE SET token = EXCLUDED.token, who = EXCLUDED.who, host = EXCLUDED.host,
        operation = EXCLUDED.operation, since = EXCLUDED.since, expires_at = EXCLUDED.expires_at
      WHERE microbima_deploy.deploy_lock.expires_at < now()
      RETURNING token`,
-    [environment, token, who(), where(), operation, ttlSeconds()],
+    [environment, token, who(), where(), operation, ttl === 'forever' ? null : ttl],
   )
   return rows.length === 1
 }
 
-/** Runs fn holding the environment's lock; a dry run changes nothing and takes no lock. */
-export async function withLock<T>(ctx: Context, db: Database, operation: string, fn: () => Promise<T>): Promise<T> {
+function refusal(env: Environment, holder: LockHolder | undefined, waited?: number): Refusal {
+  const short = shortName(env)
+  return new Refusal(`the ${env} deploy lock is held by ${holder ? describeHolder(holder) : 'another operation'}${waited === undefined ? '' : `; waited ${waited}s`}`, [
+    holder && isHold(holder) ? `when the incident is over: make unlock-${short} YES=1` : `see it with make lock-status-${short}; if its holder is gone, break it with make unlock-${short} YES=1`,
+  ])
+}
+
+/** Runs fn holding the lock of `env` (the run's own by default); a dry run takes no lock. */
+export async function withLock<T>(ctx: Context, db: Database, operation: string, fn: () => Promise<T>, env: Environment = ctx.env): Promise<T> {
   if (ctx.dryRun) {
-    const holder = await lockHolder(db, ctx.env)
-    if (holder) ctx.log.warn(`the ${ctx.env} deploy lock is held by ${describeHolder(holder)}`)
+    const holder = await lockHolder(db, env)
+    if (holder) ctx.log.warn(`the ${env} deploy lock is held by ${describeHolder(holder)}`)
     return fn()
   }
   await ensureSchema(db)
   const token = randomUUID()
-  const deadline = Date.now() + waitSeconds() * 1000
+  const ttl = knob('LOCK_TTL')
+  const deadline = Date.now() + knob('LOCK_WAIT') * 1000
   let announced = false
-  while (!(await tryAcquire(db, ctx.env, token, operation))) {
-    const holder = await lockHolder(db, ctx.env)
-    if (Date.now() >= deadline) {
-      await record(ctx, db, { operation, result: 'refused', detail: holder ? `lock held by ${describeHolder(holder)}` : 'lock busy' })
-      throw new Refusal(`the ${ctx.env} deploy lock is held by ${holder ? describeHolder(holder) : 'another operation'}; waited ${waitSeconds()}s`, [
-        `see it with make lock-status-${shortName(ctx.env)}; if its holder is gone, break it with make unlock-${shortName(ctx.env)} YES=1`,
-      ])
+  while (!(await tryAcquire(db, env, token, operation, ttl))) {
+    const holder = await lockHolder(db, env)
+    if ((holder && isHold(holder)) || Date.now() >= deadline) {
+      await record({ ...ctx, env }, db, { operation, result: 'refused', detail: holder ? `lock held by ${describeHolder(holder)}` : 'lock busy' })
+      throw refusal(env, holder, holder && isHold(holder) ? undefined : knob('LOCK_WAIT'))
     }
-    if (!announced && holder) ctx.log.info(`waiting for the ${ctx.env} deploy lock, held by ${describeHolder(holder)}`)
+    if (!announced && holder) ctx.log.info(`waiting for the ${env} deploy lock, held by ${describeHolder(holder)}`)
     announced = true
     await new Promise((resolve) => setTimeout(resolve, POLL_MS))
   }
-  const heartbeat = setInterval(() => {
-    db.query('UPDATE microbima_deploy.deploy_lock SET expires_at = now() + make_interval(secs => $2) WHERE token = $1', [token, ttlSeconds()]).catch(() => undefined)
-  }, (ttlSeconds() * 1000) / 3)
+  let lost: string | undefined
+  const beat = async () => {
+    if (lost) return
+    try {
+      if (!db.alive()) throw new Error('the connection to the database is gone')
+      const rows = await db.query('UPDATE microbima_deploy.deploy_lock SET expires_at = now() + make_interval(secs => $2) WHERE token = $1 RETURNING token', [token, ttl])
+      if (!rows.length) throw new Error('someone broke it (make unlock)')
+    } catch (error) {
+      lost = `the ${env} deploy lock was lost (${(error as Error).message.split('\n')[0]})`
+      ctx.log.error(`${lost}: stopping, so nothing more is written without it`)
+      ctx.aborted.reason ??= lost
+      await killAllChildren()
+    }
+  }
+  const heartbeat = setInterval(() => void beat(), Math.max(200, (ttl * 1000) / 3))
   heartbeat.unref()
   let released = false
   const release = async () => {
@@ -82,18 +108,35 @@ export async function withLock<T>(ctx: Context, db: Database, operation: string,
     clearInterval(heartbeat)
     await db.query('DELETE FROM microbima_deploy.deploy_lock WHERE token = $1', [token]).catch(() => undefined)
   }
-  // Released on success, on failure, and on SIGINT/SIGTERM (cleanups run before the db closes).
+  // Released on success, on failure, and on SIGINT/SIGTERM/SIGHUP (cleanups run before the db closes).
   let finished = false
   ctx.onCleanup(async () => {
-    if (!finished) await record(ctx, db, { operation, result: 'interrupted', detail: 'stopped by a signal' })
+    if (!finished) await record({ ...ctx, env }, db, { operation, result: 'interrupted', detail: ctx.aborted.reason ?? 'stopped by a signal' })
     await release()
   })
   try {
-    return await fn()
+    const result = await fn()
+    if (lost) throw new OperationError(lost, ['the operation may be incomplete: check make history and make health, then run it again'])
+    return result
+  } catch (error) {
+    if (lost && !(error instanceof OperationError && error.message === lost)) throw new OperationError(lost, [`what was running: ${(error as Error).message.split('\n')[0]}`])
+    throw error
   } finally {
     finished = true
     await release()
   }
+}
+
+/** Refuses (exit 3) at once when someone holds the environment by hand. */
+export async function refuseIfHeld(ctx: Context, db: Database, env: Environment = ctx.env): Promise<void> {
+  const holder = await lockHolder(db, env)
+  if (holder && isHold(holder)) throw refusal(env, holder)
+}
+
+/** `make lock-<env> REASON=…`: holds the environment until unlocked. */
+export async function holdLock(ctx: Context, db: Database, reason: string): Promise<void> {
+  await ensureSchema(db)
+  if (!(await tryAcquire(db, ctx.env, randomUUID(), `${HOLD}${reason}`, 'forever'))) throw refusal(ctx.env, await lockHolder(db, ctx.env))
 }
 
 /** Breaks the lock whoever holds it; returns who held it. */

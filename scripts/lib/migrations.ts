@@ -1,14 +1,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { checksumOf, scriptMatchesChecksum } from './checksum.js'
 import { UserError } from './errors.js'
 import { tableExists, type Database } from './db.js'
+import { loadSettings, migrationsDir } from './settings.js'
 
-// Local prisma/migrations against the `_prisma_migrations` table, the way Prisma reads both
-// (shared/reference/prisma.md §1–§2): folders sorted with localeCompare, a migration counts as
+// The local migrations (the folder infra/fly/settings.json names) against the `_prisma_migrations`
+// table, the way Prisma reads both: folders sorted with localeCompare, a migration counts as
 // applied when a row with its name has finished_at set and rolled_back_at null.
-
-export const MIGRATIONS_DIR = 'prisma/migrations'
 
 export interface LocalMigration {
   name: string
@@ -37,11 +36,32 @@ export interface MigrationStatus {
   row?: MigrationRow
 }
 
-export function listLocalMigrations(root = '.'): LocalMigration[] {
-  const base = join(root, MIGRATIONS_DIR)
-  if (!existsSync(base)) throw new UserError(`${base} not found: run from the repository root`)
-  return readdirSync(base)
-    .filter((name) => statSync(join(base, name)).isDirectory())
+/** The migrations folder the settings name (relative paths shown in messages stay readable). */
+export function migrationsFolder(): string {
+  const dir = migrationsDir(loadSettings())
+  return relative(process.cwd(), dir) || '.'
+}
+
+/** Local migrations as Prisma lists them: folders sorted with localeCompare, each with migration.sql. */
+export function listLocalMigrations(base = migrationsFolder()): LocalMigration[] {
+  let entries: string[]
+  try {
+    entries = readdirSync(base)
+  } catch (error) {
+    throw new UserError(`cannot read ${base} (${(error as NodeJS.ErrnoException).code}): fix "prisma.migrations" in infra/fly/settings.json`)
+  }
+  return entries
+    .filter((name) => {
+      const path = join(base, name)
+      let stat
+      try {
+        stat = statSync(path)
+      } catch {
+        // A dangling symlink (or an entry removed while reading) is not a migration, and says so.
+        throw new UserError(`${path} is a broken link: remove it or point it at a migration folder`)
+      }
+      return stat.isDirectory()
+    })
     .sort((a, b) => a.localeCompare(b))
     .map((name) => {
       const dir = join(base, name)

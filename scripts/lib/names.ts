@@ -1,3 +1,5 @@
+import { posix } from 'node:path'
+
 // The names table of the interface: environments, app keys, Fly app names, config folders.
 
 export const ENVIRONMENTS = ['staging', 'production'] as const
@@ -34,6 +36,11 @@ export function databaseAppName(env: Environment): string {
 
 export function flyConfigPath(env: Environment, app: AppKey): string {
   return `infra/fly/${app}-${shortName(env)}/fly.toml`
+}
+
+/** The fly.toml path as flyctl sees it when it runs in the build context (the monorepo root). */
+export function buildConfigPath(toolkitFromRoot: string, env: Environment, app: AppKey): string {
+  return posix.normalize(posix.join(toolkitFromRoot, flyConfigPath(env, app)))
 }
 
 export function otherEnvironment(env: Environment): Environment {

@@ -2,7 +2,7 @@ import chalk from 'chalk'
 import type { Context } from './cli.js'
 import type { Database } from './db.js'
 import { CommandError, OperationError } from './errors.js'
-import { remoteExitStatus } from './fly.js'
+import { remoteExitStatus, sessionLost } from './fly.js'
 import { table } from './log.js'
 import {
   compareMigrations,
@@ -26,9 +26,9 @@ export interface MigrationSnapshot {
   counts: Record<string, number>
 }
 
-export async function snapshot(db: Database, root = '.'): Promise<MigrationSnapshot> {
+export async function snapshot(db: Database): Promise<MigrationSnapshot> {
   const rows = await readMigrationRows(db)
-  return { statuses: compareMigrations(listLocalMigrations(root), rows), counts: await domainRowCounts(db) }
+  return { statuses: compareMigrations(listLocalMigrations(), rows), counts: await domainRowCounts(db) }
 }
 
 export interface MigrateOutcome {
@@ -53,6 +53,9 @@ export async function runRemoteMigrate(ctx: Context, db: Database): Promise<Migr
     if (!(error instanceof CommandError)) throw error
     const status = remoteExitStatus(error.stderr)
     const after = await snapshot(db).catch(() => undefined)
+    // A session that ended without an exit status (dropped, or stopped by our timeout) says
+    // nothing about the command: it may have finished, failed, or still be running.
+    if (status === undefined && (sessionLost(error.stderr) || error.status === null)) throw unknownOutcome(ctx, app, error, pendingBefore, after)
     const failed = after?.statuses.filter((s) => s.state === 'failed').map((s) => s.name) ?? []
     throw new OperationError(
       status === undefined
@@ -88,4 +91,21 @@ export function verifyMigrations(ctx: Context, outcome: MigrateOutcome): string[
   })
   if (rows.length) ctx.log.result(table(['table', 'rows before', 'rows after', ''], rows))
   return problems
+}
+
+/** The outcome of a migration whose ssh session ended without a status: what the database shows. */
+export class UnknownOutcome extends OperationError {}
+
+function unknownOutcome(ctx: Context, app: string, error: CommandError, pendingBefore: string[], after: MigrationSnapshot | undefined): UnknownOutcome {
+  const states = new Map(after?.statuses.map((s) => [s.name, s.state]) ?? [])
+  const applied = pendingBefore.filter((name) => states.get(name) === 'applied')
+  const started = pendingBefore.filter((name) => states.get(name) === 'failed')
+  const waiting = pendingBefore.filter((name) => states.get(name) === 'pending' || states.get(name) === 'rolled-back')
+  return new UnknownOutcome(`prisma migrate deploy on ${app}: the ssh session ended without an exit status (${error.reason}); the outcome is unknown and it may still be running`, [
+    ...(after ? [] : [`the ${ctx.env} database could not be read to find out more`]),
+    ...(applied.length ? [`applied since the start: ${applied.join(', ')}`] : []),
+    ...(started.length ? [`started and not finished: ${started.join(', ')} (it may still be running: do NOT roll it back or resolve it now)`] : []),
+    ...(waiting.length ? [`not started yet (or starting): ${waiting.join(', ')}`] : []),
+    'look again in a minute with make migrate-status; run the migration again only once nothing is running',
+  ])
 }

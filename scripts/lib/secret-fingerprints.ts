@@ -51,6 +51,8 @@ export async function saveFingerprints(db: Database, env: Environment, app: stri
       `INSERT INTO microbima_deploy.secret_fingerprints (environment, app, name, salt, fingerprint, fly_digest) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (environment, app, name) DO UPDATE SET salt = EXCLUDED.salt, fingerprint = EXCLUDED.fingerprint, fly_digest = EXCLUDED.fly_digest, updated_at = now()`,
       [env, app, name, salt, fingerprint, digest],
+      // Salt, fingerprint and digest never appear in a preview: with a short value they give it away.
+      { sensitive: [4, 5, 6] },
     )
   }
 }

@@ -1,66 +1,192 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-// The simulator's state directory: state.json (apps, secrets, releases, machines, volumes,
-// images), sandbox.json (what a test configures), faults.json (injected faults), calls.jsonl.
+// The simulator's model of Fly, kept between calls in $FLY_SIM_STATE: state.json (apps, machines,
+// releases, IPs, secrets with their versions, the image registry, volumes, Managed Postgres
+// clusters), sandbox.json (what a test configures), faults.json (injected faults) and calls.jsonl
+// (every argv and stdin). The rules that act on it live in model/, the command surface in commands/.
+
+export type CheckStatus = 'passing' | 'warning' | 'critical'
+
+/** A health check as a machine's config carries it (fly-go machine_types.go MachineCheck). */
+export interface SimCheckDef {
+  name: string
+  type: 'http' | 'tcp'
+  port: number
+  path?: string
+}
+
+/** fly-go MachineService, as flyctl builds it from [http_service] / [[services]]. */
+export interface SimService {
+  protocol: 'tcp'
+  internal_port: number
+  /** fly-go MachineAutostop.MarshalJSON: false, true or "suspend". */
+  autostop: boolean | 'suspend'
+  autostart: boolean
+  min_machines_running: number
+  ports: { port: number; handlers: string[]; force_https?: boolean }[]
+  checks: SimCheckDef[]
+}
+
+export interface SimMachineConfig {
+  image: string
+  env: Record<string, string>
+  services: SimService[]
+  /** Top-level [checks.NAME]. */
+  checks: SimCheckDef[]
+  metadata: Record<string, string>
+  mounts: { volume: string; path: string }[]
+  standbys?: string[]
+  guest: { cpu_kind: string; cpus: number; memory_mb: number }
+}
+
+export interface SimCheckResult {
+  name: string
+  status: CheckStatus
+  output: string
+  updated_at: string
+}
 
 export interface SimMachine {
   id: string
-  state: string
+  name: string
+  state: 'created' | 'started' | 'stopped' | 'suspended' | 'destroyed'
   region: string
   image: string
   releaseVersion: number
+  config: SimMachineConfig
+  /** Epoch ms from which the machine's checks pass; -1: never (it crashes). */
   healthyAt: number
+  /** Results frozen when the machine stopped: Fly may keep showing them (fly-platform.md §2.2). */
+  staleChecks?: SimCheckResult[]
+  /** The app secrets version this machine was launched with (fly-platform.md §6). */
+  secretsVersion: number
   privateIp: string
   createdAt: string
   updatedAt: string
+  /** Last request Fly Proxy routed to it (auto-stop idles machines that get none). */
+  lastRequestAt: number
 }
 
 export interface SimRelease {
   ID: string
   Version: number
-  Status: string
+  Status: 'running' | 'complete' | 'failed' | 'interrupted'
   Description: string
   ImageRef: string
   CreatedAt: string
   UserName: string
 }
 
+/** fly-go types.go IPAddress: Type v4 | v6 | private_v6 | shared_v4. */
+export interface SimIp {
+  ID: string
+  Address: string
+  Type: 'v4' | 'v6' | 'private_v6' | 'shared_v4'
+  Region: string
+  CreatedAt: string
+}
+
+/** One write to an app's secrets: Fly keeps a version per app and bumps it on every update. */
+export interface SimSecretEvent {
+  version: number
+  name: string
+  /** null: unset. */
+  value: string | null
+  at: number
+}
+
 export interface SimApp {
   id: string
   name: string
   org: string
-  postgres?: { password: string; volumeId: string }
-  secrets: Record<string, { digest: string; value: string; updatedAt: number; staged: boolean }>
+  createdAt: string
+  deployed: boolean
+  /** The config of the last deploy (restart-only deployments use it, not the local fly.toml). */
+  deployedConfig?: import('./model/flytoml.ts').AppConfig
+  ips: SimIp[]
+  secretsLog: SimSecretEvent[]
+  secretsVersion: number
+  /** The secrets version the platform hands to a launch that names no minimum version. */
+  secretsCacheVersion: number
   releases: SimRelease[]
   machines: SimMachine[]
   logs: string[]
-  /** Image ref → `http-5xx` marks for the health server. */
-  brokenImages: string[]
-  /** Image ref → epoch ms until which its /health answers 503. */
-  brokenUntil?: Record<string, number>
+  /** Unmanaged Postgres (fly postgres): the cluster's users and databases, for attach. */
+  postgres?: { operatorPassword: string; users: string[]; databases: string[]; attachments: string[] }
 }
 
 export interface SimImage {
   ref: string
   app: string
-  dir: string
-  releaseCommand?: string
+  org: string
+  digest: string
+  createdAt: string
+  /** The image's files the simulator could trace (COPY from the build context), materialised here. */
+  fsDir: string
+  /** Every path of the build context that was uploaded to the builder. */
+  uploaded: string[]
+  entrypoint?: string[]
+  cmd?: string[]
+  /** Fault `unhealthy`: every machine running it fails its checks. */
+  broken?: boolean
+  /** Fault `http-5xx`: its /health answers 503 (until this epoch ms; 0: for good). */
+  http5xxUntil?: number
+}
+
+export interface SimVolume {
+  id: string
+  name: string
+  app: string
+  size_gb: number
+  region: string
+  created_at: string
+  attached_machine_id: string | null
+  snapshots: { id: string; created_at: string }[]
+}
+
+export interface SimMpgCluster {
+  id: string
+  name: string
+  org: string
+  region: string
+  plan: string
+  disk: number
+  status: 'initializing' | 'ready' | 'error'
+  readyAt: number
+  user: string
+  password: string
+  dbname: string
+  directIp: string
+  attachedApps: { name: string; id: string }[]
+  backups: { id: string; status: string; type: string; start: string; stop: string; readyAt: number; fails?: boolean }[]
+  createdAt: string
+  /** The cluster this one was restored from. */
+  restoredFrom?: string
 }
 
 export interface SimState {
   apps: Record<string, SimApp>
   images: Record<string, SimImage>
-  volumes: Record<string, { id: string; name: string; app: string; size_gb: number; region: string; created_at: string; attached_machine_id: string | null; snapshots: { id: string; created_at: string }[] }>
+  volumes: Record<string, SimVolume>
+  mpg: Record<string, SimMpgCluster>
   seq: number
 }
 
 export interface Sandbox {
   orgs?: string[]
   takenNames?: string[]
+  /** Database backends: a Postgres app's (or MPG cluster's) name → where it really listens. */
   postgres?: Record<string, { host: string; port: number }>
   latencyMs?: Record<string, number>
+  /** Multiplies flyctl's waits (wait_timeout, …) so a 5-minute health wait passes in a second. */
   timeScale?: number
+  /** Fly Proxy stops a machine idle this long (apps with auto_stop_machines); unset: never on its own. */
+  autostopIdleMs?: number
+  /** Regions where Managed Postgres is available (the API's /postgresv2/regions). */
+  mpgRegions?: string[]
+  /** How long a new MPG cluster or backup stays pending. */
+  mpgProvisionMs?: number
 }
 
 export interface Fault {
@@ -69,6 +195,10 @@ export interface Fault {
   kind: string
   times?: number
   ms?: number
+  /** For `unhealthy`: the first N machines the new image lands on stay healthy. */
+  afterMachines?: number
+  /** Free-form detail for the fault kinds that need one. */
+  detail?: string
 }
 
 export function stateDir(): string {
@@ -89,8 +219,12 @@ export function readSandbox(dir: string): Sandbox {
   return readJson<Sandbox>(join(dir, 'sandbox.json'), {})
 }
 
+export function emptyState(): SimState {
+  return { apps: {}, images: {}, volumes: {}, mpg: {}, seq: 0 }
+}
+
 export function readState(dir: string): SimState {
-  return readJson<SimState>(join(dir, 'state.json'), { apps: {}, images: {}, volumes: {}, seq: 0 })
+  return { ...emptyState(), ...readJson<Partial<SimState>>(join(dir, 'state.json'), {}) }
 }
 
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
@@ -98,7 +232,7 @@ const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuf
 /** Read-modify-write of state.json under an exclusive lock file (concurrent flyctl calls happen). */
 export function updateState<T>(dir: string, fn: (state: SimState) => T): T {
   const lock = join(dir, 'state.lock')
-  for (let attempt = 0; ; attempt++) {
+  for (;;) {
     try {
       closeSync(openSync(lock, 'wx'))
       break
@@ -143,5 +277,5 @@ export function takeFault(dir: string, command: string, app: string | undefined)
 }
 
 export function logCall(dir: string, argv: string[], stdin: string | null): void {
-  appendFileSync(join(dir, 'calls.jsonl'), JSON.stringify({ argv, stdin, t: Date.now(), pid: process.pid }) + '\n')
+  appendFileSync(join(dir, 'calls.jsonl'), JSON.stringify({ argv, stdin, t: Date.now(), pid: process.pid, cwd: process.cwd() }) + '\n')
 }

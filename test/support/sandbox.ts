@@ -1,57 +1,68 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Fault } from '../fly-sim/state.ts'
-import { startHealthServer, type HealthServer } from './health-server.ts'
+import { newApp } from '../fly-sim/model/apps.ts'
+import { logLine } from '../fly-sim/model/logs.ts'
+import { autostopPass } from '../fly-sim/model/fleet.ts'
+import { allocate } from '../fly-sim/model/ips.ts'
+import { readSandbox, readState, updateState, type Sandbox as SandboxSettings, type SimState } from '../fly-sim/state.ts'
+import { startFlyProxy, type FlyProxy } from './fly-proxy.ts'
 import { REPO, run, tempDir } from './toolkit.ts'
 
 // A Fly sandbox: the simulator's state directory, its configuration, its call log and faults,
-// and the apps' health endpoints. `env` is what a toolkit process needs to use it.
+// and Fly Proxy in front of the apps. `env` is what a toolkit process needs to use it.
 
 export interface Call {
   argv: string[]
   stdin: string | null
   t: number
+  pid: number
+  cwd: string
 }
 
 export type { Fault } from '../fly-sim/state.ts'
+import type { Fault } from '../fly-sim/state.ts'
 
-export interface SandboxOptions {
-  orgs?: string[]
-  postgres?: Record<string, { host: string; port: number }>
-  latencyMs?: Record<string, number>
-  timeScale?: number
-}
+export type SandboxOptions = SandboxSettings
 
 export const FLY_BIN = join(REPO, 'test', 'fly-sim', 'flyctl')
 
 // Commands that change something on Fly (the rest only read).
-const WRITES = [/^apps create/, /^secrets (import|set|unset|deploy)/, /^deploy/, /^ssh console/, /^postgres (create|attach)/, /^volumes snapshots create/]
+const WRITES = [/^apps create/, /^secrets (import|set|unset|deploy)/, /^deploy/, /^ssh console/, /^postgres (create|attach)/, /^volumes snapshots create/, /^ips (allocate|release)/, /^mpg (create|attach|backup create|restore)/, /^machine start/]
 
 export interface Sandbox {
   stateDir: string
   env: Record<string, string>
-  health: HealthServer
+  proxy: FlyProxy
   calls(): Call[]
   writes(): Call[]
   clearCalls(): void
   fault(fault: Fault): void
-  state(): any
+  state(): SimState
+  /** Changes the model directly (no call logged): for setting up a scenario. */
+  update<T>(fn: (state: SimState) => T): T
+  settings(patch: Partial<SandboxSettings>): void
   /** Creates the six MicroBima apps directly in the simulator state (no call logged). */
   seedApps(): void
-  fly(args: string[], input?: string): ReturnType<typeof run>
+  /** Fly Proxy stops every idle machine it may, now (apps with auto_stop_machines). */
+  idle(): void
+  /** Appends a line to an app's log buffer, as if the app had printed it. */
+  appLog(app: string, message: string): void
+  fly(args: string[], input?: string, env?: Record<string, string>): ReturnType<typeof run>
   close(): Promise<void>
 }
 
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const stateDir = tempDir('mb-sim-')
-  writeFileSync(join(stateDir, 'sandbox.json'), JSON.stringify({ orgs: ['microbima'], ...options }, null, 1))
-  const health = await startHealthServer(stateDir)
+  const settingsPath = join(stateDir, 'sandbox.json')
+  writeFileSync(settingsPath, JSON.stringify({ orgs: ['microbima'], ...options }, null, 1))
+  const proxy = await startFlyProxy(stateDir)
   const env = {
     FLY_BIN,
     FLY_SIM_STATE: stateDir,
-    FLY_API_TOKEN: 'sim-token',
+    FLY_API_TOKEN: 'FlyV1 fm2_sim-token',
+    FLY_CONFIG_DIR: join(stateDir, 'flyctl-config'),
     FLY_NO_UPDATE_CHECK: '1',
-    HEALTH_URL_TEMPLATE: health.template,
+    HEALTH_URL_TEMPLATE: proxy.template,
     HEALTH_TIMEOUT: '5',
     HEALTH_INTERVAL: '0.2',
     FLY_RETRY_BASE_MS: '50',
@@ -60,10 +71,11 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     const path = join(stateDir, 'calls.jsonl')
     return existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []
   }
+  const update = <T>(fn: (state: SimState) => T) => updateState(stateDir, fn)
   return {
     stateDir,
     env,
-    health,
+    proxy,
     calls,
     writes: () => calls().filter((c) => WRITES.some((w) => w.test(c.argv.join(' ')))),
     clearCalls: () => writeFileSync(join(stateDir, 'calls.jsonl'), ''),
@@ -72,21 +84,25 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       const faults = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : []
       writeFileSync(path, JSON.stringify([...faults, fault]))
     },
-    state: () => JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')),
+    state: () => readState(stateDir),
+    update,
+    settings: (patch) => writeFileSync(settingsPath, JSON.stringify({ ...readSandbox(stateDir), ...patch }, null, 1)),
     seedApps() {
-      const path = join(stateDir, 'state.json')
-      const state = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : { apps: {}, images: {}, volumes: {}, seq: 0 }
-      for (const env of ['staging', 'production']) {
-        for (const app of ['internal-api', 'public-api', 'web-admin']) {
-          const name = `microbima-${env}-${app}`
-          state.apps[name] ??= { id: name, name, org: 'microbima', secrets: {}, releases: [], machines: [], logs: [], brokenImages: [] }
+      update((state) => {
+        for (const env of ['staging', 'production']) {
+          for (const app of ['internal-api', 'public-api', 'web-admin']) {
+            const name = `microbima-${env}-${app}`
+            state.apps[name] ??= newApp(name, 'microbima')
+            // As make create-apps leaves it: the internal API reachable over Flycast only.
+            if (app === 'internal-api' && !state.apps[name].ips.length) allocate(state.apps[name], 'private_v6')
+          }
         }
-      }
-      mkdirSync(stateDir, { recursive: true })
-      writeFileSync(path, JSON.stringify(state))
+      })
     },
-    fly: (args, input) => run(FLY_BIN, args, { env, input }),
-    close: () => health.close(),
+    idle: () => update((state) => autostopPass(state, readSandbox(stateDir), true)),
+    appLog: (app, message) => update((state) => void state.apps[app].logs.push(logLine(state.apps[app].machines[0]?.id ?? 'none', 'jnb', 'info', message))),
+    fly: (args, input, extra) => run(FLY_BIN, args, { env: { ...env, ...extra }, input }),
+    close: () => proxy.close(),
   }
 }
 

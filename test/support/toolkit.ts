@@ -103,12 +103,12 @@ export function defaultEnvFiles(urls: { staging: string; production: string }): 
   return {
     staging: {
       'internal-api': { DATABASE_URL: withPassword(urls.staging, SECRET.stagingDbPassword), JWT_SECRET: SECRET.jwt, MPESA_CONSUMER_SECRET: SECRET.mpesa },
-      'public-api': { KONG_API_KEY: SECRET.kong },
+      'public-api': { KONG_PARTNER_API_KEY: SECRET.kong },
       'web-admin': { SESSION_SECRET: SECRET.session, INTERNAL_API_URL: 'http://microbima-staging-internal-api.flycast:3000' },
     },
     production: {
       'internal-api': { DATABASE_URL: withPassword(urls.production, SECRET.productionDbPassword), JWT_SECRET: SECRET.jwt + 'P', MPESA_CONSUMER_SECRET: SECRET.mpesa + 'P' },
-      'public-api': { KONG_API_KEY: SECRET.kong + 'P' },
+      'public-api': { KONG_PARTNER_API_KEY: SECRET.kong + 'P' },
       'web-admin': { SESSION_SECRET: SECRET.session + 'P', INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast:3000' },
     },
   }
@@ -127,16 +127,21 @@ export function writeEnvDir(files: EnvFiles, dir = tempDir('mb-env-')): string {
   return dir
 }
 
-/** A copy of the project's infra/ and prisma/ (for tests that add or break migrations); returns its path. */
+/** The sample app's migrations, relative to the repository (infra/fly/settings.json). */
+export const MIGRATIONS = 'examples/microbima/apps/api/prisma/migrations'
+
+/** A copy of the project's infra/, prisma/ and sample monorepo (for tests that add or break
+ * migrations), without installed packages; scripts run with it as their directory. */
 export function projectCopy(): string {
   const dir = tempDir('mb-project-')
-  for (const part of ['infra', 'prisma']) cpSync(join(REPO, part), join(dir, part), { recursive: true })
+  for (const part of ['infra', 'prisma', '.dockerignore']) cpSync(join(REPO, part), join(dir, part), { recursive: true })
+  cpSync(join(REPO, 'examples'), join(dir, 'examples'), { recursive: true, filter: (src) => !src.includes('node_modules') })
   return dir
 }
 
 /** Adds a migration folder to a project copy. */
 export function addMigration(project: string, name: string, sql: string, down?: string): void {
-  const dir = join(project, 'prisma', 'migrations', name)
+  const dir = join(project, MIGRATIONS, name)
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'migration.sql'), sql)
   if (down !== undefined) writeFileSync(join(dir, 'down.sql'), down)

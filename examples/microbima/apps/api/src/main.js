@@ -1,0 +1,7 @@
+// 0.0.0.0: Fly Proxy and Flycast reach the machine over IPv4.
+import { createApp } from './app.js'
+
+const port = Number(process.env.PORT ?? 3000)
+const server = createApp().listen(port, '0.0.0.0', () => console.log(`internal-api listening on 0.0.0.0:${port}`))
+// Fly stops machines with SIGINT/SIGTERM: finish in-flight requests, then exit.
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => server.close(() => process.exit(0)))

@@ -1,0 +1,53 @@
+// `make diff`: what staging runs that production does not, before promoting it: per app the image
+// each environment runs, the migrations applied on one database and not the other, and the secret
+// names one app has and the other lacks (names only: values differ between environments by design).
+// Read-only.
+import chalk from 'chalk'
+import { main, type Context } from './lib/cli.js'
+import { loadDatabaseTarget } from './lib/config.js'
+import { assertDistinct, connect } from './lib/db.js'
+import { runningImage } from './lib/health.js'
+import { publishTable, shortRef } from './lib/log.js'
+import { readMigrationRows, type MigrationRow } from './lib/migrations.js'
+import { type Environment, flyAppName } from './lib/names.js'
+import { imageCounts } from './lib/rollback.js'
+
+const appliedNames = (rows: MigrationRow[] | null) => new Set((rows ?? []).filter((r) => r.finished_at !== null && r.rolled_back_at === null).map((r) => r.migration_name))
+
+async function migrations(ctx: Context): Promise<string[][]> {
+  try {
+    const [staging, production] = await Promise.all((['staging', 'production'] as Environment[]).map(async (env) => connect(ctx, await loadDatabaseTarget(ctx.envDir, env, ctx.log), env)))
+    await assertDistinct(staging, production)
+    const [s, p] = await Promise.all([readMigrationRows(staging), readMigrationRows(production)])
+    const [a, b] = [appliedNames(s), appliedNames(p)]
+    return [...new Set([...a, ...b])].sort().filter((name) => a.has(name) !== b.has(name)).map((name) => [name, a.has(name) ? 'applied' : chalk.yellow('not applied'), b.has(name) ? 'applied' : chalk.yellow('not applied')])
+  } catch (error) {
+    return [['(databases)', chalk.red('not compared'), (error as Error).message.split('\n')[0]]]
+  }
+}
+
+await main({ name: 'diff', usage: 'diff [--app KEY] [--env-dir DIR]', environment: false }, async (ctx) => {
+  const fly = ctx.fly()
+  const [apps, migrationRows] = await Promise.all([
+    Promise.all(
+      ctx.apps.map(async (key) => {
+        const [s, p] = [flyAppName('staging', key), flyAppName('production', key)]
+        const [ss, ps, sSecrets, pSecrets] = await Promise.all([fly.status(s), fly.status(p), fly.secretsList(s), fly.secretsList(p)])
+        return { key, s, p, ss, ps, sNames: new Set(sSecrets.map((x) => x.name)), pNames: new Set(pSecrets.map((x) => x.name)) }
+      }),
+    ),
+    migrations(ctx),
+  ])
+  publishTable(
+    ctx.log,
+    'images: staging → production',
+    ['app', 'staging runs', 'production runs', ''],
+    apps.map(({ key, s, ss, ps }) => {
+      const [a, b] = [runningImage(ss), runningImage(ps)]
+      return [key, a ? shortRef(a, s) : imageCounts(ss), b ? shortRef(b) : imageCounts(ps), a && a === b ? chalk.green('same') : chalk.yellow('differs')]
+    }),
+  )
+  publishTable(ctx.log, 'migrations applied on one database only', ['migration', 'staging', 'production'], migrationRows.length ? migrationRows : [['(none)', '', '']])
+  const secretRows = apps.flatMap(({ key, sNames, pNames }) => [...new Set([...sNames, ...pNames])].sort().filter((n) => sNames.has(n) !== pNames.has(n)).map((n) => [key, n, sNames.has(n) ? 'set' : chalk.yellow('missing'), pNames.has(n) ? 'set' : chalk.yellow('missing')]))
+  publishTable(ctx.log, 'secret names set on one app only', ['app', 'secret', 'staging', 'production'], secretRows.length ? secretRows : [['(none)', '', '', '']])
+})

@@ -1,0 +1,84 @@
+import { UserError } from './errors.js'
+
+// Every setting the toolkit reads from the environment, validated in one place before any change:
+// a timeout that is not a number would silently disable itself (Number('abc') is NaN, and a
+// setTimeout of NaN fires at once or never), a negative one is nonsense, a yes/no that is neither
+// is a typo. `make … HEALTH_TIMEOUT=20` reaches the scripts through the environment.
+
+interface Numeric {
+  name: string
+  fallback: number
+  unit: 'seconds' | 'ms' | 'count' | 'port'
+  /** Whether 0 is allowed (LOCK_WAIT=0: do not wait). */
+  zero?: boolean
+}
+
+const NUMERIC: Numeric[] = [
+  { name: 'HEALTH_TIMEOUT', fallback: 60, unit: 'seconds', zero: true },
+  { name: 'HEALTH_INTERVAL', fallback: 0.5, unit: 'seconds' },
+  { name: 'HEALTH_PROBE_TIMEOUT', fallback: 5, unit: 'seconds' },
+  { name: 'LOCK_WAIT', fallback: 60, unit: 'seconds', zero: true },
+  { name: 'LOCK_TTL', fallback: 120, unit: 'seconds' },
+  { name: 'LOGS_TIMEOUT', fallback: 20, unit: 'seconds' },
+  { name: 'LOGS_LINES', fallback: 30, unit: 'count' },
+  { name: 'FLY_READ_TIMEOUT', fallback: 60, unit: 'seconds' },
+  { name: 'FLY_DEPLOY_TIMEOUT', fallback: 1800, unit: 'seconds' },
+  { name: 'FLY_SSH_TIMEOUT', fallback: 900, unit: 'seconds' },
+  { name: 'FLY_RETRY_BASE_MS', fallback: 500, unit: 'ms', zero: true },
+  { name: 'PROXY_READY_TIMEOUT', fallback: 20, unit: 'seconds' },
+  { name: 'DB_CONNECT_TIMEOUT', fallback: 15, unit: 'seconds' },
+  { name: 'DB_STATEMENT_TIMEOUT', fallback: 120, unit: 'seconds' },
+  { name: 'DB_LOCK_TIMEOUT', fallback: 10, unit: 'seconds' },
+  { name: 'BACKUP_TIMEOUT', fallback: 900, unit: 'seconds' },
+  { name: 'LARGE_TABLE_ROWS', fallback: 10_000, unit: 'count', zero: true },
+  { name: 'STUDIO_PORT', fallback: 5555, unit: 'port' },
+]
+
+const FLAGS = ['BUILD', 'PARALLEL', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'ALLOW_DIRTY', 'DB', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
+const TRUE = ['1', 'true', 'yes', 'on']
+const FALSE = ['', '0', 'false', 'no', 'off']
+
+function problemOf(spec: Numeric, raw: string): string | undefined {
+  const what = spec.unit === 'seconds' ? 'a number of seconds' : spec.unit === 'ms' ? 'a number of milliseconds' : spec.unit === 'port' ? 'a TCP port' : 'a whole number'
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(raw)) return `${spec.name}=${raw} is not ${what}`
+  const value = Number(raw)
+  if ((spec.unit === 'count' || spec.unit === 'port') && !Number.isInteger(value)) return `${spec.name}=${raw} is not ${what}`
+  if (value === 0 && !spec.zero) return `${spec.name}=0 would never wait: give it ${what} above 0`
+  if (spec.unit === 'port' && (value < 1 || value > 65535)) return `${spec.name}=${raw} is not a TCP port (1-65535)`
+  if (spec.unit === 'seconds' && value > 7 * 24 * 3600) return `${spec.name}=${raw} is more than a week: give it ${what}`
+  return undefined
+}
+
+/** Every problem with the environment's settings (exit 2 before anything runs). */
+export function knobProblems(env = process.env): string[] {
+  const problems: string[] = []
+  for (const spec of NUMERIC) {
+    const raw = env[spec.name]
+    if (raw === undefined || raw === '') continue
+    const problem = problemOf(spec, raw)
+    if (problem) problems.push(problem)
+  }
+  for (const name of FLAGS) {
+    const raw = env[name]
+    if (raw !== undefined && ![...TRUE, ...FALSE].includes(raw.toLowerCase())) problems.push(`${name.replace(/^MB_/, '')}=${raw} is not a yes/no value: use 1 or 0`)
+  }
+  return problems
+}
+
+/** A numeric setting; validated up front, so here it is a number. */
+export function knob(name: string): number {
+  const spec = NUMERIC.find((s) => s.name === name)
+  if (!spec) throw new Error(`unknown setting ${name}`)
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return spec.fallback
+  const problem = problemOf(spec, raw)
+  if (problem) throw new UserError(problem)
+  return Number(raw)
+}
+
+export const seconds = (name: string) => knob(name) * 1000
+
+/** A yes/no setting from the environment. */
+export function flag(name: string): boolean {
+  return TRUE.includes((process.env[name] ?? '').toLowerCase())
+}

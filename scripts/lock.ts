@@ -1,0 +1,23 @@
+// `make lock-<env> REASON=…`: hold the environment during an incident. Deploys, migrations,
+// secrets and rollbacks refuse at once (exit 3) naming who holds it and why, until
+// `make unlock-<env> YES=1`. lock-status shows it.
+import { main } from './lib/cli.js'
+import { loadDatabaseTarget } from './lib/config.js'
+import { confirmProduction } from './lib/confirm.js'
+import { connect } from './lib/db.js'
+import { UserError } from './lib/errors.js'
+import { record } from './lib/ledger.js'
+import { holdLock } from './lib/lock.js'
+import { shortName } from './lib/names.js'
+
+await main({ name: 'lock', usage: 'lock <staging|production> --reason TEXT [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { reason: { type: 'string' } } }, async (ctx) => {
+  const reason = ((ctx.flags.reason as string | undefined) ?? '').trim()
+  if (!reason) throw new UserError(`say why: make lock-${shortName(ctx.env)} REASON="incident 42: payments failing"`)
+  if (reason.length > 200 || /[\r\n\x00-\x1f]/.test(reason)) throw new UserError('REASON= must be one line of at most 200 characters')
+  const db = await connect(ctx, await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
+  await confirmProduction(ctx, `lock-${shortName(ctx.env)}`)
+  if (ctx.dryRun) return void ctx.log.result(`would hold the ${ctx.env} environment: ${reason}`)
+  await holdLock(ctx, db, reason)
+  await record(ctx, db, { operation: 'lock', result: 'ok', detail: reason })
+  ctx.log.ok(`${ctx.env} is held: ${reason}. Deploys refuse until make unlock-${shortName(ctx.env)} YES=1`)
+})

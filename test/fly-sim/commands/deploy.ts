@@ -1,0 +1,169 @@
+// fly deploy (internal/command/deploy/deploy.go, deploy_build.go, deploy_first.go,
+// machines_deploymachinesapp.go, machines_releasecommand.go; flyctl.md §3, §4; fly-platform.md
+// §1–§4, §7): working directory and config, the image (a remote build of the context, or an
+// existing ref through the registry, which is scoped per organisation), IPs on a first deploy,
+// the release record, the release command in a temporary machine, then new machines for an
+// empty group or a rolling update of the existing ones; no rollback on failure.
+import { mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { APP_FLAG, FlyError, err, out, parseFlags, str } from '../cli.ts'
+import { build } from '../model/build.ts'
+import { hex, machineConfig, nowIso, secretsAt, launchSecretsVersion } from '../model/fleet.ts'
+import { loadAppConfig, parseDuration } from '../model/flytoml.ts'
+import { provisionOnFirstDeploy } from '../model/ips.ts'
+import { createMachines, updateMachines } from '../model/rollout.ts'
+import { localMinVersion } from '../model/secrets.ts'
+import { dir, fault, findApp, latency, requestId, sandbox, timeScale } from '../runtime.ts'
+import { readState, updateState } from '../state.ts'
+import { runReleaseCommand } from './release-command.ts'
+import { addRelease, finishRelease } from './releases-model.ts'
+import { logLine } from '../model/logs.ts'
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+const ulid = () => Array.from(randomBytes(26), (b) => CROCKFORD[b % 32]).join('')
+
+const FLAGS = {
+  ...APP_FLAG,
+  image: { short: 'i', value: true }, 'image-label': { value: true }, 'remote-only': { value: false }, 'local-only': { value: false },
+  strategy: { value: true }, 'skip-release-command': { value: false }, detach: { value: false }, 'wait-timeout': { value: true },
+  'release-command-timeout': { value: true }, 'build-only': { value: false }, push: { value: false }, yes: { short: 'y', value: false }, now: { value: false },
+  env: { short: 'e', value: true, repeat: true }, 'max-unavailable': { value: true }, regions: { value: true }, 'exclude-regions': { value: true }, 'primary-region': { value: true },
+  ha: { value: false }, flycast: { value: false }, 'no-public-ips': { value: false }, 'build-arg': { value: true, repeat: true }, dockerfile: { value: true },
+  ignorefile: { value: true }, 'build-target': { value: true }, 'deploy-retries': { value: true }, 'smoke-checks': { value: false }, 'dns-checks': { value: false },
+  'update-only': { value: false }, depot: { value: true }, label: { value: true, repeat: true },
+}
+
+export async function deploy(args: string[]) {
+  const { flags, positionals } = parseFlags(args, FLAGS)
+  // ChangeWorkingDirectoryToFirstArgIfPresent: the positional working directory comes first.
+  const context = positionals[0] ? resolve(positionals[0]) : process.cwd()
+  const { config, path: configPath } = loadAppConfig(resolve(context, str(flags, 'config') || 'fly.toml'))
+  const name = str(flags, 'app') || process.env.FLY_APP || config.app
+  if (!name) throw new FlyError('the config for your app is missing an app name, add an app field to the fly.toml file or specify with the -a flag')
+  for (const kv of (flags.env as string[] | undefined) ?? []) {
+    const eq = kv.indexOf('=')
+    if (eq > 0) config.env[kv.slice(0, eq)] = kv.slice(eq + 1)
+  }
+  const target = findApp(readState(dir), name)
+  const f = await fault('deploy', name)
+  await latency('deploy')
+
+  // The image: an existing ref resolved in the target app's organisation, or a remote build.
+  let image = str(flags, 'image') ?? config.build.image
+  if (image) {
+    const ref = image
+    err(`==> Building image\nSearching for image '${ref}' remotely...\n`)
+    const known = readState(dir).images[ref]
+    // resolver.go: `could not find image %q`, wrapped by DeployWithConfig.
+    if (!known || known.org !== target.org) throw new FlyError(`failed to fetch an image or build from source: could not find image "${ref}"`)
+    err(`image found: img_${known.digest.slice(7, 23)}\n`)
+  } else {
+    if (flags['local-only']) throw new FlyError('failed to fetch an image or build from source: docker daemon not available')
+    image = `registry.fly.io/${name}:${str(flags, 'image-label') || `deployment-${ulid()}`}`
+    const ref = image
+    const imageDir = join(dir, 'images', ref.replace(/[^\w.-]+/g, '_'))
+    mkdirSync(imageDir, { recursive: true })
+    const buildArgs = { ...Object.fromEntries(Object.entries(config.build.args).map(([k, v]) => [k, String(v)])) }
+    for (const kv of (flags['build-arg'] as string[] | undefined) ?? []) {
+      const eq = kv.indexOf('=')
+      buildArgs[eq < 0 ? kv : kv.slice(0, eq)] = eq < 0 ? (process.env[kv] ?? '') : kv.slice(eq + 1)
+    }
+    err('==> Building image\nWaiting for depot builder...\n')
+    const built = build({ context, configPath, config, dockerfileFlag: str(flags, 'dockerfile'), ignorefileFlag: str(flags, 'ignorefile'), buildArgs, builder: str(flags, 'depot') === 'false' ? 'docker' : 'depot', imageDir })
+    err(`==> Building image with Depot\n--> build:  (${built.uploaded.length} files in context)\n--> Pushing image done\nimage: ${ref}\nimage size: ${120 + (built.uploaded.length % 80)} MB\n`)
+    const digest = `sha256:${hex(32)}`
+    updateState(dir, (state) => {
+      state.images[ref] = { ref, app: name, org: target.org, digest, createdAt: nowIso(), fsDir: built.fsDir, uploaded: built.uploaded, entrypoint: built.entrypoint, cmd: built.cmd }
+    })
+    if (flags['build-only'] && !flags.push) {
+      updateState(dir, (state) => delete state.images[ref])
+      return
+    }
+    if (flags['build-only']) return
+  }
+  const deployedImage = image
+  if (f?.kind === 'fail') throw new FlyError(`failed to update machine ${hex(7)}: failed to update VM: request returned non-2xx status, 500 (Request ID: ${requestId()})`)
+  if (f?.kind === 'unhealthy' && f.afterMachines === undefined) updateState(dir, (state) => void (state.images[deployedImage].broken = true))
+  if (f?.kind === 'http-5xx') updateState(dir, (state) => void (state.images[deployedImage].http5xxUntil = f.ms ? Date.now() + f.ms : 0))
+
+  // A first deploy provisions IPs before anything else, even if it fails later (deploy_first.go).
+  const first = !target.deployed && !target.machines.some((m) => m.state !== 'destroyed')
+  if (first) {
+    const kind = flags.flycast ? 'private' : flags['no-public-ips'] ? 'none' : 'public'
+    out(updateState(dir, (state) => provisionOnFirstDeploy(state.apps[name], kind, config.services.length > 0)))
+  }
+  const release = updateState(dir, (state) => addRelease(state.apps[name], 'running', deployedImage))
+  const fail = (error: unknown, status: 'failed' | 'interrupted' = 'failed') => {
+    updateState(dir, (state) => finishRelease(state.apps[name], release.Version, status))
+    return error
+  }
+  process.removeAllListeners('SIGTERM')
+  process.removeAllListeners('SIGINT')
+  const interrupted = () => {
+    fail(undefined, 'interrupted')
+    process.exit(127)
+  }
+  process.on('SIGINT', interrupted).on('SIGTERM', interrupted)
+
+  out(`\nWatch your deployment at https://fly.io/apps/${name}/monitoring\n\n`)
+  const minSecretsVersion = localMinVersion(name)
+  if (config.deploy.releaseCommand && !flags['skip-release-command']) {
+    const state = readState(dir)
+    const app = state.apps[name]
+    const version = updateState(dir, (s) => launchSecretsVersion(s.apps[name], minSecretsVersion))
+    const env = { ...config.env, ...secretsAt(app, version), RELEASE_COMMAND: '1', FLY_PROCESS_GROUP: 'fly_app_release_command', PRIMARY_REGION: config.primaryRegion }
+    try {
+      await runReleaseCommand({ app: name, command: config.deploy.releaseCommand, image: state.images[deployedImage], env, injectedFailure: f?.kind === 'release-command-fail', timeoutMs: parseDuration(str(flags, 'release-command-timeout') || config.deploy.releaseCommandTimeout, 300_000) * timeScale })
+    } catch (error) {
+      throw fail(error)
+    }
+  }
+
+  const strategy = str(flags, 'strategy') || config.deploy.strategy || 'rolling'
+  const rollout = {
+    app: name,
+    config: machineConfig(config, deployedImage, release.Version, release.ID),
+    region: str(flags, 'primary-region') || config.primaryRegion,
+    releaseVersion: release.Version,
+    minSecretsVersion,
+    waitMs: parseDuration(str(flags, 'wait-timeout') || config.deploy.waitTimeout, 300_000) * timeScale,
+    noWait: Boolean(flags.detach) || strategy === 'immediate',
+    maxUnavailable: Number(str(flags, 'max-unavailable') ?? config.deploy.maxUnavailable ?? 0.33),
+    healthyAfterMs: f?.kind === 'healthy-after-ms' ? (f.ms ?? 0) : 0,
+    crashAfter: f?.kind === 'unhealthy' ? f.afterMachines : undefined,
+    ha: flags.ha !== false,
+  }
+  if (f?.kind === 'no-op') {
+    // The failure mode of flyctl#2651: a deploy that changes nothing yet exits 0.
+    updateState(dir, (state) => finishRelease(state.apps[name], release.Version, 'complete'))
+    return out(`\nVisit your newly deployed app at https://${name}.fly.dev/\n\n`)
+  }
+  try {
+    const live = readState(dir).apps[name].machines.filter((m) => m.state !== 'destroyed')
+    if (live.length === 0) {
+      out(`This deployment will:\n * create ${config.mounts.length || !rollout.ha ? '1 "app" machine' : config.services.length ? '2 "app" machines' : '1 "app" machine and 1 standby machine for it'}\n\n`)
+      await createMachines(rollout)
+    } else {
+      out(`Updating existing machines in '${name}' with ${strategy} strategy\n`)
+      await updateMachines(rollout)
+    }
+  } catch (error) {
+    throw fail(error)
+  }
+  updateState(dir, (state) => {
+    const app = state.apps[name]
+    finishRelease(app, release.Version, 'complete')
+    app.deployed = true
+    app.deployedConfig = config
+    const id = app.machines.find((m) => m.state === 'started')?.id ?? app.machines[0]?.id ?? 'none'
+    app.logs.push(logLine(id, rollout.region, 'info', 'Starting init (commit: sim)...'), logLine(id, rollout.region, 'info', `listening on 0.0.0.0:${config.services[0]?.internal_port ?? 8080} (image ${deployedImage})`))
+  })
+  if (first && config.services.some((s) => s.autostop === true)) out(`\n\nNOTE: The machines for [app] have services with 'auto_stop_machines = "stop"' that will be stopped when idling\n\n`)
+  if (!flags.detach && flags['dns-checks'] !== false) err(`Checking DNS configuration for ${name}.fly.dev\n✓ DNS configuration verified\n`)
+  if (flags.flycast) out(`\nYour your newly deployed app is available in the organizations' private network under http://${name}.flycast\n`)
+  else if (flags['no-public-ips']) out('\nYour app is deployed but does not have a public or private IP address\n')
+  else out(`\nVisit your newly deployed app at https://${name}.fly.dev/\n\n`)
+  if (process.env.FLY_EMIT_RELEASE_JSON === '1') out(JSON.stringify({ id: release.ID, version: release.Version, image_ref: deployedImage }) + '\n')
+  void sandbox
+}

@@ -1,0 +1,249 @@
+// fly mpg create | list | status | attach | proxy | backup | restore (internal/command/mpg/*.go,
+// mpg/v2/*.go, internal/uiex/mpg/v2/client.go; fly-mpg.md): macaroon tokens only; the region is
+// checked before anything is created; create waits until the cluster is ready; attach writes the
+// *pooled* URL as a staged secret; proxy tunnels to the direct address; backups and restores are
+// asynchronous; empty lists are plain text even with --json.
+import { randomBytes } from 'node:crypto'
+import { FlyError, JSON_FLAG, NON_INTERACTIVE, err, hang, json, out, parseFlags, sleep, str, unknownCommand } from '../cli.ts'
+import { nowIso } from '../model/fleet.ts'
+import { currentSecrets, recordMinVersion, updateSecrets } from '../model/secrets.ts'
+import { dir, fault, findApp, latency, sandbox } from '../runtime.ts'
+import { type SimMpgCluster, readState, updateState } from '../state.ts'
+import { orgJson } from './apps.ts'
+import { mpgRegions } from './platform.ts'
+import { serveTunnel } from './proxy.ts'
+
+const PLANS: Record<string, { name: string; cpu: string; memory: string; price: number }> = {
+  basic: { name: 'Basic', cpu: 'Shared x 2', memory: '1 GB', price: 38 },
+  starter: { name: 'Starter', cpu: 'Shared x 2', memory: '2 GB', price: 72 },
+  launch: { name: 'Launch', cpu: 'Performance x 2', memory: '8 GB', price: 282 },
+  scale: { name: 'Scale', cpu: 'Performance x 4', memory: '33 GB', price: 962 },
+  Performance: { name: 'Performance', cpu: 'Performance x 8', memory: '64 GB', price: 1922 },
+}
+const clusterId = () => Array.from(randomBytes(16), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')
+const provisionMs = () => sandbox.mpgProvisionMs ?? 0
+
+/** mpg.go requireMacaroonToken: old bearer tokens (fo1_…) are refused. */
+function requireMacaroon() {
+  const token = process.env.FLY_ACCESS_TOKEN || process.env.FLY_API_TOKEN || ''
+  if (token.startsWith('fo1_')) {
+    throw new FlyError('MPG commands require updated tokens but found older-style tokens.\n\nPlease upgrade your authentication by running:\n  flyctl auth logout\n  flyctl auth login')
+  }
+}
+
+/** ClusterFromArgOrSelect: a lookup that fails for any reason reads as "not found". */
+function findCluster(id: string | undefined): SimMpgCluster {
+  if (!id) throw new FlyError(NON_INTERACTIVE)
+  const cluster = readState(dir).mpg[id]
+  if (!cluster) throw new FlyError(`managed postgres cluster "${id}" not found`)
+  return cluster
+}
+
+/** Clusters and backups move on with time: initializing → ready, pending → completed. */
+function settle() {
+  updateState(dir, (state) => {
+    for (const c of Object.values(state.mpg)) {
+      if (c.status === 'initializing' && c.readyAt >= 0 && Date.now() >= c.readyAt) c.status = 'ready'
+      for (const b of c.backups) {
+        if (b.status === 'pending' && b.readyAt >= 0 && Date.now() >= b.readyAt) {
+          b.status = b.fails ? 'failed' : 'completed'
+          b.stop = nowIso()
+        }
+      }
+    }
+  })
+}
+
+const pooledUrl = (c: SimMpgCluster, user = c.user, db = c.dbname) => `postgresql://${user}:${c.password}@pgbouncer.${c.id}.flympg.net/${db}`
+
+function clusterJson(c: SimMpgCluster) {
+  return { id: c.id, name: c.name, status: c.status, engine: 'postgres', plan: c.plan, region: c.region, organization: orgJson(c.org), mpgd_cluster_id: c.id, disk: c.disk, replicas: 0, ip_assignments: { direct: c.directIp }, attached_apps: c.attachedApps.length ? c.attachedApps : null }
+}
+
+async function create(args: string[]) {
+  const { flags } = parseFlags(args, { name: { short: 'n', value: true }, org: { short: 'o', value: true }, region: { short: 'r', value: true }, plan: { value: true }, 'volume-size': { value: true }, 'pg-major-version': { value: true }, 'enable-postgis-support': { value: false }, v2: { value: false } })
+  requireMacaroon()
+  const name = str(flags, 'name')
+  if (!name) throw new FlyError('name argument or flag must be specified when not running interactively')
+  const orgs = sandbox.orgs ?? ['microbima']
+  let org = str(flags, 'org') || process.env.FLY_ORG || process.env.FLY_ORGANIZATION
+  if (!org) {
+    if (orgs.length !== 1) throw new FlyError('org slug must be specified when not running interactively')
+    org = orgs[0]
+    err(`automatically selected personal organization: ${org}\n`)
+  }
+  if (!orgs.includes(org)) throw new FlyError(`organization ${org} not found`)
+  const region = str(flags, 'region')
+  if (!region) throw new FlyError(NON_INTERACTIVE)
+  const major = Number(str(flags, 'pg-major-version') ?? 16)
+  if (major !== 16 && major !== 17) throw new FlyError(`invalid Postgres major version: ${str(flags, 'pg-major-version')}. Supported versions are 16 and 17`)
+  await latency('mpg')
+  if (!mpgRegions().includes(region)) throw new FlyError(`region ${region} is not available for Managed Postgres. Available regions: [${mpgRegions().join(' ')}]`)
+  // normalizePlan: lowercased and trimmed; anything unknown (even "performance") is basic non-interactively.
+  const key = (str(flags, 'plan') ?? '').trim().toLowerCase()
+  const plan = PLANS[key] && key !== 'Performance' ? key : 'basic'
+  const f = await fault('mpg create', name)
+  const id = clusterId()
+  const size = Number(str(flags, 'volume-size') ?? 10)
+  updateState(dir, (state) => {
+    state.mpg[id] = {
+      id, name, org, region, plan, disk: size, status: 'initializing', readyAt: f?.kind === 'never-ready' ? -1 : Date.now() + provisionMs(),
+      user: 'fly-user', password: randomBytes(18).toString('base64url'), dbname: 'fly-db', directIp: `fdaa:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}:0:1::${randomBytes(1)[0] % 200 + 2}`,
+      attachedApps: [], backups: [], createdAt: nowIso(),
+    }
+    if (f?.kind === 'error') state.mpg[id].readyAt = -2
+  })
+  const p = PLANS[plan]
+  out(`Selected Plan: ${p.name}\n  CPU: ${p.cpu}\n  Memory: ${p.memory}\n  Price: $${p.price} per month\n\nWaiting for cluster ${name} (${id}) to be ready...\nYou can view the cluster in the UI at: https://fly.io/dashboard/${org}/managed_postgres/${id}\nYou can cancel this wait with Ctrl+C - the cluster will continue provisioning in the background.\nOnce ready, you can connect to the database with: fly mpg connect ${id}\n\n`)
+  // Polls every 5 s with no timeout; only "ready" or "error" end the wait.
+  for (;;) {
+    settle()
+    const cluster = readState(dir).mpg[id]
+    if (cluster.readyAt === -2) {
+      updateState(dir, (state) => void (state.mpg[id].status = 'error'))
+      throw new FlyError('cluster creation failed')
+    }
+    if (cluster.status === 'ready') break
+    await sleep(Math.min(200, Math.max(20, cluster.readyAt - Date.now())))
+  }
+  const c = readState(dir).mpg[id]
+  out(`\nManaged Postgres cluster created successfully!\n  ID: ${id}\n  Name: ${name}\n  Organization: ${org}\n  Region: ${region}\n  Plan: ${plan}\n  Disk: ${size}GB\n  PostGIS: false\n  Connection string: ${pooledUrl(c)}\n`)
+}
+
+async function list(args: string[]) {
+  const { flags } = parseFlags(args, { org: { short: 'o', value: true }, deleted: { value: false }, ...JSON_FLAG })
+  requireMacaroon()
+  const org = str(flags, 'org')
+  if (!org) throw new FlyError('slug argument must be specified when not running interactively')
+  await latency('mpg')
+  await fault('mpg list')
+  settle()
+  const clusters = Object.values(readState(dir).mpg).filter((c) => c.org === org)
+  if (!clusters.length || flags.deleted) return out(`No ${flags.deleted ? 'deleted ' : ''}managed postgres clusters found in organization ${org}\n`)
+  if (flags.json) return json(clusters.map((c) => ({ ...clusterJson(c), version: 2, organization: { ...orgJson(c.org), RemoteBuilderImage: '', RemoteBuilderApp: null, Type: 'SHARED', Billable: true, Settings: null, AllowedReplaySourceOrgSlugs: null, AllowAllCrossNetworkReplays: false, WireGuardPeer: null, WireGuardPeers: null, DelegatedWireGuardTokens: null, LoggedCertificates: null } })))
+  out(`ID\tName\tOrg\tRegion\tStatus\tPlan\tAttached Apps\n${clusters.map((c) => `${c.id}\t${c.name}\t${c.org}\t${c.region}\t${c.status}\t${c.plan}\t${c.attachedApps.map((a) => a.name).join(', ') || '<no attached apps>'}`).join('\n')}\n`)
+}
+
+async function status(args: string[]) {
+  const { flags, positionals } = parseFlags(args, JSON_FLAG)
+  requireMacaroon()
+  await latency('mpg')
+  await fault('mpg status')
+  settle()
+  const c = findCluster(positionals[0])
+  const credentials = { status: c.status === 'ready' ? 'ready' : c.status, user: c.user, password: c.password, dbname: c.dbname, pgbouncer_uri: pooledUrl(c) }
+  if (flags.json) return json({ data: clusterJson(c), credentials })
+  out(`ID\t${c.id}\nName\t${c.name}\nOrganization\t${c.org}\nRegion\t${c.region}\nStatus\t${c.status}\nAllocated Disk (GB)\t${c.disk}\nReplicas\t0\nDirect IP\t${c.directIp}\n`)
+}
+
+async function attach(args: string[]) {
+  const { flags, positionals } = parseFlags(args, { app: { short: 'a', value: true }, config: { short: 'c', value: true }, 'variable-name': { value: true }, database: { short: 'd', value: true }, username: { short: 'u', value: true } })
+  requireMacaroon()
+  const app = str(flags, 'app') || process.env.FLY_APP
+  if (!app) throw new FlyError('the config for your app is missing an app name, add an app field to the fly.toml file or specify with the -a flag')
+  await latency('mpg')
+  const f = await fault('mpg attach', app)
+  settle()
+  const target = findApp(readState(dir), app)
+  if (!positionals[0]) {
+    out(`Listing clusters in organization ${target.org}\n`)
+    throw new FlyError(NON_INTERACTIVE)
+  }
+  let cluster: SimMpgCluster
+  try {
+    cluster = findCluster(positionals[0])
+  } catch (error) {
+    throw new FlyError(`failed retrieving cluster ${positionals[0]}: ${(error as Error).message}`)
+  }
+  if (target.org !== cluster.org) throw new FlyError(`app ${app} is in organization ${target.org}, but cluster ${cluster.id} is in organization ${cluster.org}. They must be in the same organization to attach`)
+  const variable = str(flags, 'variable-name') || 'DATABASE_URL'
+  if (currentSecrets(target).has(variable)) throw new FlyError(`app ${app} already has ${variable} set. Use 'fly secrets unset ${variable}' to remove it first`)
+  const url = pooledUrl(cluster, str(flags, 'username') ?? cluster.user, str(flags, 'database') ?? cluster.dbname)
+  const version = updateState(dir, (state) => {
+    const v = updateSecrets(state.apps[app], { [variable]: url }, [])
+    if (f?.kind !== 'attachment-record-fail') state.mpg[cluster.id].attachedApps.push({ name: app, id: state.apps[app].id })
+    return v
+  })
+  recordMinVersion(app, version)
+  if (f?.kind === 'attachment-record-fail') err('Warning: failed to create attachment record: 500 Internal Server Error\n')
+  out(`\nPostgres cluster ${cluster.id} is being attached to ${app}\nThe following secret was added to ${app}:\n  ${variable}=${url}\n`)
+}
+
+async function proxy(args: string[]) {
+  // No --watch-stdin here (unlike `fly proxy`): mpg proxy registers only -p and -b.
+  const { flags, positionals } = parseFlags(args, { 'local-port': { short: 'p', value: true }, 'bind-addr': { short: 'b', value: true } })
+  requireMacaroon()
+  const f = await fault('mpg proxy')
+  settle()
+  const c = findCluster(positionals[0])
+  if (c.status === 'initializing') throw new FlyError('cluster is still initializing, wait a bit more')
+  if (c.status === 'error' || !c.password) throw new FlyError('error getting cluster password')
+  if (!c.directIp) throw new FlyError('error getting cluster IP')
+  if (f?.kind === 'proxy-never-ready') await hang()
+  const backend = sandbox.postgres?.[c.name]
+  if (!backend) throw new FlyError(`tunnel unavailable: no route to ${c.directIp} (the sandbox has no backend for ${c.name})`)
+  return serveTunnel({ local: str(flags, 'local-port') ?? '16380', bind: str(flags, 'bind-addr') ?? '127.0.0.1', backend, shown: `[${c.directIp}]:5432`, watchStdin: false, dieAfterMs: f?.kind === 'proxy-dies' ? (f.ms ?? 0) : undefined })
+}
+
+async function backup(action: string | undefined, args: string[]) {
+  requireMacaroon()
+  if (action === 'create') {
+    const { flags, positionals } = parseFlags(args, { type: { value: true } })
+    const type = str(flags, 'type') ?? 'full'
+    if (type !== 'full' && type !== 'incr') throw new FlyError("--type must be either 'full' or 'incr'")
+    await latency('mpg')
+    const f = await fault('mpg backup create')
+    const c = findCluster(positionals[0])
+    if (f?.kind === 'fail') throw new FlyError(`failed to create backup: 500 Internal Server Error`)
+    out(`Creating ${type} backup for cluster ${c.id}...\n`)
+    updateState(dir, (state) => {
+      state.mpg[c.id].backups.push({ id: `bk_${randomBytes(6).toString('hex')}`, status: 'pending', type, start: nowIso(), stop: '', readyAt: f?.kind === 'backup-stuck' ? -1 : Date.now() + (f?.ms ?? provisionMs()), fails: f?.kind === 'backup-fail' })
+    })
+    return out('Backup queued successfully!\n')
+  }
+  if (action === 'list' || action === 'ls') {
+    const { flags, positionals } = parseFlags(args, { ...JSON_FLAG, all: { value: false } })
+    await latency('mpg')
+    await fault('mpg backup list')
+    settle()
+    const c = findCluster(positionals[0])
+    const recent = c.backups.filter((b) => flags.all || Date.now() - Date.parse(b.start) < 24 * 3600_000)
+    if (!c.backups.length) return out(`No backups found for cluster ${c.id}\n`)
+    if (!recent.length) return out(`No backups found for cluster ${c.id} in the last 24 hours (use --all to see all backups)\n`)
+    if (flags.json) return json(recent.map(({ id, status, type, start, stop }) => ({ id, status, type, start, stop })))
+    return out(`ID\tStart\tStatus\tType\n${recent.map((b) => `${b.id}\t${b.start}\t${b.status}\t${b.type}`).join('\n')}\n`)
+  }
+  throw unknownCommand(action, 'flyctl mpg backup')
+}
+
+async function restore(args: string[]) {
+  const { flags, positionals } = parseFlags(args, { 'backup-id': { value: true }, 'pitr-time': { value: true }, name: { short: 'n', value: true } })
+  requireMacaroon()
+  const backupId = str(flags, 'backup-id')
+  const pitr = str(flags, 'pitr-time')
+  if (!backupId && !pitr) throw new FlyError('one of --backup-id or --pitr-time is required')
+  if (backupId && pitr) throw new FlyError('--backup-id and --pitr-time are mutually exclusive')
+  if (pitr && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(pitr)) throw new FlyError(`--pitr-time must be an RFC3339 timestamp with an explicit offset (e.g. 2026-06-01T12:00:00Z): parsing time "${pitr}" as "2006-01-02T15:04:05Z07:00": cannot parse`)
+  await latency('mpg')
+  await fault('mpg restore')
+  settle()
+  const source = findCluster(positionals[0])
+  if (backupId && !source.backups.some((b) => b.id === backupId && b.status === 'completed')) throw new FlyError(`failed to restore cluster: backup ${backupId} not found or not completed`)
+  const id = clusterId()
+  const name = str(flags, 'name') ?? `${source.name}-restore-${id.slice(0, 6)}`
+  updateState(dir, (state) => {
+    state.mpg[id] = { ...structuredClone(source), id, name, status: 'initializing', readyAt: Date.now() + provisionMs(), password: randomBytes(18).toString('base64url'), attachedApps: [], backups: [], createdAt: nowIso(), restoredFrom: source.id, directIp: `fdaa:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}:0:1::${randomBytes(1)[0] % 200 + 2}` }
+  })
+  out(`Restoring cluster ${source.id} from backup ${backupId ?? pitr}...\nRestore initiated successfully!\n  Cluster ID: ${id}\n  Cluster Name: ${name}\n`)
+}
+
+export async function mpg(sub: string | undefined, args: string[]) {
+  if (sub === 'create') return create(args)
+  if (sub === 'list' || sub === 'ls') return list(args)
+  if (sub === 'status') return status(args)
+  if (sub === 'attach') return attach(args)
+  if (sub === 'proxy') return proxy(args)
+  if (sub === 'backup' || sub === 'backups') return backup(args[0], args.slice(1))
+  if (sub === 'restore') return restore(args)
+  throw unknownCommand(sub, 'flyctl mpg')
+}

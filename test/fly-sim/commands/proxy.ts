@@ -1,0 +1,59 @@
+// fly proxy LOCAL[:REMOTE] [REMOTE_HOST] -a APP (internal/command/proxy/proxy.go; flyctl.md §8.3)
+// and the tunnel under `fly mpg proxy`: binds, prints the readiness line on stdout, forwards real
+// bytes to the sandbox's database, exits 0 on SIGINT/SIGTERM; --watch-stdin exits when stdin ends.
+import { createConnection, createServer } from 'node:net'
+import { APP_FLAG, FlyError, appName, hang, minimumArgs, out, parseFlags, sleep } from '../cli.ts'
+import { dir, fault, findApp, sandbox } from '../runtime.ts'
+import { readState } from '../state.ts'
+import type { Backend } from '../model/network.ts'
+
+export interface Tunnel {
+  local: string
+  bind: string
+  backend: Backend
+  /** What the readiness line names as the remote. */
+  shown: string
+  watchStdin: boolean
+  /** Fault: the proxy exits this long after becoming ready (a dropped WireGuard tunnel). */
+  dieAfterMs?: number
+}
+
+export async function serveTunnel(t: Tunnel): Promise<never> {
+  const server = createServer((socket) => {
+    const upstream = createConnection(t.backend.port, t.backend.host)
+    socket.pipe(upstream).pipe(socket)
+    socket.on('error', () => upstream.destroy())
+    upstream.on('error', () => socket.destroy())
+  })
+  await new Promise<void>((ok, fail) => server.once('error', (e) => fail(new FlyError(`listen tcp ${t.bind}:${t.local}: bind: address already in use (${(e as Error).message})`))).listen(Number(t.local), t.bind, ok))
+  const port = (server.address() as { port: number }).port
+  out(`Proxying localhost:${port} to remote ${t.shown}\n`)
+  const stop = () => process.exit(0)
+  process.removeAllListeners('SIGINT')
+  process.removeAllListeners('SIGTERM')
+  process.on('SIGINT', stop).on('SIGTERM', stop).on('SIGHUP', stop)
+  if (t.watchStdin) process.stdin.on('end', stop).on('close', stop).resume()
+  if (t.dieAfterMs !== undefined) {
+    await sleep(t.dieAfterMs)
+    process.stderr.write('Error: tunnel unavailable: failed probing "personal": context deadline exceeded\n')
+    process.exit(1)
+  }
+  return hang()
+}
+
+export async function proxy(args: string[]) {
+  const { flags, positionals } = parseFlags(args, { ...APP_FLAG, 'bind-addr': { short: 'b', value: true }, select: { short: 's', value: false }, quiet: { short: 'q', value: false }, org: { short: 'o', value: true }, 'watch-stdin': { value: false } })
+  const name = appName(flags)
+  minimumArgs(positionals, 1)
+  const [local, remote = local] = positionals[0].split(':')
+  const f = await fault('proxy', name)
+  findApp(readState(dir), name)
+  const backend = sandbox.postgres?.[name]
+  if (!backend) throw new FlyError(`no machines found for app ${name} (the sandbox has no backend for it)`)
+  if (f?.kind === 'proxy-never-ready') {
+    if (flags['watch-stdin']) process.stdin.on('end', () => process.exit(0)).resume()
+    await hang()
+  }
+  const host = positionals[1] ?? `${name}.internal`
+  return serveTunnel({ local, bind: (flags['bind-addr'] as string) || '127.0.0.1', backend, shown: `[${host}]:${remote}`, watchStdin: Boolean(flags['watch-stdin']), dieAfterMs: f?.kind === 'proxy-dies' ? (f.ms ?? 0) : undefined })
+}

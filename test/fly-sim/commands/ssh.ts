@@ -1,0 +1,67 @@
+// fly ssh console -C (internal/command/ssh/console.go, ssh/io.go; flyctl.md §6, fly-platform.md
+// §2.4, §9): only started machines are candidates; the command runs without a shell; a remote
+// exit N≠0 is exit 1 with `Error: ssh shell: Process exited with status N`; a session that ends
+// without an exit status, or is cancelled, says so and the remote command may still be running.
+import { spawn } from 'node:child_process'
+import { APP_FLAG, FlyError, err, out, parseFlags, str, unknownCommand } from '../cli.ts'
+import { secretsAt } from '../model/fleet.ts'
+import { runCommand, shellWords } from '../model/exec.ts'
+import { dir, fault, findApp, latency, sandbox } from '../runtime.ts'
+import { readState } from '../state.ts'
+
+const FLAGS = {
+  ...APP_FLAG, command: { short: 'C', value: true }, pty: { value: false }, machine: { value: true }, select: { short: 's', value: false },
+  region: { short: 'r', value: true }, 'process-group': { short: 'g', value: true }, user: { short: 'u', value: true }, address: { short: 'A', value: true },
+  quiet: { short: 'q', value: false }, org: { short: 'o', value: true }, container: { value: true }, 'no-container': { value: false },
+}
+
+export async function ssh(sub: string | undefined, args: string[]) {
+  if (sub !== 'console') throw unknownCommand(sub, 'flyctl ssh')
+  const { flags } = parseFlags(args, FLAGS)
+  const name = str(flags, 'app') || process.env.FLY_APP
+  if (!name) throw new FlyError('the config for your app is missing an app name, add an app field to the fly.toml file or specify with the -a flag')
+  await latency('ssh')
+  const f = await fault('ssh', name)
+  const state = readState(dir)
+  const app = findApp(state, name)
+  const started = app.machines.filter((m) => m.state === 'started')
+  const wanted = str(flags, 'machine')
+  if (wanted && !started.some((m) => m.id === wanted)) throw new FlyError(`--machine="${wanted}" not found/started`)
+  if (!started.length) throw new FlyError(`app ${name} has no started VMs.\nIt may be unhealthy or not have been deployed yet.\nTry the following command to verify:\n\nfly status`)
+  const machine = started.find((m) => m.id === wanted) ?? started[0]
+  if (!wanted && started.length > 1) out(`No machine specified, using ${machine.id} in region ${machine.region}\n`)
+  if (f?.kind === 'ssh-connect-fail' || f?.kind === 'fail') throw new FlyError('error connecting to SSH server: ssh: handshake failed: EOF')
+  err(`Connecting to ${machine.privateIp}... complete\n`)
+  const command = str(flags, 'command') ?? ''
+  const env = { ...machine.config.env, ...secretsAt(app, machine.secretsVersion) }
+  const words = shellWords(command)
+
+  if (f?.kind === 'ssh-dropped-running') {
+    // The session drops while the remote command goes on: it runs to its end after flyctl returned.
+    const child = spawn(process.execPath, [process.argv[1], '__remote', JSON.stringify({ app: name, machine: machine.id, words, delayMs: f.ms ?? 1500 })], { detached: true, stdio: 'ignore', env: process.env })
+    child.unref()
+    throw new FlyError('ssh shell: wait: remote command exited without exit status or exit signal')
+  }
+  const stop = () => {
+    err('Error: ssh shell: session forcibly closed; the remote process may still be running\n')
+    process.exit(1)
+  }
+  process.removeAllListeners('SIGINT')
+  process.removeAllListeners('SIGTERM')
+  process.on('SIGINT', stop).on('SIGTERM', stop)
+  const result = f?.kind === 'remote-fail'
+    ? { status: 1, stdout: '', stderr: 'Error: P3018 (injected fault)\n' }
+    : await runCommand({ state, sandbox, image: state.images[machine.image], env, slowMs: f?.kind === 'slow' ? f.ms : undefined }, words)
+  out(result.stdout)
+  err(result.stderr)
+  if (f?.kind === 'ssh-dropped') throw new FlyError('ssh shell: wait: remote command exited without exit status or exit signal')
+  if (result.status !== 0) throw new FlyError(`ssh shell: Process exited with status ${result.status}`)
+}
+
+/** The remote half of a dropped session, run detached (internal to the simulator). */
+export async function remoteContinuation(spec: string) {
+  const { app, machine, words, delayMs } = JSON.parse(spec) as { app: string; machine: string; words: string[]; delayMs: number }
+  const state = readState(dir)
+  const m = state.apps[app].machines.find((x) => x.id === machine)!
+  await runCommand({ state, sandbox, image: state.images[m.image], env: { ...m.config.env, ...secretsAt(state.apps[app], m.secretsVersion) }, slowMs: delayMs }, words)
+}

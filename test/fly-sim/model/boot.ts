@@ -1,0 +1,28 @@
+// What happens when a machine boots its image, as far as the simulator can know: an image whose
+// entrypoint it traced (the gateway's renderer) runs that entrypoint's `render` step with the
+// machine's environment and secrets; if it fails, the app never starts listening, its checks stay
+// critical and its log says why (as Kong does without a valid configuration). Images the simulator
+// cannot look into are taken to boot.
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { secretsAt } from './fleet.ts'
+import { logLine } from './logs.ts'
+import type { SimApp, SimImage, SimMachine } from '../state.ts'
+
+export function entrypointScript(image: SimImage | undefined): string | undefined {
+  const words = image?.entrypoint ?? []
+  const script = words[0] === 'sh' || words[0] === '/bin/sh' ? words[1] : words[0]
+  return image && script && existsSync(join(image.fsDir, script)) ? join(image.fsDir, script) : undefined
+}
+
+/** Boots the machine's image: false (and a log line) when its start step fails. */
+export function boots(app: SimApp, machine: SimMachine, image: SimImage | undefined): boolean {
+  const script = entrypointScript(image)
+  if (!script) return true
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...machine.config.env, ...secretsAt(app, machine.secretsVersion) }
+  const run = spawnSync('sh', [script, 'render'], { env, encoding: 'utf8', timeout: 10_000 })
+  if (run.status === 0) return true
+  for (const line of (run.stderr || `exited with status ${run.status}`).trim().split('\n')) app.logs.push(logLine(machine.id, machine.region, 'error', line))
+  return false
+}

@@ -1,0 +1,110 @@
+// A command run inside a machine of an image: the release command's temporary machine
+// (machines_releasecommand.go: init.cmd split shell-style, no shell) and `ssh console -C`
+// (hallpass: shell-words, no shell). Neither has `&&`, `cd` or `$VAR` unless the command is
+// `sh -c '…'`; then the simulator understands the scripts the toolkit needs:
+// `cd DIR && npx prisma migrate deploy` and `… migrate resolve --applied|--rolled-back NAME`.
+import { existsSync } from 'node:fs'
+import { join, posix } from 'node:path'
+import { datasourceUrl, migrateDeploy, migrateResolve, prismaProject, type StandinResult } from '../prisma-standin.ts'
+import { resolveBackend } from './network.ts'
+import type { Sandbox, SimImage, SimState } from '../state.ts'
+
+/** hallpass / shlex: words with quotes and backslashes, no shell. */
+export function shellWords(command: string): string[] {
+  const words: string[] = []
+  let current = ''
+  let quote: string | null = null
+  let has = false
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]
+    if (quote) {
+      if (c === quote) quote = null
+      else if (c === '\\' && quote === '"' && i + 1 < command.length) current += command[++i]
+      else current += c
+    } else if (c === "'" || c === '"') {
+      quote = c
+      has = true
+    } else if (c === '\\' && i + 1 < command.length) {
+      current += command[++i]
+      has = true
+    } else if (/\s/.test(c)) {
+      if (has || current) words.push(current)
+      current = ''
+      has = false
+    } else current += c
+  }
+  if (has || current) words.push(current)
+  return words
+}
+
+export interface ExecContext {
+  state: SimState
+  sandbox: Sandbox
+  image: SimImage | undefined
+  env: Record<string, string>
+  slowMs?: number
+}
+
+const notFound = (word: string): StandinResult => ({ status: 127, stdout: '', stderr: `exec: "${word}": executable file not found in $PATH\n` })
+
+async function prisma(ctx: ExecContext, cwd: string, args: string[]): Promise<StandinResult> {
+  if (!ctx.image) return notFound('npx')
+  const root = join(ctx.image.fsDir, cwd)
+  const project = prismaProject(root)
+  if (!existsSync(join(root, 'prisma.config.ts')) && !existsSync(project.schemaPath)) {
+    return { status: 1, stdout: '', stderr: 'Error: Could not find Prisma Schema that is required for this command.\nYou can either provide it with `--schema` argument, set it in your Prisma Config file, or put it into the default location (`./prisma/schema.prisma`, `./schema.prisma`.\n' }
+  }
+  const url = datasourceUrl(root, ctx.env)
+  if (!url) return { status: 1, stdout: '', stderr: 'Error: Failed to load config file "/app/prisma.config.ts" as a TypeScript/JavaScript module. Error: PrismaConfigEnvError: Cannot resolve environment variable: DATABASE_URL.\n' }
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return { status: 1, stdout: '', stderr: 'Error: P1013: The provided database string is invalid.\n' }
+  }
+  const shownHost = `${parsed.hostname}:${parsed.port || 5432}`
+  const backend = resolveBackend(ctx.state, ctx.sandbox, parsed.hostname.replace(/^\[|\]$/g, ''), Number(parsed.port || 5432))
+  if ('error' in backend) return { status: 1, stdout: '', stderr: `Error: P1001: Can't reach database server at \`${shownHost}\`\n\nPlease make sure your database server is running at \`${shownHost}\`.\n` }
+  const connection = { ...backend, user: decodeURIComponent(parsed.username) || undefined, password: decodeURIComponent(parsed.password) || undefined, database: decodeURIComponent(parsed.pathname.slice(1)) || 'postgres' }
+  if (args[0] === 'migrate' && args[1] === 'deploy') return migrateDeploy(project, connection, shownHost, { slowMs: ctx.slowMs })
+  if (args[0] === 'migrate' && args[1] === 'resolve' && (args[2] === '--applied' || args[2] === '--rolled-back') && args[3]) {
+    return migrateResolve(project, connection, shownHost, args[2] === '--applied' ? 'applied' : 'rolled-back', args[3])
+  }
+  return { status: 1, stdout: '', stderr: `! Unknown or unsupported command \`${args.join(' ')}\` (simulated Prisma CLI)\n` }
+}
+
+/** Runs one command line as Fly would: words, no shell unless `sh -c`. */
+export async function runCommand(ctx: ExecContext, words: string[], cwd = '/'): Promise<StandinResult> {
+  if (!words.length) return notFound('')
+  if ((words[0] === 'sh' || words[0] === '/bin/sh' || words[0] === 'bash') && words[1] === '-c') return runScript(ctx, words[2] ?? '', cwd)
+  if (words[0] === 'npx' && words[1] === 'prisma') return prisma(ctx, cwd, words.slice(2))
+  if (words[0] === 'prisma' || words[0] === './node_modules/.bin/prisma') return prisma(ctx, cwd, words.slice(1))
+  if (words[0] === 'true') return { status: 0, stdout: '', stderr: '' }
+  if (words[0] === 'echo') return { status: 0, stdout: `${words.slice(1).join(' ')}\n`, stderr: '' }
+  return notFound(words[0])
+}
+
+/** The few shell scripts the simulator understands: commands joined by `&&`, `cd` included. */
+async function runScript(ctx: ExecContext, script: string, cwd: string): Promise<StandinResult> {
+  let dir = cwd
+  let stdout = ''
+  let stderr = ''
+  for (const part of script.split('&&').map((p) => p.trim())) {
+    const words = shellWords(part)
+    if (words[0] === 'cd') {
+      const target = posix.resolve(dir, words[1] ?? '/')
+      if (ctx.image && !existsSync(join(ctx.image.fsDir, target))) return { status: 2, stdout, stderr: `${stderr}sh: 1: cd: can't cd to ${words[1]}\n` }
+      dir = target
+      continue
+    }
+    if (/[|;><`$]/.test(part)) return { status: 2, stdout, stderr: `${stderr}sh: 1: the simulated shell does not support: ${part}\n` }
+    const result = await runCommand(ctx, words, dir)
+    stdout += result.stdout
+    stderr += result.stderr
+    if (result.status !== 0) {
+      const status = result.status === 127 ? 127 : result.status
+      return { status, stdout, stderr: result.status === 127 ? `${stderr.replace(/exec: "([^"]*)": executable file not found in \$PATH\n$/, 'sh: 1: $1: not found\n')}` : stderr }
+    }
+  }
+  return { status: 0, stdout, stderr }
+}
