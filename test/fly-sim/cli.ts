@@ -86,9 +86,9 @@ export function appName(flags: Flags): string {
   throw new FlyError('the config for your app is missing an app name, add an app field to the fly.toml file or specify with the -a flag')
 }
 
-/** cobra's unknown sub-command: the hint goes to stdout (fmt.Printf). */
+/** cobra's unknown sub-command; cli.Run then prints the hint on stdout (fmt.Printf, then fmt.Println: a blank line). */
 export function unknownCommand(sub: string | undefined, parent: string): FlyError {
-  return new FlyError(`unknown command "${sub ?? ''}" for "${parent}"`, 1, `Run '${parent} --help' for usage.\n`)
+  return new FlyError(`unknown command "${sub ?? ''}" for "${parent}"`, 1, `Run '${parent} --help' for usage.\n\n`)
 }
 
 /** Cobra's positional-argument validators (cobra/args.go). */

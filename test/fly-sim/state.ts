@@ -75,6 +75,8 @@ export interface SimRelease {
   Description: string
   ImageRef: string
   CreatedAt: string
+  /** CreatedAt with milliseconds (secrets list compares it with a secret's updated_at). */
+  createdMs?: number
   UserName: string
 }
 

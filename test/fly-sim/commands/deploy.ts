@@ -87,7 +87,9 @@ export async function deploy(args: string[]) {
   if (f?.kind === 'unhealthy' && f.afterMachines === undefined) updateState(dir, (state) => void (state.images[deployedImage].broken = true))
   if (f?.kind === 'http-5xx') updateState(dir, (state) => void (state.images[deployedImage].http5xxUntil = f.ms ? Date.now() + f.ms : 0))
 
-  // A first deploy provisions IPs before anything else, even if it fails later (deploy_first.go).
+  // DeployWithConfig prints the monitoring line before NewMachineDeployment, which provisions IPs on
+  // a first deploy before anything else, even if the deploy fails later (deploy_first.go).
+  out(`\nWatch your deployment at https://fly.io/apps/${name}/monitoring\n\n`)
   const first = !target.deployed && !target.machines.some((m) => m.state !== 'destroyed')
   if (first) {
     const kind = flags.flycast ? 'private' : flags['no-public-ips'] ? 'none' : 'public'
@@ -106,7 +108,6 @@ export async function deploy(args: string[]) {
   }
   process.on('SIGINT', interrupted).on('SIGTERM', interrupted)
 
-  out(`\nWatch your deployment at https://fly.io/apps/${name}/monitoring\n\n`)
   const minSecretsVersion = localMinVersion(name)
   if (config.deploy.releaseCommand && !flags['skip-release-command']) {
     const state = readState(dir)
@@ -114,7 +115,7 @@ export async function deploy(args: string[]) {
     const version = updateState(dir, (s) => launchSecretsVersion(s.apps[name], minSecretsVersion))
     const env = { ...config.env, ...secretsAt(app, version), RELEASE_COMMAND: '1', FLY_PROCESS_GROUP: 'fly_app_release_command', PRIMARY_REGION: config.primaryRegion }
     try {
-      await runReleaseCommand({ app: name, command: config.deploy.releaseCommand, image: state.images[deployedImage], env, injectedFailure: f?.kind === 'release-command-fail', timeoutMs: parseDuration(str(flags, 'release-command-timeout') || config.deploy.releaseCommandTimeout, 300_000) * timeScale })
+      await runReleaseCommand({ app: name, command: config.deploy.releaseCommand, image: state.images[deployedImage], env, injectedFailure: f?.kind === 'release-command-fail', region: config.primaryRegion, timeoutMs: parseDuration(str(flags, 'release-command-timeout') || config.deploy.releaseCommandTimeout, 300_000) * timeScale })
     } catch (error) {
       throw fail(error)
     }
@@ -128,7 +129,9 @@ export async function deploy(args: string[]) {
     releaseVersion: release.Version,
     minSecretsVersion,
     waitMs: parseDuration(str(flags, 'wait-timeout') || config.deploy.waitTimeout, 300_000) * timeScale,
-    noWait: Boolean(flags.detach) || strategy === 'immediate',
+    strategy,
+    skipHealthChecks: Boolean(flags.detach),
+    skipSmokeChecks: Boolean(flags.detach) || flags['smoke-checks'] === false,
     maxUnavailable: Number(str(flags, 'max-unavailable') ?? config.deploy.maxUnavailable ?? 0.33),
     healthyAfterMs: f?.kind === 'healthy-after-ms' ? (f.ms ?? 0) : 0,
     crashAfter: f?.kind === 'unhealthy' ? f.afterMachines : undefined,
@@ -142,8 +145,14 @@ export async function deploy(args: string[]) {
   try {
     const live = readState(dir).apps[name].machines.filter((m) => m.state !== 'destroyed')
     if (live.length === 0) {
-      out(`This deployment will:\n * create ${config.mounts.length || !rollout.ha ? '1 "app" machine' : config.services.length ? '2 "app" machines' : '1 "app" machine and 1 standby machine for it'}\n\n`)
+      // warnAboutProcessGroupChanges: the header depends on isFirstDeploy, not on the machine count.
+      out(`${first ? 'This deployment will:' : 'Process groups have changed. This will:'}\n * create ${config.mounts.length || !rollout.ha ? '1 "app" machine' : config.services.length ? '2 "app" machines' : '1 "app" machine and 1 standby machine for it'}\n\n`)
       await createMachines(rollout)
+      // The proxy uses the most restrictive auto_stop_machines of the group's services (slices.Min: off < stop < suspend).
+      const rank = (a: boolean | 'suspend') => (a === false ? 0 : a === true ? 2 : 1)
+      const strictest = config.services.length ? config.services.map((s) => s.autostop).sort((a, b) => rank(a) - rank(b))[0] : false
+      if (strictest === true) out(`\n\nNOTE: The machines for [app] have services with 'auto_stop_machines = "stop"' that will be stopped when idling\n\n`)
+      if (strictest === 'suspend') out(`\n\nNOTE: The machines for [app] have services with 'auto_stop_machines = "suspend"' that will be suspended when idling\n\n`)
     } else {
       out(`Updating existing machines in '${name}' with ${strategy} strategy\n`)
       await updateMachines(rollout)
@@ -159,11 +168,13 @@ export async function deploy(args: string[]) {
     const id = app.machines.find((m) => m.state === 'started')?.id ?? app.machines[0]?.id ?? 'none'
     app.logs.push(logLine(id, rollout.region, 'info', 'Starting init (commit: sim)...'), logLine(id, rollout.region, 'info', `listening on 0.0.0.0:${config.services[0]?.internal_port ?? 8080} (image ${deployedImage})`))
   })
-  if (first && config.services.some((s) => s.autostop === true)) out(`\n\nNOTE: The machines for [app] have services with 'auto_stop_machines = "stop"' that will be stopped when idling\n\n`)
-  if (!flags.detach && flags['dns-checks'] !== false) err(`Checking DNS configuration for ${name}.fly.dev\n✓ DNS configuration verified\n`)
+  // checkDNS: only after success, and only for an app with a URL and at least one IP.
+  const url = config.url?.replace('{app}', name) ?? null
+  if (!flags.detach && flags['dns-checks'] !== false && url && readState(dir).apps[name].ips.length) err(`Checking DNS configuration for ${new URL(url).hostname}\n✓ DNS configuration verified\n`)
+  if (process.env.FLY_EMIT_RELEASE_JSON) out(JSON.stringify({ id: release.ID, version: release.Version, image_ref: deployedImage }) + '\n')
+  // DeployWithConfig's closing line: public needs an app URL (an app without http services prints none).
   if (flags.flycast) out(`\nYour your newly deployed app is available in the organizations' private network under http://${name}.flycast\n`)
   else if (flags['no-public-ips']) out('\nYour app is deployed but does not have a public or private IP address\n')
-  else out(`\nVisit your newly deployed app at https://${name}.fly.dev/\n\n`)
-  if (process.env.FLY_EMIT_RELEASE_JSON === '1') out(JSON.stringify({ id: release.ID, version: release.Version, image_ref: deployedImage }) + '\n')
+  else if (url) out(`\nVisit your newly deployed app at ${url}\n\n`)
   void sandbox
 }

@@ -10,14 +10,17 @@ export { logLine } from '../model/logs.ts'
 // ANSI (aurora ignores the terminal), and no space between `[level]` and the message.
 const faint = (s: string) => `\x1b[2m${s}\x1b[0m`
 const green = (s: string) => `\x1b[32m${s}\x1b[0m`
-const blue = (s: string) => `\x1b[34m${s}\x1b[0m`
+/** render/logs.go levelColor: debug cyan, info blue, warn/warning yellow, anything else red. */
+const levelColour = (level: string) => `\x1b[${level === 'debug' ? 36 : level === 'info' ? 34 : level === 'warn' || level === 'warning' ? 33 : 31}m${level}\x1b[0m`
 
 function render(lines: string[], asJson: boolean) {
   for (const line of lines) {
     const [timestamp, instance, region, level, ...rest] = line.split('\t')
     const message = rest.join('\t')
-    if (asJson) json({ level, instance, message, region, timestamp, meta: { Instance: instance, Region: region, Event: { Provider: 'app' }, HTTP: null, Error: null, URL: null } })
-    else out(`${faint(timestamp)} app[${instance}] ${green(region)} [${blue(level)}]${message}\n`)
+    // logs/entry.go Meta: nested structs (not pointers), so HTTP, Error and URL are objects of zero values.
+    const meta = { Instance: instance, Region: region, Event: { Provider: 'app' }, HTTP: { Request: { ID: '', Method: '', Version: '' }, Response: { status_code: 0 } }, Error: { Code: 0, Message: '' }, URL: { Full: '' } }
+    if (asJson) json({ level, instance, message, region, timestamp, meta })
+    else out(`${faint(timestamp)} app[${instance}] ${green(region)} [${levelColour(level)}]${message}\n`)
   }
 }
 

@@ -23,11 +23,24 @@ const PLANS: Record<string, { name: string; cpu: string; memory: string; price: 
 const clusterId = () => Array.from(randomBytes(16), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')
 const provisionMs = () => sandbox.mpgProvisionMs ?? 0
 
-/** mpg.go requireMacaroonToken: old bearer tokens (fo1_…) are refused. */
+/**
+ * mpg.go requireMacaroonToken: the token (-t, FLY_ACCESS_TOKEN, FLY_API_TOKEN) must hold a macaroon.
+ * fly-go tokens.Parse strips `FlyV1`/`Bearer` schemes, splits on commas and counts only parts
+ * prefixed fm1r_, fm1a_ or fm2_ as macaroons; anything else (fo1_… user tokens) is refused. The
+ * error text ends in a newline of its own, so a blank line follows it.
+ */
 function requireMacaroon() {
-  const token = process.env.FLY_ACCESS_TOKEN || process.env.FLY_API_TOKEN || ''
-  if (token.startsWith('fo1_')) {
-    throw new FlyError('MPG commands require updated tokens but found older-style tokens.\n\nPlease upgrade your authentication by running:\n  flyctl auth logout\n  flyctl auth login')
+  const flagIndex = process.argv.findIndex((a) => a === '-t' || a === '--access-token' || a.startsWith('--access-token='))
+  const fromFlag = flagIndex < 0 ? undefined : process.argv[flagIndex].includes('=') ? process.argv[flagIndex].split('=').slice(1).join('=') : process.argv[flagIndex + 1]
+  let token = (fromFlag ?? (process.env.FLY_ACCESS_TOKEN || process.env.FLY_API_TOKEN || '')).trim()
+  for (;;) {
+    const [scheme, ...rest] = token.split(' ')
+    if (!rest.length || !/^(bearer|flyv1)$/i.test(scheme.trim())) break
+    token = rest.join(' ').trim()
+  }
+  const macaroons = token.split(',').map((t) => t.trim()).filter((t) => ['fm1r', 'fm1a', 'fm2'].includes(t.split('_')[0]))
+  if (!macaroons.length) {
+    throw new FlyError('MPG commands require updated tokens but found older-style tokens.\n\nPlease upgrade your authentication by running:\n  flyctl auth logout\n  flyctl auth login\n')
   }
 }
 
@@ -56,8 +69,28 @@ function settle() {
 
 const pooledUrl = (c: SimMpgCluster, user = c.user, db = c.dbname) => `postgresql://${user}:${c.password}@pgbouncer.${c.id}.flympg.net/${db}`
 
+/** fly-go types.go Organization, as the ui-ex API's cluster objects carry it: no JSON tags, so
+ * capitalised keys; WireGuardPeers and DelegatedWireGuardTokens are structs, not pointers. */
+function fullOrgJson(slug: string) {
+  const { ID, InternalNumericID, Name, Slug, RawSlug, PaidPlan } = orgJson(slug)
+  return {
+    ID, InternalNumericID, Name, RemoteBuilderImage: '', RemoteBuilderApp: null, Slug, RawSlug, Type: 'SHARED', PaidPlan, Billable: true, Settings: null,
+    AllowedReplaySourceOrgSlugs: null, AllowAllCrossNetworkReplays: false, WireGuardPeer: null, WireGuardPeers: { Nodes: null, Edges: null },
+    DelegatedWireGuardTokens: { Nodes: null, Edges: null }, LoggedCertificates: null,
+  }
+}
+
+/** uiex/mpg/types.go AttachedApp: {name, id int64}. */
+const attachedJson = (c: SimMpgCluster) => (c.attachedApps.length ? c.attachedApps.map((a) => ({ name: a.name, id: /^\d+$/.test(a.id) ? Number(a.id) : parseInt(a.id.slice(0, 12), 16) })) : null)
+
+/** uiex/mpg/v2 ManagedCluster (status, lookups): field order as the Go struct. */
 function clusterJson(c: SimMpgCluster) {
-  return { id: c.id, name: c.name, status: c.status, engine: 'postgres', plan: c.plan, region: c.region, organization: orgJson(c.org), mpgd_cluster_id: c.id, disk: c.disk, replicas: 0, ip_assignments: { direct: c.directIp }, attached_apps: c.attachedApps.length ? c.attachedApps : null }
+  return { id: c.id, name: c.name, status: c.status, engine: 'postgres', plan: c.plan, region: c.region, organization: fullOrgJson(c.org), mpgd_cluster_id: c.id, disk: c.disk, replicas: 0, ip_assignments: { direct: c.directIp }, attached_apps: attachedJson(c) }
+}
+
+/** uiex/mpg/v1 ManagedCluster (what `mpg list` renders): another field order, a version, no engine. */
+function listedClusterJson(c: SimMpgCluster) {
+  return { id: c.id, mpgd_cluster_id: c.id, version: 2, name: c.name, region: c.region, status: c.status, plan: c.plan, disk: c.disk, replicas: 0, organization: fullOrgJson(c.org), ip_assignments: { direct: c.directIp }, attached_apps: attachedJson(c) }
 }
 
 async function create(args: string[]) {
@@ -73,11 +106,12 @@ async function create(args: string[]) {
     err(`automatically selected personal organization: ${org}\n`)
   }
   if (!orgs.includes(org)) throw new FlyError(`organization ${org} not found`)
-  const region = str(flags, 'region')
-  if (!region) throw new FlyError(NON_INTERACTIVE)
+  // runCreate: the major version is checked before RunCreate looks at (or prompts for) the region.
   const major = Number(str(flags, 'pg-major-version') ?? 16)
   if (major !== 16 && major !== 17) throw new FlyError(`invalid Postgres major version: ${str(flags, 'pg-major-version')}. Supported versions are 16 and 17`)
   await latency('mpg')
+  const region = str(flags, 'region')
+  if (!region) throw new FlyError(NON_INTERACTIVE)
   if (!mpgRegions().includes(region)) throw new FlyError(`region ${region} is not available for Managed Postgres. Available regions: [${mpgRegions().join(' ')}]`)
   // normalizePlan: lowercased and trimmed; anything unknown (even "performance") is basic non-interactively.
   const key = (str(flags, 'plan') ?? '').trim().toLowerCase()
@@ -120,7 +154,7 @@ async function list(args: string[]) {
   settle()
   const clusters = Object.values(readState(dir).mpg).filter((c) => c.org === org)
   if (!clusters.length || flags.deleted) return out(`No ${flags.deleted ? 'deleted ' : ''}managed postgres clusters found in organization ${org}\n`)
-  if (flags.json) return json(clusters.map((c) => ({ ...clusterJson(c), version: 2, organization: { ...orgJson(c.org), RemoteBuilderImage: '', RemoteBuilderApp: null, Type: 'SHARED', Billable: true, Settings: null, AllowedReplaySourceOrgSlugs: null, AllowAllCrossNetworkReplays: false, WireGuardPeer: null, WireGuardPeers: null, DelegatedWireGuardTokens: null, LoggedCertificates: null } })))
+  if (flags.json) return json(clusters.map(listedClusterJson))
   out(`ID\tName\tOrg\tRegion\tStatus\tPlan\tAttached Apps\n${clusters.map((c) => `${c.id}\t${c.name}\t${c.org}\t${c.region}\t${c.status}\t${c.plan}\t${c.attachedApps.map((a) => a.name).join(', ') || '<no attached apps>'}`).join('\n')}\n`)
 }
 
@@ -146,8 +180,10 @@ async function attach(args: string[]) {
   settle()
   const target = findApp(readState(dir), app)
   if (!positionals[0]) {
+    // ClusterFromArgOrSelect without an ID lists the org's clusters and prompts for one.
     out(`Listing clusters in organization ${target.org}\n`)
-    throw new FlyError(NON_INTERACTIVE)
+    const any = Object.values(readState(dir).mpg).some((c) => c.org === target.org)
+    throw new FlyError(`failed retrieving cluster : ${any ? NON_INTERACTIVE : `no managed postgres clusters found in organization ${target.org}`}`)
   }
   let cluster: SimMpgCluster
   try {
@@ -194,8 +230,9 @@ async function backup(action: string | undefined, args: string[]) {
     await latency('mpg')
     const f = await fault('mpg backup create')
     const c = findCluster(positionals[0])
-    if (f?.kind === 'fail') throw new FlyError(`failed to create backup: 500 Internal Server Error`)
+    // RunBackupCreate prints its first line before the API call.
     out(`Creating ${type} backup for cluster ${c.id}...\n`)
+    if (f?.kind === 'fail') throw new FlyError(`failed to create backup: 500 Internal Server Error`)
     updateState(dir, (state) => {
       state.mpg[c.id].backups.push({ id: `bk_${randomBytes(6).toString('hex')}`, status: 'pending', type, start: nowIso(), stop: '', readyAt: f?.kind === 'backup-stuck' ? -1 : Date.now() + (f?.ms ?? provisionMs()), fails: f?.kind === 'backup-fail' })
     })
@@ -216,6 +253,30 @@ async function backup(action: string | undefined, args: string[]) {
   throw unknownCommand(action, 'flyctl mpg backup')
 }
 
+const RFC3339 = '2006-01-02T15:04:05Z07:00'
+/**
+ * Go's time.Parse(time.RFC3339, value) error text (time/format.go ParseError), or undefined when
+ * it parses: the layout is walked element by element; a mismatch names the rest of the value and
+ * the layout element (a literal or a std chunk; the hour alone may have one digit), leftovers are
+ * "extra text", bad fields "out of range" (days are not checked against the month).
+ */
+function rfc3339Error(value: string): string | undefined {
+  const q = (s: string) => JSON.stringify(s)
+  const cannot = (rest: string, elem: string) => `parsing time ${q(value)} as ${q(RFC3339)}: cannot parse ${q(rest)} as ${q(elem)}`
+  const steps: [string, RegExp, [string, number, number]?][] = [
+    ['2006', /^\d{4}/], ['-', /^-/], ['01', /^\d{2}/, ['month', 1, 12]], ['-', /^-/], ['02', /^\d{2}/, ['day', 1, 31]], ['T', /^T/],
+    ['15', /^\d{1,2}/, ['hour', 0, 23]], [':', /^:/], ['04', /^\d{2}/, ['minute', 0, 59]], [':', /^:/], ['05', /^\d{2}(\.\d+)?/, ['second', 0, 59]], ['Z07:00', /^(Z|[+-]\d{2}:\d{2})/],
+  ]
+  let rest = value
+  for (const [elem, pattern, range] of steps) {
+    const match = pattern.exec(rest)
+    if (!match) return cannot(rest, elem)
+    if (range && (Number(match[0]) < range[1] || Number(match[0]) > range[2])) return `parsing time ${q(value)}: ${range[0]} out of range`
+    rest = rest.slice(match[0].length)
+  }
+  return rest ? `parsing time ${q(value)}: extra text: ${q(rest)}` : undefined
+}
+
 async function restore(args: string[]) {
   const { flags, positionals } = parseFlags(args, { 'backup-id': { value: true }, 'pitr-time': { value: true }, name: { short: 'n', value: true } })
   requireMacaroon()
@@ -223,18 +284,21 @@ async function restore(args: string[]) {
   const pitr = str(flags, 'pitr-time')
   if (!backupId && !pitr) throw new FlyError('one of --backup-id or --pitr-time is required')
   if (backupId && pitr) throw new FlyError('--backup-id and --pitr-time are mutually exclusive')
-  if (pitr && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(pitr)) throw new FlyError(`--pitr-time must be an RFC3339 timestamp with an explicit offset (e.g. 2026-06-01T12:00:00Z): parsing time "${pitr}" as "2006-01-02T15:04:05Z07:00": cannot parse`)
+  const parseError = pitr ? rfc3339Error(pitr) : undefined
+  if (parseError) throw new FlyError(`--pitr-time must be an RFC3339 timestamp with an explicit offset (e.g. 2026-06-01T12:00:00Z): ${parseError}`)
   await latency('mpg')
   await fault('mpg restore')
   settle()
   const source = findCluster(positionals[0])
+  // RunRestore prints its first line before the API call.
+  out(backupId ? `Restoring cluster ${source.id} from backup ${backupId}...\n` : `Restoring cluster ${source.id} to point in time ${pitr}...\n`)
   if (backupId && !source.backups.some((b) => b.id === backupId && b.status === 'completed')) throw new FlyError(`failed to restore cluster: backup ${backupId} not found or not completed`)
   const id = clusterId()
   const name = str(flags, 'name') ?? `${source.name}-restore-${id.slice(0, 6)}`
   updateState(dir, (state) => {
     state.mpg[id] = { ...structuredClone(source), id, name, status: 'initializing', readyAt: Date.now() + provisionMs(), password: randomBytes(18).toString('base64url'), attachedApps: [], backups: [], createdAt: nowIso(), restoredFrom: source.id, directIp: `fdaa:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}:0:1::${randomBytes(1)[0] % 200 + 2}` }
   })
-  out(`Restoring cluster ${source.id} from backup ${backupId ?? pitr}...\nRestore initiated successfully!\n  Cluster ID: ${id}\n  Cluster Name: ${name}\n`)
+  out(`Restore initiated successfully!\n  Cluster ID: ${id}\n  Cluster Name: ${name}\n`)
 }
 
 export async function mpg(sub: string | undefined, args: string[]) {

@@ -20,7 +20,8 @@ export async function platform(sub: string | undefined, args: string[]) {
   const { flags } = parseFlags(args, JSON_FLAG)
   await latency('platform')
   await fault('platform regions')
-  const list = REGIONS.map(([code, name, latitude, longitude, geo]) => ({ code, name, latitude, longitude, gateway_available: code !== 'jnb', requires_paid_plan: false, deprecated: false, capacity: 100, geo_region: geo, mpg_available: mpgRegions().includes(code) }))
+  // runRegions: deprecated regions dropped, then sorted by name (not by code).
+  const list = [...REGIONS].sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map(([code, name, latitude, longitude, geo]) => ({ code, name, latitude, longitude, gateway_available: code !== 'jnb', requires_paid_plan: false, deprecated: false, capacity: 100, geo_region: geo, mpg_available: mpgRegions().includes(code) }))
   if (flags.json) return json(list)
-  out(`NAME\tCODE\tGATEWAY\n${list.map((r) => `${r.name}\t${r.code}\t${r.gateway_available ? '✓' : ''}`).join('\n')}\n`)
+  out(`NAME\tCODE\tMPG\n${list.map((r) => `${r.name}\t${r.code}\t${r.mpg_available ? '✓' : ''}`).join('\n')}\n`)
 }

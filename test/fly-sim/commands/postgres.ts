@@ -27,7 +27,7 @@ async function create(args: string[]) {
   await latency('postgres')
   await fault('postgres create', name)
   const operatorPassword = str(flags, 'password') || password(16)
-  const flycast = updateState(dir, (state) => {
+  const { flycast, machineId } = updateState(dir, (state) => {
     if (state.apps[name]) throw new FlyError(`Validation failed: Name has already been taken (Request ID: ${requestId()})`)
     if (!(sandbox.orgs ?? ['microbima']).includes(str(flags, 'org')!)) throw new FlyError(`organization ${str(flags, 'org')} not found`)
     const app = (state.apps[name] = newApp(name, str(flags, 'org')!))
@@ -38,9 +38,11 @@ async function create(args: string[]) {
     startMachine(state, machine)
     app.machines.push(machine)
     state.volumes[volumeId] = { id: volumeId, name: 'pg_data', app: name, size_gb: Number(flags['volume-size']), region, created_at: nowIso(), attached_machine_id: machine.id, snapshots: [] }
-    return allocate(app, 'private_v6').Address
+    return { flycast: allocate(app, 'private_v6').Address, machineId: machine.id }
   })
-  out(`Creating postgres cluster in organization ${flags.org}\nCreating app...\nSetting secrets on app ${name}...\nProvisioning 1 of 1 machines with image flyio/postgres-flex:16.8\nWaiting for machine to start...\nMachine ${hex(7)} is created\n==> Monitoring health checks\n  Waiting for ${hex(7)} to become healthy (started, 3/3)\n\nPostgres cluster ${name} created\n  Username:    postgres\n  Password:    ${operatorPassword}\n  Hostname:    ${name}.internal\n  Flycast:     ${flycast}\n  Proxy port:  5432\n  Postgres port:  5433\n  Connection string: postgres://postgres:${operatorPassword}@${name}.flycast:5432\n\nSave your credentials in a secure place -- you won't be able to see them again!\n`)
+  // flypg/launcher.go LaunchMachinesPostgres: one line per machine (its state as launched), the
+  // health-check watch, then the credentials block and the closing paragraphs.
+  out(`Creating postgres cluster in organization ${flags.org}\nCreating app...\nSetting secrets on app ${name}...\nProvisioning 1 of 1 machines with image flyio/postgres-flex:16.8\nWaiting for machine to start...\nMachine ${machineId} is created\n==> Monitoring health checks\n  Waiting for ${machineId} to become healthy (started, 3/3)\n\nPostgres cluster ${name} created\n  Username:    postgres\n  Password:    ${operatorPassword}\n  Hostname:    ${name}.internal\n  Flycast:     ${flycast}\n  Proxy port:  5432\n  Postgres port:  5433\n  Connection string: postgres://postgres:${operatorPassword}@${name}.flycast:5432\n\nSave your credentials in a secure place -- you won't be able to see them again!\n\nConnect to postgres\nAny app within the ${flags.org} organization can connect to this Postgres using the above connection string\n\nNow that you've set up Postgres, here's what you need to understand: https://fly.io/docs/postgres/getting-started/what-you-should-know/\n`)
 }
 
 async function attach(args: string[]) {
@@ -55,7 +57,6 @@ async function attach(args: string[]) {
   const db = (str(flags, 'database-name') || snake).replace(/-/g, '_').toLowerCase()
   const user = (str(flags, 'database-user') || snake).replace(/-/g, '_').toLowerCase()
   const step = (s: string) => (f?.kind === 'attach-interrupted' && f.detail === s ? `interrupted after ${s}` : undefined)
-  const fail = (why: string) => new FlyError(`failed executing create-user: ${why}: context canceled`)
   const result = updateState(dir, (state) => {
     const pg = state.apps[pgName]
     if (!pg?.postgres) throw new FlyError(`app ${pgName} is not a postgres app`)
@@ -81,7 +82,9 @@ async function attach(args: string[]) {
     const version = updateSecrets(app, { [variable]: url }, [])
     return { url, version }
   })
-  if ('interrupted' in result) throw fail(`interrupted after ${result.interrupted}`)
+  // An interrupted attach (Ctrl-C, a cancelled CI job) cancels flyctl's context: the step's error
+  // wraps context.Canceled, so cli.Run exits 127 and prints nothing; what was created stays.
+  if ('interrupted' in result) throw new FlyError('', 127)
   recordMinVersion(consumer, result.version)
   out(`\nPostgres cluster ${pgName} is now attached to ${consumer}\nThe following secret was added to ${consumer}:\n  ${variable}=${result.url}\n`)
 }

@@ -25,7 +25,8 @@ export async function serveTunnel(t: Tunnel): Promise<never> {
     socket.on('error', () => upstream.destroy())
     upstream.on('error', () => socket.destroy())
   })
-  await new Promise<void>((ok, fail) => server.once('error', (e) => fail(new FlyError(`listen tcp ${t.bind}:${t.local}: bind: address already in use (${(e as Error).message})`))).listen(Number(t.local), t.bind, ok))
+  // net.ListenTCP's error, as Go prints it.
+  await new Promise<void>((ok, fail) => server.once('error', () => fail(new FlyError(`listen tcp ${t.bind}:${t.local}: bind: address already in use`))).listen(Number(t.local), t.bind, ok))
   const port = (server.address() as { port: number }).port
   out(`Proxying localhost:${port} to remote ${t.shown}\n`)
   const stop = () => process.exit(0)

@@ -1,7 +1,7 @@
 // fly secrets import | set | unset | list | deploy | sync (internal/command/secrets/*.go,
 // internal/appsecrets; flyctl.md §2, fly-platform.md §6). Values are stored before any restart;
 // a failed restart leaves them stored. Values are never printed back.
-import { APP_FLAG, FlyError, JSON_FLAG, appName, json, out, parseFlags, unknownCommand } from '../cli.ts'
+import { APP_FLAG, FlyError, JSON_FLAG, appName, err, json, out, parseFlags, unknownCommand } from '../cli.ts'
 import { hex } from '../model/fleet.ts'
 import { parseDuration } from '../model/flytoml.ts'
 import { updateMachines } from '../model/rollout.ts'
@@ -26,7 +26,7 @@ function panic(message: string): FlyError {
 }
 
 /** appsecrets.Update, then (unless --stage) a restart-only deployment (DeploySecrets). */
-async function store(sub: string, name: string, set: Record<string, string>, unset: string[], stage: boolean, detach: boolean) {
+async function store(sub: string, name: string, set: Record<string, string>, unset: string[], stage: boolean, detach: boolean, dnsChecks = true) {
   await latency('secrets')
   const f = await fault(`secrets ${sub}`, name)
   if (f?.kind === 'fail') throw new FlyError(`failed to update app secrets: internal server error (Request ID: ${requestId()})`)
@@ -44,11 +44,15 @@ async function store(sub: string, name: string, set: Record<string, string>, uns
   }
   if (stage) return out('Secrets have been staged, but not set on VMs. Deploy or update machines in this app for the secrets to take effect.\n')
   if (!machines) return out('Secrets are staged for the first deployment\n')
-  await restartOnly(name, f?.kind === 'restart-fail', detach)
+  await restartOnly(name, f?.kind === 'restart-fail', detach, dnsChecks)
 }
 
-/** A restart-only deployment: the deployed config, a new release, rolling rules, no release command. */
-async function restartOnly(name: string, failRestart: boolean, detach: boolean) {
+/**
+ * A restart-only deployment (secrets.go DeploySecrets → DeployMachinesApp with RestartOnly): the
+ * deployed config, a new release, the rolling rules (stopped machines stay stopped), no release
+ * command, no "Visit" line; DNS checks after success unless --detach or --dns-checks=false.
+ */
+async function restartOnly(name: string, failRestart: boolean, detach: boolean, dnsChecks = true) {
   const state = readState(dir)
   const app = findApp(state, name)
   const live = app.machines.filter((m) => m.state !== 'destroyed')
@@ -59,11 +63,14 @@ async function restartOnly(name: string, failRestart: boolean, detach: boolean) 
     updateState(dir, (s) => finishRelease(s.apps[name], release.Version, 'failed'))
     throw new FlyError(`failed to update machine ${live[0].id}: failed to update VM ${live[0].id}: request returned non-2xx status, 500 (Request ID: ${requestId()})`)
   }
+  const strategy = app.deployedConfig?.deploy.strategy || 'rolling'
+  out(`Updating existing machines in '${name}' with ${strategy} strategy\n`)
   try {
     await updateMachines(
       {
         app: name, config: live[0].config, region: live[0].region, releaseVersion: release.Version, minSecretsVersion: localMinVersion(name),
-        waitMs: parseDuration(app.deployedConfig?.deploy.waitTimeout, 300_000) * timeScale, noWait: detach, maxUnavailable: app.deployedConfig?.deploy.maxUnavailable ?? 0.33, healthyAfterMs: 0, ha: true,
+        waitMs: parseDuration(app.deployedConfig?.deploy.waitTimeout, 300_000) * timeScale, strategy, skipHealthChecks: detach, skipSmokeChecks: false,
+        maxUnavailable: app.deployedConfig?.deploy.maxUnavailable ?? 0.33, healthyAfterMs: 0, ha: true,
       },
       (m) => ({ ...m.config, metadata: { ...m.config.metadata, fly_release_version: String(release.Version), fly_release_id: release.ID } }),
     )
@@ -72,6 +79,8 @@ async function restartOnly(name: string, failRestart: boolean, detach: boolean) 
     throw error
   }
   updateState(dir, (s) => finishRelease(s.apps[name], release.Version, 'complete'))
+  const url = app.deployedConfig?.url?.replace('{app}', name)
+  if (!detach && dnsChecks && url && app.ips.length) err(`Checking DNS configuration for ${new URL(url).hostname}\n✓ DNS configuration verified\n`)
 }
 
 export async function secrets(sub: string | undefined, args: string[], argv: string[]) {
@@ -85,7 +94,7 @@ export async function secrets(sub: string | undefined, args: string[], argv: str
     if (parsed.kind === 'panic') throw panic(parsed.message)
     if (parsed.kind === 'error') throw new FlyError(`Failed to parse secrets from stdin: ${parsed.message}`)
     if (!parsed.secrets.size) throw new FlyError('requires at least one SECRET=VALUE pair')
-    return store('import', name, Object.fromEntries(parsed.secrets), [], Boolean(flags.stage), Boolean(flags.detach))
+    return store('import', name, Object.fromEntries(parsed.secrets), [], Boolean(flags.stage), Boolean(flags.detach), flags['dns-checks'] !== false)
   }
   if (sub === 'set') {
     const { flags, positionals } = parseFlags(args, COMMON)
@@ -97,21 +106,23 @@ export async function secrets(sub: string | undefined, args: string[], argv: str
       if (eq < 0) throw new FlyError(`could not parse secrets: '${arg}': must be in the format NAME=VALUE`)
       values[arg.slice(0, eq)] = arg.slice(eq + 1)
     }
-    return store('set', name, values, [], Boolean(flags.stage), Boolean(flags.detach))
+    return store('set', name, values, [], Boolean(flags.stage), Boolean(flags.detach), flags['dns-checks'] !== false)
   }
   if (sub === 'unset') {
     const { flags, positionals } = parseFlags(args, COMMON)
     const name = appName(flags)
     if (!positionals.length) throw new FlyError('requires at least 1 arg(s), only received 0')
-    return store('unset', name, {}, positionals, Boolean(flags.stage), Boolean(flags.detach))
+    return store('unset', name, {}, positionals, Boolean(flags.stage), Boolean(flags.detach), flags['dns-checks'] !== false)
   }
   if (sub === 'list' || sub === 'ls') {
     const { flags } = parseFlags(args, { ...APP_FLAG, ...JSON_FLAG })
     const name = appName(flags)
     await latency('secrets')
-    await fault('secrets list', name)
+    const f = await fault('secrets list', name)
     const app = findApp(readState(dir), name)
-    const list = [...currentSecrets(app)].sort(([a], [b]) => a.localeCompare(b)).map(([k, s]) => ({ name: k, digest: s.digest, status: secretStatus(app, s.version) }))
+    // Fault `json-null`: Go renders a nil slice as null, not [].
+    if (f?.kind === 'json-null' && flags.json) return out('null\n')
+    const list = [...currentSecrets(app)].sort(([a], [b]) => a.localeCompare(b)).map(([k, s]) => ({ name: k, digest: s.digest, status: secretStatus(app, s.at) }))
     if (flags.json) return json(list)
     return out(`NAME\tDIGEST\tSTATUS\n${list.map((s) => `${s.status === 'Staged' ? '* ' : s.status === 'Partial' ? '! ' : ''}${s.name}\t${s.digest}\t${s.status}`).join('\n')}\n`)
   }
@@ -120,7 +131,7 @@ export async function secrets(sub: string | undefined, args: string[], argv: str
     const name = appName(flags)
     await latency('secrets')
     const f = await fault('secrets deploy', name)
-    return restartOnly(name, f?.kind === 'restart-fail', Boolean(flags.detach))
+    return restartOnly(name, f?.kind === 'restart-fail', Boolean(flags.detach), flags['dns-checks'] !== false)
   }
   if (sub === 'sync') {
     // sync.go: unsets a random secret that does not exist to learn the latest version; prints nothing.

@@ -24,14 +24,23 @@ export async function ssh(sub: string | undefined, args: string[]) {
   const f = await fault('ssh', name)
   const state = readState(dir)
   const app = findApp(state, name)
-  const started = app.machines.filter((m) => m.state === 'started')
+  // console.go selectMachine: started machines only (no started one is an error even with
+  // --machine), then -r/--region, then --machine among what is left.
+  let started = app.machines.filter((m) => m.state === 'started')
+  if (!started.length) throw new FlyError(`app ${name} has no started VMs.\nIt may be unhealthy or not have been deployed yet.\nTry the following command to verify:\n\nfly status`)
+  const region = str(flags, 'region')
+  if (region) {
+    started = started.filter((m) => m.region === region)
+    if (!started.length) throw new FlyError(`app ${name} has no VMs in region ${region}`)
+  }
   const wanted = str(flags, 'machine')
   if (wanted && !started.some((m) => m.id === wanted)) throw new FlyError(`--machine="${wanted}" not found/started`)
-  if (!started.length) throw new FlyError(`app ${name} has no started VMs.\nIt may be unhealthy or not have been deployed yet.\nTry the following command to verify:\n\nfly status`)
   const machine = started.find((m) => m.id === wanted) ?? started[0]
   if (!wanted && started.length > 1) out(`No machine specified, using ${machine.id} in region ${machine.region}\n`)
+  // connect.go spin(): without a terminal, the "in" text alone on stderr; --quiet disables it. It
+  // is printed before the dial, so a connection failure follows it.
+  if (!flags.quiet) err(`Connecting to ${machine.privateIp}...\n`)
   if (f?.kind === 'ssh-connect-fail' || f?.kind === 'fail') throw new FlyError('error connecting to SSH server: ssh: handshake failed: EOF')
-  err(`Connecting to ${machine.privateIp}... complete\n`)
   const command = str(flags, 'command') ?? ''
   const env = { ...machine.config.env, ...secretsAt(app, machine.secretsVersion) }
   const words = shellWords(command)

@@ -82,7 +82,12 @@ export async function releases(args: string[]) {
   const { flags } = parseFlags(args, { ...APP_FLAG, ...JSON_FLAG, image: { value: false } })
   const name = appName(flags)
   await latency('releases')
-  await fault('releases', name)
+  const f = await fault('releases', name)
+  // Fault `json-null`: Go renders a nil slice as null, not [].
+  if (f?.kind === 'json-null' && flags.json) {
+    findApp(readState(dir), name)
+    return out('null\n')
+  }
   const list = [...findApp(readState(dir), name).releases].sort((a, b) => b.Version - a.Version).slice(0, 25)
   if (flags.json) return json(list.map(releaseJson))
   out(`VERSION\tSTATUS\tDESCRIPTION\tUSER\tDATE${flags.image ? '\tDOCKER IMAGE' : ''}\n` + list.map((r) => `v${r.Version}\t${r.Status}\t${r.Description}\t${r.UserName}\t${r.CreatedAt}${flags.image ? `\t${r.ImageRef}` : ''}`).join('\n') + '\n')

@@ -12,7 +12,7 @@ import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } f
 import { dirname, join, posix, relative, resolve } from 'node:path'
 import { createRequire } from 'node:module'
 import { DockerfileParser, type Instruction } from 'dockerfile-ast'
-import { FlyError, err } from '../cli.ts'
+import { FlyError, out } from '../cli.ts'
 import { hex } from './fleet.ts'
 
 // A CommonJS module whose typings declare an ES default export: load it as CommonJS.
@@ -51,7 +51,8 @@ function resolveDockerfile(input: BuildInput): string {
   if (fromConfig) {
     const path = resolve(dirname(input.configPath), fromConfig)
     const local = candidates.find((c) => existsSync(c))
-    if (local && local !== path) err(`ignoring ${local}, and using ${path} (from ${input.configPath})\n`)
+    // deploy_build.go multipleDockerfile → terminal.Warnf: stdout, and that logger always keeps ANSI.
+    if (local && local !== path) out(`\x1b[33mWARN\x1b[0m ignoring ${local}, and using ${path} (from ${input.configPath})\n`)
     if (!existsSync(path)) throw new FlyError(`dockerfile '${path}' not found`)
     return path
   }

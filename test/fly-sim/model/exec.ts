@@ -81,6 +81,11 @@ export async function runCommand(ctx: ExecContext, words: string[], cwd = '/'): 
   if (words[0] === 'prisma' || words[0] === './node_modules/.bin/prisma') return prisma(ctx, cwd, words.slice(1))
   if (words[0] === 'true') return { status: 0, stdout: '', stderr: '' }
   if (words[0] === 'echo') return { status: 0, stdout: `${words.slice(1).join(' ')}\n`, stderr: '' }
+  // coreutils sleep (every image has it): a long-running remote command for session tests.
+  if (words[0] === 'sleep' && /^\d+(\.\d+)?$/.test(words[1] ?? '')) {
+    await new Promise((resolve) => setTimeout(resolve, Number(words[1]) * 1000))
+    return { status: 0, stdout: '', stderr: '' }
+  }
   return notFound(words[0])
 }
 

@@ -15,6 +15,8 @@ export interface AppConfig {
   services: SimService[]
   checks: SimCheckDef[]
   mounts: { source: string; destination: string }[]
+  /** appconfig Config.URL() with `{app}` for the app name: https://{app}.fly.dev/ for an [http_service], else from the services' http ports; null without any. */
+  url: string | null
 }
 
 type Raw = Record<string, any>
@@ -25,6 +27,17 @@ function autostop(value: unknown): boolean | 'suspend' {
   if (value === true || value === 'stop') return true
   if (value === 'suspend') return 'suspend'
   throw new FlyError(`invalid app configuration: auto_stop_machines must be "off", "stop" or "suspend", not ${JSON.stringify(value)}`)
+}
+
+/** What an [http_service] and a [[services]] section have alike. */
+function serviceBase(raw: Raw, port: number) {
+  return {
+    protocol: 'tcp' as const,
+    internal_port: port,
+    autostop: autostop(raw.auto_stop_machines),
+    autostart: raw.auto_start_machines ?? true,
+    min_machines_running: Number(raw.min_machines_running ?? 0),
+  }
 }
 
 const pad = (n: number) => String(n).padStart(2, '0')
@@ -49,11 +62,7 @@ export function parseAppConfig(text: string, path: string): AppConfig {
   if (http) {
     const port = Number(http.internal_port ?? 8080)
     services.push({
-      protocol: 'tcp',
-      internal_port: port,
-      autostop: autostop(http.auto_stop_machines),
-      autostart: http.auto_start_machines ?? true,
-      min_machines_running: Number(http.min_machines_running ?? 0),
+      ...serviceBase(http, port),
       ports: [
         { port: 80, handlers: ['http'], force_https: Boolean(http.force_https) },
         { port: 443, handlers: ['http', 'tls'] },
@@ -64,11 +73,7 @@ export function parseAppConfig(text: string, path: string): AppConfig {
   for (const s of (raw.services as Raw[] | undefined) ?? []) {
     const port = Number(s.internal_port)
     services.push({
-      protocol: 'tcp',
-      internal_port: port,
-      autostop: autostop(s.auto_stop_machines),
-      autostart: s.auto_start_machines ?? true,
-      min_machines_running: Number(s.min_machines_running ?? 0),
+      ...serviceBase(s, port),
       ports: ((s.ports as Raw[] | undefined) ?? []).map((p) => ({ port: Number(p.port), handlers: p.handlers ?? [], ...(p.force_https ? { force_https: true } : {}) })),
       checks: [...httpChecks(s.http_checks, port, 0), ...tcpChecks(s.tcp_checks, port, (s.http_checks ?? []).length)],
     })
@@ -80,6 +85,17 @@ export function parseAppConfig(text: string, path: string): AppConfig {
   const mounts = [raw.mounts].flat().filter(Boolean).map((m: Raw) => ({ source: m.source, destination: m.destination }))
   const deploy = (raw.deploy as Raw | undefined) ?? {}
   const build = (raw.build as Raw | undefined) ?? {}
+  const host = '{app}.fly.dev'
+  const httpPorts = ((raw.services as Raw[] | undefined) ?? []).flatMap((s) => ((s.ports as Raw[] | undefined) ?? []).filter((p) => (p.handlers ?? []).includes('http')))
+  const tlsPorts = httpPorts.filter((p) => p.handlers.includes('tls')).map((p) => Number(p.port)).sort((a, b) => a - b)
+  const plainPorts = httpPorts.filter((p) => !p.handlers.includes('tls')).map((p) => Number(p.port)).sort((a, b) => a - b)
+  const url =
+    http && Number(http.internal_port ?? 8080) > 0 ? `https://${host}/`
+    : tlsPorts.includes(443) ? `https://${host}/`
+    : plainPorts.includes(80) ? `http://${host}/`
+    : tlsPorts.length ? `https://${host}:${tlsPorts[0]}/`
+    : plainPorts.length ? `http://${host}:${plainPorts[0]}/`
+    : null
   return {
     app: raw.app,
     primaryRegion: raw.primary_region ?? 'iad',
@@ -95,6 +111,7 @@ export function parseAppConfig(text: string, path: string): AppConfig {
     services,
     checks,
     mounts,
+    url,
   }
 }
 

@@ -2,7 +2,7 @@
 // minvers.go): Fly bumps a per-app version on every update; the flyctl that made the update keeps
 // it as a minimum in its own config.yml (app_secrets_minvers) and sends it with later launches.
 // A flyctl on another machine (a fresh CI runner) has no entry until `secrets sync`.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
@@ -19,16 +19,27 @@ function readConfig(): Record<string, any> {
   return existsSync(file) ? ((parse(readFileSync(file, 'utf8')) as Record<string, any>) ?? {}) : {}
 }
 
+// flyctl reads config.yml once, at start (viper), and saving a minimum version writes its whole
+// in-memory map back over the file's key (appsecrets/minvers.go setMinvers, config/file.go set).
+// So two flyctl processes that save at once for different apps lose one entry: the second writes
+// the map it read before the first saved. Read here at module load, as flyctl does at start.
+let minvers: Record<string, number> = { ...(readConfig().app_secrets_minvers ?? {}) }
+
 export function localMinVersion(app: string): number | undefined {
-  const value = readConfig().app_secrets_minvers?.[app]
+  const value = minvers[app]
   return typeof value === 'number' ? value : undefined
 }
 
 export function recordMinVersion(app: string, version: number): void {
+  minvers = { ...minvers, [app]: version }
   const config = readConfig()
-  config.app_secrets_minvers = { ...(config.app_secrets_minvers ?? {}), [app]: version }
+  config.app_secrets_minvers = minvers
   mkdirSync(join(configFile(), '..'), { recursive: true })
-  writeFileSync(configFile(), stringify(config))
+  // flyctl writes under a file lock that its readers take too, so no reader sees half a file:
+  // here a rename does the same. What is lost is only what the map read at start did not have.
+  const temp = `${configFile()}.${process.pid}.tmp`
+  writeFileSync(temp, stringify(config))
+  renameSync(temp, configFile())
 }
 
 /** One update call (flaps UpdateAppSecrets): every change under one new version. */
@@ -41,20 +52,33 @@ export function updateSecrets(app: SimApp, set: Record<string, string>, unset: s
   return version
 }
 
-/** Current secrets with the version each was last written at. */
-export function currentSecrets(app: SimApp): Map<string, { value: string; version: number; digest: string }> {
-  const current = new Map<string, { value: string; version: number; digest: string }>()
+/** Current secrets with the version (and time) each was last written at. */
+export function currentSecrets(app: SimApp): Map<string, { value: string; version: number; digest: string; at: number }> {
+  const current = new Map<string, { value: string; version: number; digest: string; at: number }>()
   for (const event of [...app.secretsLog].sort((a, b) => a.version - b.version)) {
     if (event.value === null) current.delete(event.name)
-    else current.set(event.name, { value: event.value, version: event.version, digest: digestOf(event.value) })
+    else current.set(event.name, { value: event.value, version: event.version, digest: digestOf(event.value), at: event.at })
   }
   return current
 }
 
-/** secrets list's status: Deployed when every machine runs a version that has it, Staged when none does. */
-export function secretStatus(app: SimApp, version: number): 'Deployed' | 'Staged' | 'Partial' {
+/**
+ * secrets list's status (internal/command/secrets/list.go computeSecretStatus): flyctl does not
+ * know which secrets version a machine runs. It counts a machine as having a secret when the
+ * release its metadata names (fly_release_version) was created at or after the secret's
+ * updated_at: Deployed when every machine does, Staged when none does (or there are no machines),
+ * Partial otherwise. A machine launched with a stale secrets version (no minvers) still counts.
+ */
+export function secretStatus(app: SimApp, updatedAt: number): 'Deployed' | 'Staged' | 'Partial' {
   const machines = app.machines.filter((m) => m.state !== 'destroyed')
-  const having = machines.filter((m) => m.secretsVersion >= version).length
+  const created = (version: number) => {
+    const release = app.releases.find((r) => r.Version === version)
+    return release ? (release.createdMs ?? Date.parse(release.CreatedAt)) : undefined
+  }
+  const having = machines.filter((m) => {
+    const at = created(m.releaseVersion)
+    return at !== undefined && updatedAt <= at
+  }).length
   if (!machines.length || having === 0) return 'Staged'
   return having === machines.length ? 'Deployed' : 'Partial'
 }
