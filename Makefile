@@ -10,19 +10,23 @@ MAKEFLAGS += --no-print-directory
 # Variables reach the scripts through the environment (MB_*), never pasted into a recipe, so no
 # value can run as a shell command (APP='x;rm -rf ~' is just a wrong app name). YES, IMAGE,
 # VERSION, PLAN and PLAN_OUT count only on the make command line: a YES or IMAGE left in the
-# shell's environment never confirms production or picks a rollback target.
-cli = $(if $(filter command line,$(origin $(1))),$($(1)))
-override export MB_APP := $(APP)
-override export MB_DRY_RUN := $(DRY_RUN)
-override export MB_VERBOSE := $(VERBOSE)
-override export MB_ENV_DIR := $(ENV_DIR)
-override export MB_NAME := $(NAME)
-override export MB_REASON := $(REASON)
+# shell's environment never confirms production or picks a rollback target. Values are taken
+# unexpanded ($(value …)): REASON='$(shell cmd)' is text, not make code that runs cmd.
+cli = $(if $(filter command line,$(origin $(1))),$(value $(1)))
+override export MB_APP := $(value APP)
+override export MB_DRY_RUN := $(value DRY_RUN)
+override export MB_VERBOSE := $(value VERBOSE)
+override export MB_ENV_DIR := $(value ENV_DIR)
+override export MB_NAME := $(value NAME)
+override export MB_REASON := $(value REASON)
 override export MB_YES := $(call cli,YES)
 override export MB_IMAGE := $(call cli,IMAGE)
 override export MB_VERSION := $(call cli,VERSION)
 override export MB_PLAN := $(call cli,PLAN)
 override export MB_PLAN_OUT := $(call cli,PLAN_OUT)
+# Every other command-line variable (HEALTH_TIMEOUT=20, DB=1, …) reaches the scripts' environment
+# the same way: as its text, unexpanded (make would otherwise expand it when exporting it).
+$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(eval override export $(v) := $$(value $(v)))))
 
 INSTALLED := node_modules/.installed
 BUILT := dist/.built

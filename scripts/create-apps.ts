@@ -5,7 +5,7 @@
 // DB=1 also creates the environment's database and attaches it to the internal API: Fly Postgres
 // (`flypg`, as the strategy document) or Managed Postgres (`mpg`), as infra/fly/settings.json or
 // DB_KIND say. Both print credentials: they are kept (in the env file, mode 0600), never printed.
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { envFlag, main, type Context } from './lib/cli.js'
@@ -19,20 +19,32 @@ import { registerSecret } from './lib/secrets-mask.js'
 import { loadSettings, type Settings } from './lib/settings.js'
 
 
-/** Whether the env file can take the database's credentials: checked before anything is created. */
-function writable(path: string): string | undefined {
+/** Why the env file cannot take the database's credentials, if it cannot: checked before anything
+ * is created. An existing file is opened for appending (nothing written), which also catches what
+ * access(2) misses when run as root (a read-only or immutable file); a missing one needs its
+ * nearest existing folder to be a writable folder. */
+function unwritable(path: string): string | undefined {
+  const why = (code: string | undefined) => `${path} cannot be written (${code}): DB=1 keeps the new database's credentials there; fix it first`
   try {
-    if (existsSync(path)) accessSync(path, constants.W_OK)
-    else {
-      let dir = dirname(path)
-      while (!existsSync(dir)) dir = dirname(dir)
-      accessSync(dir, constants.W_OK)
+    if (existsSync(path)) {
+      const stat = statSync(path)
+      if (stat.isDirectory()) return why('EISDIR')
+      if (!stat.isFile()) return `${path} is not a regular file: DB=1 keeps the new database's credentials there; make it a plain file`
+      closeSync(openSync(path, 'a'))
+      return undefined
     }
+    let dir = dirname(path)
+    while (!existsSync(dir)) dir = dirname(dir)
+    if (!statSync(dir).isDirectory()) return why('ENOTDIR')
+    accessSync(dir, constants.W_OK)
     return undefined
   } catch (error) {
-    return `${path} cannot be written (${(error as NodeJS.ErrnoException).code}): DB=1 keeps the new database's credentials there; fix its permissions first`
+    return why((error as NodeJS.ErrnoException).code)
   }
 }
+
+/** Env files that could not take new credentials in this run (they went to a fallback file). */
+const saveFailures: string[] = []
 
 /** Keeps connection strings in the env file (mode 0600): a CHANGE_ME placeholder from the
  * .env.example is replaced, a real value is the operator's and is left alone. If the file cannot
@@ -55,10 +67,21 @@ function saveValues(ctx: Context, path: string, values: Record<string, string>):
     chmodSync(path, 0o600)
     return done.length ? `${done.join(', ')} written (mode 0600)` : 'already set there: left as it is'
   } catch (error) {
-    const fallback = join(tmpdir(), `microbima-${ctx.env}-database-${Date.now()}.env`)
-    writeFileSync(fallback, Object.entries(values).map(([k, v]) => `${k}='${v}'`).join('\n') + '\n', { mode: 0o600 })
-    ctx.log.error(`could not write ${path} (${(error as NodeJS.ErrnoException).code}); the credentials are in ${fallback} (mode 0600): move them into ${path}`)
-    return `NOT written; saved to ${fallback}`
+    // Never lost, never printed: the first place that takes them, each file created new (wx) 0600.
+    const text = Object.entries(values).map(([k, v]) => `${k}='${v}'`).join('\n') + '\n'
+    const name = `microbima-${ctx.env}-database-${Date.now()}-${process.pid}.env`
+    for (const fallback of [join(tmpdir(), name), join('.deploy-state', name)]) {
+      try {
+        mkdirSync(dirname(fallback), { recursive: true, mode: 0o700 })
+        writeFileSync(fallback, text, { mode: 0o600, flag: 'wx' })
+        ctx.log.error(`could not write ${path} (${(error as NodeJS.ErrnoException).code}); the credentials are in ${fallback} (mode 0600): move them into ${path}`)
+        saveFailures.push(path)
+        return `NOT written; saved to ${fallback}`
+      } catch {
+        // try the next place
+      }
+    }
+    throw new OperationError(`could not write ${path} (${(error as NodeJS.ErrnoException).code}) nor a fallback file: the new credentials are only on Fly (flyctl secrets list --app ${flyAppName(ctx.env, 'internal-api')} shows the name)`)
   }
 }
 
@@ -69,7 +92,7 @@ await main(
     const wantDb = Boolean(ctx.flags.db) || envFlag('DB')
     const envFile = envFilePath(ctx.envDir, ctx.env, 'internal-api')
     if (wantDb) {
-      const problem = writable(envFile)
+      const problem = unwritable(envFile) ?? unwritable(join(dirname(envFile), 'database.env'))
       if (problem) throw new UserError(problem)
     }
     const fly = ctx.fly()
@@ -102,6 +125,7 @@ await main(
     if (ipWork) rows.push(...(await makePrivate(ctx, api, apiIps)).map((done) => [api, done]))
     if (wantDb) rows.push(...(kind === 'mpg' ? await managedPostgres(ctx, settings, existing, envFile) : await flyPostgres(ctx, settings, existing, envFile)))
     ctx.log.result(table(['app', 'result'], rows))
+    if (saveFailures.length) throw new OperationError(`the apps are ready, but ${saveFailures.join(' and ')} could not be written: move the credentials from the file named above into it`)
   },
 )
 
@@ -145,6 +169,25 @@ async function flyPostgres(ctx: Context, settings: Settings, existing: Set<strin
   return rows
 }
 
+/** flyctl mpg attach (the pooled URL, as DATABASE_URL), then the direct URL staged beside it.
+ * Undefined in a dry run, which prints both writes. */
+async function attachManaged(ctx: Context, cluster: string, consumer: string): Promise<{ pooled: string; direct: string } | undefined> {
+  const fly = ctx.fly()
+  const out = await fly.mpgAttach(cluster, consumer)
+  if (ctx.dryRun) {
+    await fly.secretsImport(consumer, { DIRECT_DATABASE_URL: 'postgresql://…@direct.…' })
+    return undefined
+  }
+  const pooled = /DATABASE_URL=(postgres(?:ql)?:\/\/\S+)/.exec(out.stdout)?.[1]
+  if (!pooled) throw new OperationError(`flyctl mpg attach printed no DATABASE_URL for ${consumer}`)
+  registerSecret(pooled)
+  // Migrations need a real session (advisory locks): the direct URL, which no flyctl command prints.
+  const direct = pooled.replace('@pgbouncer.', '@direct.')
+  registerSecret(direct)
+  await fly.secretsImport(consumer, { DIRECT_DATABASE_URL: direct })
+  return { pooled, direct }
+}
+
 async function managedPostgres(ctx: Context, settings: Settings, existing: Set<string>, envFile: string): Promise<string[][]> {
   const fly = ctx.fly()
   const name = databaseAppName(ctx.env)
@@ -156,6 +199,8 @@ async function managedPostgres(ctx: Context, settings: Settings, existing: Set<s
     await fly.mpgCreate({ name, org: settings.org, region: settings.mpg.region, plan: settings.mpg.plan, volumeSizeGb: settings.mpg.volumeSizeGb })
     if (ctx.dryRun) {
       rows.push([name, `would create (Managed Postgres, ${settings.mpg.region}, ${settings.mpg.plan})`])
+      // The cluster's id exists only once it is created: the runbook names it by a placeholder.
+      await attachManaged(ctx, `<${name}-id>`, consumer)
       rows.push([`${name} → ${consumer}`, 'would attach (pooled DATABASE_URL) and stage DIRECT_DATABASE_URL'])
       return rows
     }
@@ -168,18 +213,12 @@ async function managedPostgres(ctx: Context, settings: Settings, existing: Set<s
     rows.push([`${name} → ${consumer}`, `already attached (DATABASE_URL is on the app${secrets.some((s) => s.name === 'DIRECT_DATABASE_URL') ? ', and DIRECT_DATABASE_URL' : ''})`])
     return rows
   }
-  const out = await fly.mpgAttach(cluster.id, consumer)
-  if (ctx.dryRun) {
+  const attached = await attachManaged(ctx, cluster.id, consumer)
+  if (!attached) {
     rows.push([`${name} → ${consumer}`, 'would attach (pooled DATABASE_URL) and stage DIRECT_DATABASE_URL'])
     return rows
   }
-  const pooled = /DATABASE_URL=(postgres(?:ql)?:\/\/\S+)/.exec(out.stdout)?.[1]
-  if (!pooled) throw new OperationError(`flyctl mpg attach printed no DATABASE_URL for ${consumer}`)
-  registerSecret(pooled)
-  // Migrations need a real session (advisory locks): the direct URL, which no flyctl command prints.
-  const direct = pooled.replace('@pgbouncer.', '@direct.')
-  registerSecret(direct)
-  await fly.secretsImport(consumer, { DIRECT_DATABASE_URL: direct })
+  const { pooled, direct } = attached
   const after = new Set((await fly.secretsList(consumer)).map((s) => s.name))
   if (!after.has('DATABASE_URL') || !after.has('DIRECT_DATABASE_URL')) throw new OperationError(`${consumer} should now have DATABASE_URL and DIRECT_DATABASE_URL, but flyctl secrets list shows ${[...after].join(', ') || 'neither'}`)
   rows.push([`${name} → ${consumer}`, 'attached: pooled DATABASE_URL for the app, DIRECT_DATABASE_URL for migrations (staged)'])

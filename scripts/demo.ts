@@ -4,9 +4,10 @@
 import chalk from 'chalk'
 import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { startRehearsal } from '../test/support/rehearsal.ts'
 import { REPO, tempDir, writeEnvDir } from '../test/support/toolkit.ts'
-import { formatDuration, table } from './lib/log.js'
+import { formatDuration, table, WIDTH, wrapLine } from './lib/log.js'
 
 interface Step {
   title: string
@@ -23,43 +24,61 @@ const elapsed = () => chalk.dim(`+${formatDuration(performance.now() - started)}
 function make(target: string, vars: Record<string, string>, env: Record<string, string>): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn('make', ['-s', target, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    const indent = (chunk: Buffer) => chunk.toString().replace(/\n(?!$)/g, '\n    ')
-    child.stdout.on('data', (c: Buffer) => process.stdout.write(`    ${indent(c)}`))
-    child.stderr.on('data', (c: Buffer) => process.stdout.write(`    ${indent(c)}`))
+    // Not indented: the targets' tables already fill the 120 columns a terminal gives them. Their
+    // prose is one line per message when piped, as here, so the rehearsal wraps it for reading.
+    const relay = (stream: NodeJS.ReadableStream) => createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => say(wrapLine(line, WIDTH, 2).join('\n')))
+    relay(child.stdout)
+    relay(child.stderr)
     child.on('close', (code) => resolve(code ?? 1))
   })
 }
 
-say(chalk.bold('MicroBima deploy toolkit: sandbox rehearsal of the whole runbook'))
-say('starting the sandbox: Fly simulator, staging and production PostgreSQL (PGlite)…')
-const rehearsal = await startRehearsal({ latencyMs: { deploy: 400, ssh: 200, status: 50, releases: 50 } })
+const kind = process.env.DB_KIND === 'mpg' ? 'mpg' : 'flypg'
+say(chalk.bold(`MicroBima deploy toolkit: sandbox rehearsal of the whole runbook (database: ${kind === 'mpg' ? 'Managed Postgres' : 'Fly Postgres'})`))
+say('starting the sandbox: Fly simulator, Fly Proxy, staging and production PostgreSQL (PGlite)…')
+// timeScale: flyctl's 5-minute wait for health checks passes in a few seconds.
+const rehearsal = await startRehearsal({ latencyMs: { deploy: 400, ssh: 200, status: 50, releases: 50 }, timeScale: 0.01 })
 const { sandbox } = rehearsal
-const url = (db: string, password: string) => `postgres://postgres:${password}@${db}.flycast:5432/postgres?sslmode=disable`
+// As an operator starts: DATABASE_URL is the .env.example's placeholder; create-apps DB=1 fills it in.
+const placeholder = (env: string) => `postgres://microbima_${env}_internal_api:CHANGE_ME@microbima-${env === 'production' ? 'prod' : 'staging'}-db.flycast:5432/microbima_${env}_internal_api?sslmode=disable`
 const envDir = writeEnvDir({
   staging: {
-    'internal-api': { DATABASE_URL: url('microbima-staging-db', 'demo-staging-pw'), JWT_SECRET: 'demo-jwt-staging', MPESA_CONSUMER_KEY: 'demo-key', MPESA_CONSUMER_SECRET: 'demo-mpesa-staging' },
+    'internal-api': { DATABASE_URL: placeholder('staging'), JWT_SECRET: 'demo-jwt-staging', MPESA_CONSUMER_KEY: 'demo-key', MPESA_CONSUMER_SECRET: 'demo-mpesa-staging' },
     'public-api': { KONG_PARTNER_API_KEY: 'demo-partner-key-staging' },
-    'web-admin': { SESSION_SECRET: 'demo-session-staging', INTERNAL_API_URL: 'http://microbima-staging-internal-api.flycast:3000' },
+    'web-admin': { SESSION_SECRET: 'demo-session-staging', INTERNAL_API_URL: 'http://microbima-staging-internal-api.flycast' },
   },
   production: {
-    'internal-api': { DATABASE_URL: url('microbima-prod-db', 'demo-prod-pw'), JWT_SECRET: 'demo-jwt-prod', MPESA_CONSUMER_KEY: 'demo-key-prod', MPESA_CONSUMER_SECRET: 'demo-mpesa-prod' },
+    'internal-api': { DATABASE_URL: placeholder('production'), JWT_SECRET: 'demo-jwt-prod', MPESA_CONSUMER_KEY: 'demo-key-prod', MPESA_CONSUMER_SECRET: 'demo-mpesa-prod' },
     'public-api': { KONG_PARTNER_API_KEY: 'demo-partner-key-prod' },
-    'web-admin': { SESSION_SECRET: 'demo-session-prod', INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast:3000' },
+    'web-admin': { SESSION_SECRET: 'demo-session-prod', INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast' },
   },
 }, tempDir('mb-demo-env-'))
-const env = { ...sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '3', LOCK_WAIT: '5' }
+// ALLOW_DIRTY: the rehearsal deploys whatever checkout it runs in.
+const env = { ...sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '3', LOCK_WAIT: '5', ALLOW_DIRTY: '1', DB_KIND: kind }
 
 const steps: Step[] = [
-  { title: 'create the staging apps and database (section 6.1)', target: 'create-apps-staging', vars: { DB: '1' } },
+  { title: 'create the staging apps and database (section 6.1); the internal API is private (Flycast only)', target: 'create-apps-staging', vars: { DB: '1' } },
   { title: 'push the staging secrets, staged (section 6.3)', target: 'set-secrets-staging' },
-  { title: 'deploy staging: three apps, migrations, health (section 5.1)', target: 'deploy-staging' },
-  { title: 'check staging health (section 7.1)', target: 'health-staging' },
-  { title: 'create the production apps and database (section 6.2)', target: 'create-apps-prod', vars: { DB: '1' } },
+  { title: 'deploy staging: three builds from the monorepo, migrations, health, progress streamed (section 5.1)', target: 'deploy-staging' },
+  {
+    title: 'Fly Proxy stops the idle web admin machine; the fleet stays healthy (1 started, 1 auto-stopped)',
+    target: 'health-staging',
+    before: () => sandbox.idle(),
+  },
+  { title: 'create the production apps and database (section 6.2)', target: 'create-apps-prod', vars: { DB: '1', YES: '1' } },
   { title: 'push the production secrets', target: 'set-secrets-prod', vars: { YES: '1' } },
   { title: 'migration status: staging applied, production pending', target: 'migrate-status' },
-  { title: 'deploy production through the migration gate: promote the staging images (section 5.2)', target: 'deploy-prod', vars: { YES: '1' } },
+  { title: 'deploy production through the migration gate, promoting the images staging runs (section 5.2)', target: 'deploy-prod', vars: { YES: '1' } },
+  { title: 'what staging runs that production does not (nothing, now)', target: 'diff' },
   {
-    title: 'a deploy whose health check fails is rolled back automatically (expected to fail)',
+    title: 'a rolling deploy stops half-way (machine 2 fails its checks): back on one image (expected to fail)',
+    target: 'deploy-staging',
+    vars: { APP: 'public-api' },
+    expect: 2,
+    before: () => sandbox.fault({ command: 'deploy', app: 'microbima-staging-public-api', kind: 'unhealthy', afterMachines: 1, times: 1 }),
+  },
+  {
+    title: 'a deploy whose health probe fails: the evidence, then the automatic rollback (expected to fail)',
     target: 'deploy-staging',
     vars: { APP: 'web-admin' },
     expect: 2,

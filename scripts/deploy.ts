@@ -5,15 +5,15 @@
 // images staging runs healthy (build once) unless IMAGE= or BUILD=1.
 // Every deploy is verified on every machine; an app that does not end healthy on its new image is
 // put back, every machine of it, on the image it ran before, and the summary says what runs now.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import chalk from 'chalk'
 import { envFlag, main, type Context } from './lib/cli.js'
 import { backupBeforeMigration } from './lib/backup.js'
 import { buildContextProblems } from './lib/build-context.js'
-import { loadDatabaseTarget, readEnvFile, envFilePath, otherDatabase, type DatabaseTarget } from './lib/config.js'
+import { loadDatabaseTarget, loadPipelineTargets, readEnvFile, envFilePath } from './lib/config.js'
 import type { Database } from './lib/db.js'
 import { CommandError, OperationError, Problems, Refusal, UserError } from './lib/errors.js'
-import type { FlyStatus } from './lib/fly.js'
+import type { FlyIp, FlyStatus } from './lib/fly.js'
 import { readFlyToml } from './lib/flytoml.js'
 import { imageGateFindings } from './lib/gate.js'
 import { checkTree } from './lib/git.js'
@@ -21,14 +21,14 @@ import { checkOnce, describe, evidence, judgeFleet, runningImage, waitHealthy, t
 import { imageMigrations, record, recordImageMigrations } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
 import { appendSummary, formatDuration, publishTable, shortRef, type Logger } from './lib/log.js'
-import { listLocalMigrations, pendingMigrations, type LocalMigration } from './lib/migrations.js'
+import { compareMigrations, listLocalMigrations, pendingMigrations, readMigrationRows, type LocalMigration } from './lib/migrations.js'
 import { type AppKey, buildConfigPath, flyAppName, flyConfigPath, shortName } from './lib/names.js'
 import { isPrivate, makePrivate } from './lib/network.js'
 import { preflight } from './lib/preflight.js'
 import { UnknownOutcome, runRemoteMigrate, snapshot, verifyMigrations } from './lib/remote-migrate.js'
 import { chooseRollbackTarget, imageCounts, rollBackFleet } from './lib/rollback.js'
 import { loadSettings, sampleWarning, type Settings } from './lib/settings.js'
-import { Steps } from './lib/steps.js'
+import { Steps, why } from './lib/steps.js'
 
 interface AppOutcome {
   key: AppKey
@@ -70,7 +70,7 @@ await main(
     const problems = new Problems()
     if (image !== undefined && !ctx.oneApp) problems.add("IMAGE= is one app's image: name the app with APP=")
     if (image !== undefined && build) problems.add('IMAGE= and BUILD=1 contradict each other: choose one')
-    if (image !== undefined && !/^[\w.\-/]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/.test(image)) problems.add(`IMAGE=${image} is not an image reference (registry.fly.io/APP:TAG)`)
+    if (image !== undefined && !/^[A-Za-z0-9][\w.\-/]*(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/.test(image)) problems.add(`IMAGE=${image} is not an image reference (registry.fly.io/APP:TAG)`)
     if (planOut !== undefined && !ctx.dryRun) problems.add('PLAN_OUT= writes the plan of a dry run: add DRY_RUN=1')
     if (planIn !== undefined && ctx.dryRun) problems.add('PLAN= checks a real deploy against an approved plan: drop DRY_RUN=1')
     if ((planIn !== undefined || planOut !== undefined) && ctx.env !== 'production') problems.add('PLAN= and PLAN_OUT= are for production deploys')
@@ -80,29 +80,21 @@ await main(
     const promote = ctx.env === 'production' && !build && image === undefined
     if (settings && (ctx.env === 'staging' || build)) for (const key of ctx.apps) problems.add(buildContextProblems(settings, key))
     for (const key of ctx.apps) if (key !== 'internal-api') problems.check(() => readEnvFile(envFilePath(ctx.envDir, ctx.env, key), ctx.env, ctx.log))
-    let target: DatabaseTarget | undefined
-    let stagingTarget: DatabaseTarget | undefined
-    try {
-      target = await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)
-      if (ctx.env === 'production') {
-        stagingTarget = otherDatabase(ctx.envDir, 'production')
-        if (!stagingTarget) problems.add(`${envFilePath(ctx.envDir, 'staging', 'internal-api')} is needed for the production gate (it reads staging's database): add it with staging's DATABASE_URL`)
-      }
-    } catch (error) {
-      if (!(error instanceof UserError)) throw error
-      problems.add(error.problems)
-    }
+    const { target, stagingTarget } = await loadPipelineTargets(ctx.envDir, ctx.env, ctx.log, problems)
     let approved: Plan | undefined
     if (planIn !== undefined) problems.check(() => (approved = readPlan(planIn)))
-    problems.throwIfAny()
-    const warning = sampleWarning(settings!)
+    // Said first: settings still pointing at the sample app explain most of what follows.
+    const warning = settings && sampleWarning(settings)
     if (warning) ctx.log.warn(warning)
+    problems.throwIfAny()
     await checkTree(ctx, settings!.root)
 
     const steps = new Steps(ctx.log, ctx.dryRun)
     const fly = ctx.fly()
     const outcomes: AppOutcome[] = ctx.apps.map((key) => ({ key, app: flyAppName(ctx.env, key), result: ctx.dryRun ? 'dry run' : 'not deployed', detail: '' }))
     const sources = new Map<AppKey, string>()
+    let apiIps: FlyIp[] | undefined
+    let syncing: Syncs | undefined
     try {
       const pre = await steps.run(
         'preflight',
@@ -113,7 +105,13 @@ await main(
             stagingTarget,
             local: local!,
             // Read what runs now, at the same time: the first flyctl call also finds a missing app or login.
-            alongside: () => Promise.all(outcomes.map(async (o) => (o.status = await fly.status(o.app)))),
+            // Staging also learns its secrets versions meanwhile (production does after its confirmation).
+            alongside: () =>
+              Promise.all([
+                ...outcomes.map(async (o) => (o.status = await fly.status(o.app))),
+                ctx.apps.includes('internal-api') ? fly.ipsList(flyAppName(ctx.env, 'internal-api')).then((ips) => (apiIps = ips)) : undefined,
+                ctx.env === 'staging' && !ctx.dryRun ? void (syncing = startSyncs(ctx, outcomes)) : undefined,
+              ]),
             imageGate: promote ? (staging, rows) => promotionGate(ctx, staging, rows, sources, image) : undefined,
           }),
         (p) => `${p.pending.length} pending migration(s)`,
@@ -125,7 +123,7 @@ await main(
         if (planOut !== undefined) writePlan(ctx, planOut, plan)
         if (approved) comparePlans(approved, plan)
       }
-      await withLock(ctx, pre.db, `deploy-${ctx.env}`, () => pipeline(ctx, settings!, pre.db, steps, outcomes, { image, sources, pending: pre.pending }))
+      await withLock(ctx, pre.db, `deploy-${ctx.env}`, () => pipeline(ctx, settings!, pre.db, steps, outcomes, { image, sources, pending: pre.pending, local: local!, apiIps, syncing }))
     } finally {
       steps.publishSummary(`deploy ${ctx.env}`)
       publishTable(ctx.log, `apps of ${ctx.env}`, ['app', 'result', 'image before', 'image now', 'detail'], outcomes.map((o) => [o.app, colour(o.result), shortRef(o.before ?? (o.status ? imageCounts(o.status) : undefined), o.app), shortRef(o.after, o.app), o.detail]))
@@ -178,6 +176,8 @@ async function makePlan(ctx: Context, pending: LocalMigration[], outcomes: AppOu
 function readPlan(path: string): Plan {
   let plan: Plan
   try {
+    // A regular file only: a FIFO or a device would block the run.
+    if (!statSync(path).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' })
     plan = JSON.parse(readFileSync(path, 'utf8')) as Plan
   } catch (error) {
     throw new UserError(`PLAN=${path} cannot be read as a plan (${(error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0]}): pass the plan.json that DRY_RUN=1 PLAN_OUT= wrote`)
@@ -218,31 +218,76 @@ interface PipelineOptions {
   image?: string
   sources: Map<AppKey, string>
   pending: LocalMigration[]
+  /** The local migrations. */
+  local: LocalMigration[]
+  /** The internal API's IPs, read in the preflight. */
+  apiIps?: FlyIp[]
+  /** The secrets syncs, when the preflight started them. */
+  syncing?: Syncs
+}
+
+/** Per app: its `flyctl secrets sync`, settled with the version flyctl's config.yml then holds. */
+type Syncs = Map<string, Promise<number | undefined>>
+
+/** flyctl keeps the latest secrets version on the machine that set them: a deploy from another
+ * machine (a fresh CI runner) must learn it, or its machines may start with older secrets. One at
+ * a time: each flyctl writes back the whole minimum-version map it read at start, so concurrent
+ * syncs on one machine would erase each other's entries (fly-platform.md §6). The chain runs
+ * beside the reads and the first deploys; each app waits for its own sync only (ready()). */
+function startSyncs(ctx: Context, outcomes: AppOutcome[]): Syncs {
+  const fly = ctx.fly()
+  const syncs: Syncs = new Map()
+  let chain: Promise<unknown> = Promise.resolve()
+  for (const o of outcomes) {
+    const done = chain.then(async () => {
+      await fly.secretsSync(o.app)
+      return fly.knownSecretsVersion(o.app)
+    })
+    done.catch(() => undefined) // awaited by ready(); a failure must not surface unhandled first
+    syncs.set(o.app, done)
+    chain = done
+  }
+  return syncs
+}
+
+/** The app's sync is done and still in flyctl's config.yml. Another flyctl that saved the file
+ * meanwhile (a deploy recreating its builder, a proxy saving WireGuard state) writes back the map
+ * it read at its start, which may undo the sync: then it runs again, now that nothing else runs. */
+async function ready(ctx: Context, syncs: Syncs, app: string): Promise<void> {
+  const synced = await syncs.get(app)
+  const now = await ctx.fly().knownSecretsVersion(app)
+  if (synced !== undefined && now !== undefined && now >= synced) return
+  if (ctx.verbose) ctx.log.info(`${app}: flyctl's config.yml does not show the synced secrets version (${now ?? 'none'}, synced ${synced ?? 'unknown'}): syncing again`)
+  await ctx.fly().secretsSync(app)
 }
 
 async function pipeline(ctx: Context, settings: Settings, db: Database, steps: Steps, outcomes: AppOutcome[], options: PipelineOptions): Promise<void> {
   const fly = ctx.fly()
-  const initial = await snapshot(db)
-  // flyctl keeps the latest secrets version on the machine that set them: a deploy from another
-  // machine (a fresh CI runner) must learn it, or its machines may start with older secrets.
-  await steps.run('secrets sync', () => Promise.all(outcomes.map((o) => fly.secretsSync(o.app))), { detail: () => 'latest secrets version of each app', write: true })
+  // Read again now that the lock is held: another run may have migrated since the preflight.
+  const pendingOnTarget = pendingMigrations(compareMigrations(options.local, await readMigrationRows(db)))
+  const backup = ctx.env === 'production' && pendingOnTarget.length > 0 && ctx.apps.includes('internal-api')
+  // Production's syncs start after its confirmation, beside the backup; a dry run prints them in order.
+  const syncs = options.syncing ?? (ctx.dryRun ? undefined : startSyncs(ctx, outcomes))
+  if (!syncs) await steps.run('secrets sync', async () => {
+    for (const o of outcomes) await fly.secretsSync(o.app)
+  }, { detail: () => 'latest secrets version of each app', write: true })
 
   if (ctx.apps.includes('internal-api')) {
     const api = flyAppName(ctx.env, 'internal-api')
-    const ips = await fly.ipsList(api)
+    const ips = options.apiIps ?? (await fly.ipsList(api))
     if (!isPrivate(ips)) await steps.run('private network', () => makePrivate(ctx, api, ips), { write: true, detail: (done) => `${api}: ${done.join('; ')}` })
   }
 
-  const pendingOnTarget = pendingMigrations(initial.statuses)
-  if (ctx.env === 'production' && pendingOnTarget.length && ctx.apps.includes('internal-api')) {
+  if (backup) {
     const target = await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)
-    const backup = await steps.run('backup', () => backupBeforeMigration(ctx, target), { detail: (b) => b.detail, write: true })
-    if (backup.made) await record(ctx, db, { operation: 'backup', result: 'ok', detail: backup.detail })
+    await steps.run('backup', () => backupBeforeMigration(ctx, db, target), { detail: (b) => b.detail, write: true })
   }
+  if (syncs) await steps.run('secrets sync', () => ready(ctx, syncs, outcomes[0].app), { detail: () => 'latest secrets version, learnt for each app before its deploy', write: true })
 
-  for (const outcome of outcomes) {
+  for (const [i, outcome] of outcomes.entries()) {
     ctx.checkpoint()
     try {
+      if (syncs && i > 0) await ready(ctx, syncs, outcome.app)
       await deployOne(ctx, settings, db, steps, outcome, options.image ?? options.sources.get(outcome.key))
     } catch (error) {
       if (envFlag('ROLLBACK_ALL')) {
@@ -255,7 +300,24 @@ async function pipeline(ctx: Context, settings: Settings, db: Database, steps: S
   if (!ctx.apps.includes('internal-api')) return
   ctx.checkpoint()
   const app = flyAppName(ctx.env, 'internal-api')
+  // Every local migration is applied there already: an ssh session would change nothing.
+  if (!pendingOnTarget.length) {
+    ctx.log.info(`no pending migrations on ${ctx.env}: prisma migrate deploy not needed`)
+    steps.note('migrate', 'skipped', 'no pending migrations')
+    return
+  }
   const started = performance.now()
+  // The internal API's release command runs `prisma migrate deploy` before its machines change:
+  // when it applied everything, a second run over ssh would only find nothing to do.
+  if (!ctx.dryRun) {
+    const now = compareMigrations(options.local, await readMigrationRows(db))
+    if (now.every((s) => s.state === 'applied' || s.state === 'unknown-on-remote') && pendingOnTarget.every((name) => now.some((s) => s.name === name && s.state === 'applied'))) {
+      ctx.log.ok(`the release command applied ${pendingOnTarget.join(', ')} on ${ctx.env}: no ssh session needed`)
+      await record(ctx, db, { operation: 'migrate', app, migrations: pendingOnTarget, result: 'ok', durationMs: performance.now() - started, detail: 'applied by the release command' })
+      steps.note('migrations applied', 'ok', `${pendingOnTarget.join(', ')} (by the release command)`)
+      return
+    }
+  }
   let outcome
   try {
     outcome = await steps.run('migrate', () => runRemoteMigrate(ctx, db), { write: true, detail: (o) => (ctx.dryRun ? 'would run prisma migrate deploy' : `${o.applied.length} applied`) })
@@ -303,6 +365,11 @@ async function deployOne(ctx: Context, settings: Settings, db: Database, steps: 
     Object.assign(outcome, { result: 'deployed', detail: `${health.fleet.summary}, healthy after ${formatDuration(health.seconds * 1000)}` })
     await record(ctx, db, { operation: 'deploy', app: outcome.app, imageBefore: outcome.before, imageAfter: outcome.after, result: 'ok', durationMs: performance.now() - started, detail: health.fleet.summary })
   } catch (error) {
+    // flyctl stopped on a machine that failed its checks: show what Fly and the app say about it.
+    if (error instanceof CommandError && /waiting for health checks/.test(error.stderr)) {
+      const look = await checkOnce(ctx, outcome.key).catch(() => undefined)
+      if (look) for (const line of await evidence(ctx, look)) ctx.log.detail(line)
+    }
     outcome.result = 'failed'
     outcome.detail = explain(error, source)
     await record(ctx, db, { operation: 'deploy', app: outcome.app, imageBefore: outcome.before, imageAfter: outcome.after, result: 'failed', durationMs: performance.now() - started, detail: outcome.detail })
@@ -321,7 +388,7 @@ async function unhealthy(ctx: Context, outcome: AppOutcome, health: AppHealth): 
 
 function explain(error: unknown, source: string | undefined): string {
   if (error instanceof CommandError && source && /could not find image|not authorized|unauthorized|denied/i.test(error.stderr)) return `cannot deploy ${shortRef(source)}: ${CROSS_APP_IMAGE_HELP}`
-  if (error instanceof CommandError) return error.stderr.trim().split('\n').filter(Boolean).pop() ?? error.message
+  if (error instanceof CommandError) return why(error)
   return (error as Error).message.split('\n')[0]
 }
 

@@ -4,7 +4,8 @@
 // Read-only.
 import chalk from 'chalk'
 import { main, type Context } from './lib/cli.js'
-import { loadDatabaseTarget } from './lib/config.js'
+import { configuredDatabase, envFilePath, loadDatabaseTarget } from './lib/config.js'
+import { UserError } from './lib/errors.js'
 import { assertDistinct, connect } from './lib/db.js'
 import { runningImage } from './lib/health.js'
 import { publishTable, shortRef } from './lib/log.js'
@@ -14,15 +15,24 @@ import { imageCounts } from './lib/rollback.js'
 
 const appliedNames = (rows: MigrationRow[] | null) => new Set((rows ?? []).filter((r) => r.finished_at !== null && r.rolled_back_at === null).map((r) => r.migration_name))
 
-async function migrations(ctx: Context): Promise<string[][]> {
+/** The migrations applied on one database only. An environment not configured yet (no env file, or
+ * CHANGE_ME still in it) or a database that does not answer leaves them uncompared, said in the
+ * table (the latter exits 1); a configuration problem (the same database twice, a broken URL) is
+ * an error (exit 2), as in every other target. */
+async function migrations(ctx: Context): Promise<{ rows: string[][]; unreachable: boolean }> {
+  const envs = ['staging', 'production'] as Environment[]
+  const missing = envs.filter((env) => !configuredDatabase(ctx.envDir, env))
+  if (missing.length) return { rows: [['(databases)', chalk.yellow('not compared'), missing.map((env) => `${env} is not configured (${envFilePath(ctx.envDir, env, 'internal-api')})`).join('; ')]], unreachable: false }
+  const targets = await Promise.all(envs.map((env) => loadDatabaseTarget(ctx.envDir, env, ctx.log)))
   try {
-    const [staging, production] = await Promise.all((['staging', 'production'] as Environment[]).map(async (env) => connect(ctx, await loadDatabaseTarget(ctx.envDir, env, ctx.log), env)))
+    const [staging, production] = await Promise.all(envs.map((env, i) => connect(ctx, targets[i], env)))
     await assertDistinct(staging, production)
     const [s, p] = await Promise.all([readMigrationRows(staging), readMigrationRows(production)])
     const [a, b] = [appliedNames(s), appliedNames(p)]
-    return [...new Set([...a, ...b])].sort().filter((name) => a.has(name) !== b.has(name)).map((name) => [name, a.has(name) ? 'applied' : chalk.yellow('not applied'), b.has(name) ? 'applied' : chalk.yellow('not applied')])
+    return { rows: [...new Set([...a, ...b])].sort().filter((name) => a.has(name) !== b.has(name)).map((name) => [name, a.has(name) ? 'applied' : chalk.yellow('not applied'), b.has(name) ? 'applied' : chalk.yellow('not applied')]), unreachable: false }
   } catch (error) {
-    return [['(databases)', chalk.red('not compared'), (error as Error).message.split('\n')[0]]]
+    if (error instanceof UserError) throw error
+    return { rows: [['(databases)', chalk.red('not compared'), (error as Error).message.split('\n')[0]]], unreachable: true }
   }
 }
 
@@ -47,7 +57,8 @@ await main({ name: 'diff', usage: 'diff [--app KEY] [--env-dir DIR]', environmen
       return [key, a ? shortRef(a, s) : imageCounts(ss), b ? shortRef(b) : imageCounts(ps), a && a === b ? chalk.green('same') : chalk.yellow('differs')]
     }),
   )
-  publishTable(ctx.log, 'migrations applied on one database only', ['migration', 'staging', 'production'], migrationRows.length ? migrationRows : [['(none)', '', '']])
+  publishTable(ctx.log, 'migrations applied on one database only', ['migration', 'staging', 'production'], migrationRows.rows.length ? migrationRows.rows : [['(none)', '', '']])
   const secretRows = apps.flatMap(({ key, sNames, pNames }) => [...new Set([...sNames, ...pNames])].sort().filter((n) => sNames.has(n) !== pNames.has(n)).map((n) => [key, n, sNames.has(n) ? 'set' : chalk.yellow('missing'), pNames.has(n) ? 'set' : chalk.yellow('missing')]))
   publishTable(ctx.log, 'secret names set on one app only', ['app', 'secret', 'staging', 'production'], secretRows.length ? secretRows : [['(none)', '', '', '']])
+  return migrationRows.unreachable ? 1 : 0
 })

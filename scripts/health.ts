@@ -4,20 +4,15 @@
 import chalk from 'chalk'
 import { main } from './lib/cli.js'
 import { evidence, waitHealthy } from './lib/health.js'
-import { publishTable, shortRef } from './lib/log.js'
+import { publishTable } from './lib/log.js'
 
 await main(
   { name: 'health', usage: 'health <staging|production> [--app KEY] [--verbose]', environment: true },
   async (ctx) => {
     const results = await Promise.all(ctx.apps.map((key) => waitHealthy(ctx, key)))
-    const rows = results.map((r) => [
-      r.app,
-      r.healthy ? chalk.green('healthy') : chalk.red('UNHEALTHY'),
-      r.fleet.summary,
-      r.fleet.image ? shortRef(r.fleet.image, r.app) : [...r.fleet.images].map(([ref, n]) => `${n}× ${shortRef(ref, r.app)}`).join(', ') || '-',
-      [...r.fleet.problems, r.http].join('; '),
-    ])
-    publishTable(ctx.log, `health of ${ctx.env}`, ['app', 'health', 'machines', 'image', 'checks and probe'], rows)
+    // The image is named where it matters: a fleet on several images is a problem of its own.
+    const rows = results.map((r) => [r.app, r.healthy ? chalk.green('healthy') : chalk.red('UNHEALTHY'), r.fleet.summary, [...r.fleet.problems, r.http].join('; ')])
+    publishTable(ctx.log, `health of ${ctx.env}`, ['app', 'health', 'machines', 'checks and probe'], rows, [0, 1, 2])
     const sick = results.filter((r) => !r.healthy)
     for (const r of sick) {
       ctx.log.error(`${r.app} is unhealthy:`)

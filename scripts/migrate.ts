@@ -3,9 +3,9 @@
 // Production first passes the migration gate, the lint and the confirmation, and takes a backup.
 // A session that ends without an exit status is reported as unknown, never as failed or done.
 import { main } from './lib/cli.js'
-import { OperationError, Problems, UserError } from './lib/errors.js'
+import { OperationError, Problems } from './lib/errors.js'
 import { backupBeforeMigration } from './lib/backup.js'
-import { loadDatabaseTarget, otherDatabase, envFilePath, type DatabaseTarget } from './lib/config.js'
+import { loadPipelineTargets } from './lib/config.js'
 import { checkTree } from './lib/git.js'
 import { record } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
@@ -21,18 +21,7 @@ await main(
     const problems = new Problems()
     const settings = problems.check(() => loadSettings())
     const local = problems.check(() => listLocalMigrations())
-    let target: DatabaseTarget | undefined
-    let stagingTarget: DatabaseTarget | undefined
-    try {
-      target = await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)
-      if (ctx.env === 'production') {
-        stagingTarget = otherDatabase(ctx.envDir, 'production')
-        if (!stagingTarget) problems.add(`${envFilePath(ctx.envDir, 'staging', 'internal-api')} is needed for the production gate (it reads staging's database): add it with staging's DATABASE_URL`)
-      }
-    } catch (error) {
-      if (!(error instanceof UserError)) throw error
-      problems.add(error.problems)
-    }
+    const { target, stagingTarget } = await loadPipelineTargets(ctx.envDir, ctx.env, ctx.log, problems)
     problems.throwIfAny()
     await checkTree(ctx, settings!.root)
     const { db, pending } = await preflight(ctx, { what: `migrate-${ctx.env}`, target: target!, stagingTarget, local: local! })
@@ -40,8 +29,7 @@ await main(
     await withLock(ctx, db, 'migrate', async () => {
       const started = performance.now()
       if (ctx.env === 'production' && pending.length) {
-        const backup = await backupBeforeMigration(ctx, target!)
-        if (backup.made) await record(ctx, db, { operation: 'backup', app, result: 'ok', detail: backup.detail })
+        await backupBeforeMigration(ctx, db, target!, app)
       }
       try {
         const outcome = await runRemoteMigrate(ctx, db)

@@ -7,7 +7,7 @@
 // deploy apply it again and keeps the history. Only the newest applied migration, by name (the
 // order Prisma applies them in), or a failed one can be undone: undoing an older one would strand
 // the ones built on top of it. A down.sql that ends the transaction itself is refused.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { relative } from 'node:path'
 import { main, type Context } from './lib/cli.js'
 import { backupBeforeMigration } from './lib/backup.js'
@@ -50,10 +50,11 @@ await main(
     const local = listLocalMigrations()
     const migration = local.find((m) => m.name === name)
     if (!migration) throw new UserError(`no migration ${name} in ${migrationsFolder()}: use the full folder name (see make migrate-status)`)
-    if (!existsSync(migration.downPath) || isEmptySql(readFileSync(migration.downPath, 'utf8'))) {
-      throw new UserError(`${migration.downPath} is missing or empty: write the SQL that undoes ${name} first`)
-    }
+    if (!existsSync(migration.downPath)) throw new UserError(`${migration.downPath} is missing or empty: write the SQL that undoes ${name} first`)
+    // A pipe or a device would block the read for ever.
+    if (!statSync(migration.downPath).isFile()) throw new UserError(`${migration.downPath} is not a regular file: make it a plain file`)
     const down = readFileSync(migration.downPath, 'utf8')
+    if (isEmptySql(down)) throw new UserError(`${migration.downPath} is missing or empty: write the SQL that undoes ${name} first`)
     const control = transactionControl(down)
     if (control) throw new UserError(`${migration.downPath} contains ${control}: it would end the transaction that keeps the undo and its bookkeeping together (a failure later would leave the migration recorded as applied); remove it`)
     const target = await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)
@@ -73,8 +74,7 @@ await main(
     await withLock(ctx, db, 'rollback-migration', async () => {
       const started = performance.now()
       if (ctx.env === 'production') {
-        const backup = await backupBeforeMigration(ctx, target)
-        if (backup.made) await record(ctx, db, { operation: 'backup', result: 'ok', detail: backup.detail })
+        await backupBeforeMigration(ctx, db, target)
       }
       try {
         await withPrismaLock(ctx, db, async () => {

@@ -53,12 +53,12 @@ await main(
     const problems: string[] = []
     if (ctx.flags.image !== undefined && ctx.flags.version !== undefined) problems.push('IMAGE= and VERSION= both choose the target: give only one')
     if (ctx.flags.version !== undefined) {
-      if (!/^\d+$/.test(ctx.flags.version as string)) problems.push(`VERSION=${ctx.flags.version} is not a release number: use the number from flyctl releases (e.g. VERSION=41)`)
+      if (!/^\d{1,9}$/.test(ctx.flags.version as string)) problems.push(`VERSION=${ctx.flags.version} is not a release number: use the number from flyctl releases (e.g. VERSION=41)`)
       choice.version = Number(ctx.flags.version)
     }
     if (ctx.flags.image !== undefined) {
       choice.image = ctx.flags.image as string
-      if (!/^[\w.\-/]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/.test(choice.image)) problems.push(`IMAGE=${choice.image} is not an image reference (registry.fly.io/APP:TAG)`)
+      if (!/^[A-Za-z0-9][\w.\-/]*(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/.test(choice.image)) problems.push(`IMAGE=${choice.image} is not an image reference (registry.fly.io/APP:TAG)`)
     }
     if ((choice.image || choice.version !== undefined) && !ctx.oneApp) problems.push('IMAGE= and VERSION= belong to one app: name it with APP=')
     if (problems.length) throw new UserError(problems)
@@ -148,5 +148,6 @@ async function stayedChanged(ctx: Context, db: Database | undefined, plan: Rollb
 }
 
 function publish(ctx: Context, plans: RollbackPlan[]): void {
-  publishTable(ctx.log, `rollback of ${ctx.env}`, ['app', 'result', 'target', 'machines now', 'detail'], plans.map((p) => [p.app, p.result, `v${p.target.Version} ${shortRef(p.target.ImageRef, p.app)}`, p.now, p.detail]))
+  // The target's image is in the releases table above and, once rolled back, under machines now.
+  publishTable(ctx.log, `rollback of ${ctx.env}`, ['app', 'result', 'target', 'machines now', 'detail'], plans.map((p) => [p.app, p.result, `v${p.target.Version}`, p.now, p.detail]), [0, 3])
 }

@@ -64,7 +64,7 @@ await main(
         const toPush = Object.fromEntries(Object.entries(p.values).filter(([name]) => changes.get(name) !== 'unchanged'))
         const onlyOnFly = onFly.map((s) => s.name).filter((name) => !(name in p.values))
         const staged = onFly.some((s) => s.status !== undefined && s.status !== 'Deployed')
-        return { ...p, changes, toPush, onlyOnFly, staged, digests: new Map(onFly.map((s) => [s.name, s.digest])) }
+        return { ...p, changes, toPush, onlyOnFly, staged, before: new Map(onFly.map((s) => [s.name, s])) }
       }),
     )
     for (const plan of plans) {
@@ -88,7 +88,7 @@ await main(
   },
 )
 
-async function push(ctx: Context, db: Database, plan: { app: string; toPush: Record<string, string>; onlyOnFly: string[]; changes: Map<string, Change>; digests: Map<string, string> }, prune: boolean): Promise<void> {
+async function push(ctx: Context, db: Database, plan: { app: string; toPush: Record<string, string>; onlyOnFly: string[]; changes: Map<string, Change>; before: Map<string, FlySecret> }, prune: boolean): Promise<void> {
   const fly = ctx.fly()
   const names = Object.keys(plan.toPush)
   const removed = prune ? plan.onlyOnFly : []
@@ -98,11 +98,20 @@ async function push(ctx: Context, db: Database, plan: { app: string; toPush: Rec
   if (ctx.dryRun) return
   // flyctl exiting 0 proves nothing: what Fly now reports must show every change. A digest that did
   // not move for a value that did means nothing was stored; such a secret is not fingerprinted.
-  const after = new Map((await fly.secretsList(plan.app)).map((s) => [s.name, s.digest]))
-  const lost = [
-    ...names.filter((name) => !after.has(name) || ((plan.changes.get(name) === 'changed' || plan.changes.get(name) === 'changed on Fly') && after.get(name) === plan.digests.get(name))),
-    ...removed.filter((name) => after.has(name)),
-  ]
+  // For a value the toolkit cannot compare (on Fly, never pushed by it) the status tells: Fly dates
+  // each secret's last write, so a secret written now is newer than every machine's release and
+  // cannot still show Deployed.
+  const listed = new Map((await fly.secretsList(plan.app)).map((s) => [s.name, s]))
+  const after = new Map([...listed].map(([name, s]) => [name, s.digest]))
+  const notWritten = (name: string) => {
+    const was = plan.before.get(name)
+    const now = listed.get(name)
+    if (!now) return true
+    if (!was || now.digest !== was.digest) return false
+    const change = plan.changes.get(name)
+    return change === 'changed' || change === 'changed on Fly' || (was.status === 'Deployed' && now.status === 'Deployed')
+  }
+  const lost = [...names.filter(notWritten), ...removed.filter((name) => after.has(name))]
   const stored = Object.fromEntries(Object.entries(plan.toPush).filter(([name]) => !lost.includes(name)))
   await saveFingerprints(db, ctx.env, plan.app, stored, after)
   await forgetFingerprints(db, ctx.env, plan.app, removed.filter((name) => !after.has(name)))

@@ -20,14 +20,20 @@ await main(
     const port = given ?? String(knob('STUDIO_PORT'))
     if (ctx.env === 'production') ctx.log.error(chalk.bold('PRODUCTION: every edit made in Studio is live, at once, with no undo.'))
     await confirmProduction(ctx, 'studio')
-    const { host, port: dbPort } = await reach(ctx, target)
-    const url = new URL(target.url)
-    url.hostname = host.includes(':') ? `[${host}]` : host
-    url.port = String(dbPort)
-    registerSecret(url.toString())
+    const { host, port: dbPort, viaProxy } = await reach(ctx, target)
+    // Through a proxy: the same URL on its local end. Otherwise the URL as written (a unix-socket
+    // or IPv6 host stays as libpq reads it).
+    let databaseUrl = target.url
+    if (viaProxy) {
+      const url = new URL(target.url)
+      url.hostname = host
+      url.port = String(dbPort)
+      databaseUrl = url.toString()
+    }
+    registerSecret(databaseUrl)
     // The URL reaches Prisma through the environment, never argv (prisma/prisma.config.ts reads it).
     const command = (process.env.PRISMA_STUDIO_CMD ?? 'npx prisma studio').split(' ')
     ctx.log.info(`Prisma Studio on http://localhost:${port} against the ${ctx.env} database; Ctrl-C stops it and closes the tunnel`)
-    await ctx.exec.run({ argv: [...command, '--config', 'prisma/prisma.config.ts', '--port', port, '--browser', 'none'], write: true, env: { DATABASE_URL: url.toString(), DIRECT_DATABASE_URL: url.toString() }, timeoutMs: undefined, passthrough: true })
+    await ctx.exec.run({ argv: [...command, '--config', 'prisma/prisma.config.ts', '--port', port, '--browser', 'none'], write: true, env: { DATABASE_URL: databaseUrl, DIRECT_DATABASE_URL: databaseUrl }, timeoutMs: undefined, passthrough: true })
   },
 )

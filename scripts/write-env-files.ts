@@ -200,11 +200,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       name: 'write-env-files',
       usage: `write-env-files <${TARGETS.join('|')}> [--env-dir DIR] [--force] | [<target>] --print-workflow-env | --check-workflow`,
       environment: false,
+      positionals: 1,
       options: { force: { type: 'boolean' }, 'print-workflow-env': { type: 'boolean' }, 'check-workflow': { type: 'boolean' } },
     },
     async (ctx) => {
-      const [given, ...rest] = ctx.positionals
-      if (rest.length) throw new UserError(`unexpected argument ${rest[0]}: usage: write-env-files <${TARGETS.join('|')}>`)
+      const [given] = ctx.positionals
       if (given !== undefined && !(TARGETS as readonly string[]).includes(given === 'prod' ? 'production' : given)) {
         throw new UserError(`unknown target "${given}": use ${TARGETS.join(', ')}`)
       }

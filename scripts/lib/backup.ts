@@ -2,10 +2,11 @@ import { chmodSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { envFlag, type Context } from './cli.js'
 import type { DatabaseTarget } from './config.js'
-import { reach } from './db.js'
+import { reach, type Database } from './db.js'
 import { OperationError } from './errors.js'
 import { resolveOnPath } from './fly.js'
 import { knob } from './knobs.js'
+import { record } from './ledger.js'
 import { databaseAppName } from './names.js'
 import { loadSettings } from './settings.js'
 
@@ -21,6 +22,8 @@ export interface BackupOutcome {
   detail: string
   /** Whether a backup exists now (false in dry runs and with SKIP_BACKUP after a failure). */
   made: boolean
+  /** It failed and SKIP_BACKUP=1 let the migration go on without one. */
+  skipped?: boolean
 }
 
 /** The MPG cluster of an environment, from its direct or pooled URL host. */
@@ -86,7 +89,19 @@ async function dump(ctx: Context, target: DatabaseTarget): Promise<string> {
   return `pg_dump written to ${file}`
 }
 
-export async function backupBeforeMigration(ctx: Context, target: DatabaseTarget): Promise<BackupOutcome> {
+/** The backup, and its entry in the ledger whatever came of it (ok, failed, or skipped). */
+export async function backupBeforeMigration(ctx: Context, db: Database | undefined, target: DatabaseTarget, app?: string): Promise<BackupOutcome> {
+  try {
+    const outcome = await takeBackup(ctx, target)
+    if (outcome.made || outcome.skipped) await record(ctx, db, { operation: 'backup', app, result: outcome.made ? 'ok' : 'failed', detail: outcome.detail })
+    return outcome
+  } catch (error) {
+    await record(ctx, db, { operation: 'backup', app, result: 'failed', detail: (error as Error).message })
+    throw error
+  }
+}
+
+async function takeBackup(ctx: Context, target: DatabaseTarget): Promise<BackupOutcome> {
   const kind = loadSettings().database[ctx.env]
   try {
     const cluster = mpgCluster(target)
@@ -99,7 +114,7 @@ export async function backupBeforeMigration(ctx: Context, target: DatabaseTarget
     const reason = (error as Error).message.split('\n')[0]
     if (envFlag('SKIP_BACKUP')) {
       ctx.log.warn(`backup failed (${reason}); continuing WITHOUT a backup because SKIP_BACKUP=1`)
-      return { detail: `no backup (SKIP_BACKUP=1; it failed: ${reason})`, made: false }
+      return { detail: `no backup (SKIP_BACKUP=1; it failed: ${reason})`, made: false, skipped: true }
     }
     throw new OperationError(`the backup before the ${ctx.env} migration failed, so nothing was migrated: ${reason}`, [
       'fix the backup, or run again with SKIP_BACKUP=1 to migrate without one',

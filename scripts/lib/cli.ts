@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util'
 import chalk from 'chalk'
 import { CommandError, EXIT, OperationError, Refusal, UserError, isKnownError } from './errors.js'
-import { createExec, killAllChildren, type Exec } from './exec.js'
+import { createExec, killAllChildren, stopStarting, type Exec } from './exec.js'
 import { Fly, resolveFlyBin } from './fly.js'
 import { flag, knobProblems } from './knobs.js'
-import { createLogger, log, showFullValues, type Logger } from './log.js'
+import { WIDTH, createLogger, fit, log, plain, showFullValues, type Logger } from './log.js'
 import { APP_KEYS, ENVIRONMENTS, type AppKey, type Environment, databaseAppName, flyAppName, isAppKey, parseEnvironment } from './names.js'
 import { envDirOf, registerKnownSecrets } from './config.js'
 import { mask, protect } from './secrets-mask.js'
@@ -21,6 +21,8 @@ export interface ScriptDefinition {
   usage: string
   /** Whether the first positional argument is the environment (staging | production | prod). */
   environment: boolean
+  /** How many further positional arguments the script takes itself (default none). */
+  positionals?: number
   options?: Record<string, OptionKind>
 }
 
@@ -82,14 +84,15 @@ export function report(error: unknown, logger: Logger = log): number {
     logger.error(`refused: ${error.message}`)
     for (const detail of error.details) logger.error(`  ${detail}`)
   } else if (error instanceof CommandError) {
+    // Fitted to a terminal's 120 columns: the command and flyctl's lines as they begin and end.
     logger.error(`command failed (${error.reason}):`)
-    logger.error(`  $ ${error.command}`)
-    const stderr = error.stderr.trim()
-    if (stderr) logger.info(stderr.split('\n').slice(-15).map((line) => `  ${line}`).join('\n'))
-    if (error.next) logger.error(`next: ${error.next}`)
+    logger.error(`  $ ${fit(error.command, WIDTH - 4)}`)
+    const stderr = plain(error.stderr).trim()
+    if (stderr) logger.info(stderr.split('\n').slice(-15).map((line) => `  ${fit(line, WIDTH - 2)}`).join('\n'))
+    if (error.next) logger.error(`next: ${error.next}`, true)
   } else if (error instanceof OperationError) {
-    logger.error(`failed: ${error.message}`)
-    for (const detail of error.details) logger.error(`  ${detail}`)
+    logger.error(`failed: ${error.message}`, true)
+    for (const detail of error.details) logger.error(`  ${detail}`, true)
   } else {
     logger.error(`bug: ${mask((error as Error)?.stack ?? String(error))}`)
     return EXIT.failed
@@ -126,23 +129,42 @@ export function parseCommandLine(definition: ScriptDefinition, argv: string[], e
     }
     environment = parsedEnv
   }
-  if (positionals.length) throw new UserError(`unexpected argument "${positionals[0]}": usage: ${definition.usage}`)
+  if (positionals.length > (definition.positionals ?? 0)) throw new UserError(`unexpected argument "${positionals[definition.positionals ?? 0]}": usage: ${definition.usage}`)
   const app = flags.app as string | undefined
   if (app !== undefined && !isAppKey(app)) {
-    throw new UserError(/\s|,/.test(app.trim()) ? `APP="${app}" names more than one app: give one of ${APP_KEYS.join(', ')}, or none for all three` : `unknown app "${app}": use one of ${APP_KEYS.join(', ')}`)
+    const words = app.trim().split(/[\s,;]+/)
+    throw new UserError(words.length > 1 && words.every(isAppKey) ? `APP="${app}" names more than one app: give one of ${APP_KEYS.join(', ')}, or none for all three` : `unknown app "${app}": use one of ${APP_KEYS.join(', ')}`)
   }
   return { env: environment, flags, positionals, apps: app ? [app as AppKey] : [...APP_KEYS], oneApp: Boolean(app) }
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }
+const CLEANUP_LIMIT_MS = 20_000
+
+/** The make targets' names (printed in every hint): part of the toolkit's own vocabulary. */
+const TARGETS = ['create-apps', 'set-secrets', 'deploy', 'migrate', 'migrate-status', 'health', 'logs', 'rollback', 'rollback-migration', 'restore', 'migration', 'studio', 'lock', 'lock-status', 'unlock', 'history', 'diff'].flatMap((t) => [t, `${t}-staging`, `${t}-prod`])
 
 export async function main(definition: ScriptDefinition, body: (ctx: Context) => Promise<number | void>): Promise<void> {
   let exitCode: number = EXIT.ok
   const aborted: { reason?: string } = {}
+  let signalled: NodeJS.Signals | undefined
   const onSignal = (signal: NodeJS.Signals) => {
-    if (aborted.reason) return
+    if (signalled) {
+      // A second Ctrl-C: the operator will not wait for the cleanup (a database that does not answer).
+      log.error(`interrupted again by ${signal}: exiting now; children killed, the lock expires by itself (make lock-status)`)
+      void killAllChildren('SIGKILL')
+      process.exit(SIGNAL_EXIT[signalled])
+    }
+    signalled = signal
     aborted.reason = `interrupted by ${signal}`
+    stopStarting(aborted.reason)
     log.error(`interrupted by ${signal}: stopping children and releasing locks`)
+    // The cleanup is bounded too: a run that was told to stop always ends.
+    setTimeout(() => {
+      log.error(`the cleanup after ${signal} did not finish within ${CLEANUP_LIMIT_MS / 1000}s: exiting; the lock expires by itself (make lock-status)`)
+      void killAllChildren('SIGKILL')
+      process.exit(SIGNAL_EXIT[signal])
+    }, CLEANUP_LIMIT_MS).unref()
     void (async () => {
       await killAllChildren()
       await runCleanups()
@@ -150,9 +172,12 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
     })()
   }
   for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) process.on(signal, onSignal)
+  // A closed terminal (SIGHUP, ssh dropped) or a reader that went away (| head) makes writes fail
+  // with EIO or EPIPE: the output is lost, the run still cleans up and exits with its own code.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined)
   // The toolkit's own names are never masked: a short secret that is also a word must not
   // turn app names into microbima-****-web-admin.
-  protect([...ENVIRONMENTS, 'prod', ...APP_KEYS, ...ENVIRONMENTS.flatMap((e) => [databaseAppName(e), ...APP_KEYS.map((a) => flyAppName(e, a))]), 'microbima'])
+  protect([...ENVIRONMENTS, 'prod', ...APP_KEYS, ...ENVIRONMENTS.flatMap((e) => [databaseAppName(e), ...APP_KEYS.map((a) => flyAppName(e, a))]), 'microbima', 'CHANGE_ME', 'flyctl', ...TARGETS])
   try {
     const { env, flags, positionals, apps, oneApp } = parseCommandLine(definition, process.argv.slice(2))
     if (flags.help) {
@@ -193,9 +218,13 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
     exitCode = report(error)
   } finally {
     await runCleanups()
-    for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) process.off(signal, onSignal)
+    // A child nobody stopped would keep the process alive: none outlives the run.
+    await killAllChildren()
+    if (!signalled) for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) process.off(signal, onSignal)
   }
   process.exitCode = exitCode
+  // Whatever else still holds the event loop (a socket, a timer), the run ends with its code.
+  setTimeout(() => process.exit(exitCode), 3000).unref()
 }
 
 /** Reads a boolean setting from the environment (make passes VAR=1 through). */

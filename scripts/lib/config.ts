@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { lookup } from 'node:dns/promises'
 import { join } from 'node:path'
-import { UserError } from './errors.js'
+import { type Problems, UserError } from './errors.js'
 import { parseEnvText } from './envfile.js'
 import type { Logger } from './log.js'
 import { type AppKey, type Environment, databaseAppName, otherEnvironment } from './names.js'
@@ -38,10 +38,29 @@ export function readText(path: string, example = `${path}.example`): string {
   }
   if (stat.isDirectory()) throw new UserError(`cannot read ${path} (EISDIR): it is a directory, not an env file`)
   if (!stat.isFile()) throw new UserError(`${path} is not a regular file (a pipe or a device would block the read): make it a plain file`)
+  let bytes: Buffer
   try {
-    return readFileSync(path, 'utf8')
+    bytes = readFileSync(path)
   } catch (error) {
     throw new UserError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code}): check its owner and permissions`)
+  }
+  // Invalid UTF-8 would be read as U+FFFD and stored so on Fly: not the value written.
+  const utf8 = new TextDecoder('utf-8', { fatal: true })
+  try {
+    return utf8.decode(bytes)
+  } catch {
+    let line = 1
+    for (let from = 0; ; line++) {
+      const end = bytes.indexOf(10, from)
+      try {
+        utf8.decode(bytes.subarray(from, end < 0 ? bytes.length : end))
+      } catch {
+        break
+      }
+      if (end < 0) break
+      from = end + 1
+    }
+    throw new UserError(`${path} line ${line} is not UTF-8 text: save the file as UTF-8`)
   }
 }
 
@@ -106,8 +125,11 @@ export interface DatabaseTarget {
 export function parseDatabaseUrl(value: string | undefined, where: string, key = 'DATABASE_URL'): DatabaseTarget {
   if (!value) throw new UserError(`${where} has no ${key}: add ${key}=postgres://… for the internal API`)
   let url: URL
+  // libpq takes credentials with an empty host (postgresql://u:pw@/db?host=/run/postgresql), which
+  // WHATWG URLs refuse: such a host is read as empty, as libpq does.
+  const EMPTY_HOST = '__empty-host__'
   try {
-    url = new URL(value)
+    url = new URL(value.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/i, `$1${EMPTY_HOST}`))
   } catch {
     throw new UserError(`${where}: ${key} is not a URL: use postgres://USER:PASSWORD@HOST:PORT/DATABASE`)
   }
@@ -125,13 +147,14 @@ export function parseDatabaseUrl(value: string | undefined, where: string, key =
   const password = decode(url.password, 'password') || undefined
   const database = decode(url.pathname.replace(/^\//, ''), 'database name')
   const socketDir = url.searchParams.get('host')
-  let host = decode(url.hostname, 'host').replace(/^\[|\]$/g, '').toLowerCase()
+  let host = url.hostname === EMPTY_HOST ? '' : decode(url.hostname, 'host').replace(/^\[|\]$/g, '')
   let socket = false
+  // Host names are case-insensitive; a unix-socket folder is a path, kept as written.
   if (host.startsWith('/')) socket = true
   else if (!host && socketDir?.startsWith('/')) {
     host = socketDir
     socket = true
-  }
+  } else host = host.toLowerCase()
   if (!host) throw new UserError(`${where}: ${key} names no host: use postgres://USER:PASSWORD@HOST:PORT/DATABASE`)
   const port = Number(url.port || url.searchParams.get('port') || 5432)
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`${where}: ${key} has port ${url.port}, which is not a TCP port`)
@@ -150,11 +173,19 @@ async function addresses(target: DatabaseTarget): Promise<Set<string>> {
     const labels = target.host.split('.')
     return new Set([`fly:${target.host.endsWith('.flympg.net') ? labels.at(-3) : target.host.endsWith('.internal') ? labels.at(-2) : labels[0]}`])
   }
+  // An IPv4 address written as IPv6 (::ffff:127.0.0.1, which URLs normalise to ::ffff:7f00:1) is
+  // the same address.
+  const plain = (address: string) => {
+    const lower = address.toLowerCase()
+    const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower)
+    if (hex) return [parseInt(hex[1], 16) >> 8, parseInt(hex[1], 16) & 255, parseInt(hex[2], 16) >> 8, parseInt(hex[2], 16) & 255].join('.')
+    return lower.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1')
+  }
   try {
     const found = await lookup(target.host, { all: true, verbatim: true })
-    return new Set([target.host, ...found.map((a) => a.address)])
+    return new Set([plain(target.host), ...found.map((a) => plain(a.address))])
   } catch {
-    return new Set([target.host])
+    return new Set([plain(target.host)])
   }
 }
 
@@ -172,7 +203,13 @@ function toolkitUrl(values: Record<string, string>, path: string): DatabaseTarge
 /** The other environment's database, if its file is there and filled in (a copy of the
  * .env.example still holding CHANGE_ME is "not configured yet", not an error). */
 export function otherDatabase(envDir: string, env: Environment): DatabaseTarget | undefined {
-  const path = envFilePath(envDir, otherEnvironment(env), 'internal-api')
+  return configuredDatabase(envDir, otherEnvironment(env))
+}
+
+/** An environment's database as its file names it, read without checks or DNS (undefined when the
+ * file is missing or not filled in). */
+export function configuredDatabase(envDir: string, env: Environment): DatabaseTarget | undefined {
+  const path = envFilePath(envDir, env, 'internal-api')
   if (!existsSync(path)) return undefined
   const values = parseEnvText(path, readText(path)).values
   if (!values.DATABASE_URL || values.DATABASE_URL.includes('CHANGE_ME')) return undefined
@@ -220,5 +257,21 @@ export function registerKnownSecrets(envDir: string): void {
         // unreadable: nothing to register
       }
     }
+  }
+}
+
+/** What a migrating pipeline reaches: the environment's database and, for production, staging's
+ * (the migration gate reads it). Problems are collected, for reporting with the run's others. */
+export async function loadPipelineTargets(envDir: string, env: Environment, log: Logger, problems: Problems): Promise<{ target?: DatabaseTarget; stagingTarget?: DatabaseTarget }> {
+  try {
+    const target = await loadDatabaseTarget(envDir, env, log)
+    if (env !== 'production') return { target }
+    const stagingTarget = otherDatabase(envDir, 'production')
+    if (!stagingTarget) problems.add(`${envFilePath(envDir, 'staging', 'internal-api')} is needed for the production gate (it reads staging's database): add it with staging's DATABASE_URL`)
+    return { target, stagingTarget }
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error
+    problems.add(error.problems)
+    return {}
   }
 }

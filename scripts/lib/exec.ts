@@ -1,5 +1,6 @@
 import { $, quote, type ProcessPromise } from 'zx/core'
 import { basename } from 'node:path'
+import { StringDecoder } from 'node:string_decoder'
 import { CommandError } from './errors.js'
 import { knob } from './knobs.js'
 import type { Logger } from './log.js'
@@ -22,8 +23,10 @@ export interface CommandSpec {
   /** What a dry run prints as the here-document body instead of the input (e.g. NAME=****). */
   inputPreview?: string
   timeoutMs?: number
-  /** Retry transient failures with backoff: reads, and writes that are harmless to repeat. */
+  /** Retry transient failures with backoff (reads, and writes marked harmless). */
   retry?: boolean
+  /** A write that is harmless to repeat (flyctl secrets sync): it may be retried. */
+  harmless?: boolean
   cwd?: string
   env?: Record<string, string>
   /** Exit statuses that are answers, not failures (a linter's "found something"). */
@@ -66,14 +69,23 @@ const WATCHDOG = [
   '"$@" <&3 3<&- &',
   'child=$!',
   'exec 3<&-',
-  '( while kill -0 "$parent" 2>/dev/null; do sleep 1; done; kill -TERM "$child" 2>/dev/null; sleep 5; kill -KILL "$child" 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
+  // The watcher sleeps in a job it can kill when told to stop, so no `sleep` outlives the command.
+  '( trap \'kill "$nap" 2>/dev/null; exit 0\' TERM; nap=; while kill -0 "$parent" 2>/dev/null; do sleep 1 & nap=$!; wait "$nap"; done; kill -TERM "$child" 2>/dev/null; sleep 5 & nap=$!; wait "$nap"; kill -KILL "$child" 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
   'watcher=$!',
   'wait "$child"; status=$?',
-  'kill "$watcher" 2>/dev/null',
+  'kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null',
   'exit $status',
 ].join('\n')
 
 const running = new Set<ProcessPromise>()
+
+/** Set once the run is stopping: after a signal no child starts; after a lost lock no write does
+ * (an error path such as an automatic rollback must not start a deploy while cleanup runs). */
+let stopping: { reason: string; writesOnly: boolean } | undefined
+
+export function stopStarting(reason: string, writesOnly = false): void {
+  if (!stopping || (stopping.writesOnly && !writesOnly)) stopping = { reason, writesOnly }
+}
 
 /** Signals the child's process group, or the child alone when it has no group of its own. */
 function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
@@ -134,8 +146,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function lines(stream: NodeJS.ReadableStream, each: (line: string) => void): void {
   let pending = ''
+  // A character split across two chunks is decoded whole.
+  const decoder = new StringDecoder('utf8')
   stream.on('data', (chunk: Buffer) => {
-    pending += chunk.toString()
+    pending += decoder.write(chunk)
     const parts = pending.split('\n')
     pending = parts.pop() ?? ''
     for (const line of parts) each(line)
@@ -147,6 +161,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
   const shown = (spec: CommandSpec) => `${spec.showCwd ? `cd ${shellQuote(spec.showCwd)} && ` : ''}${displayCommand(spec.argv)}`
 
   const spawn = (spec: CommandSpec): ProcessPromise => {
+    if (stopping && (spec.write || !stopping.writesOnly)) throw new CommandError(mask(shown(spec)), null, '', `was not started: ${stopping.reason}`)
     const child = $({
       quiet: true,
       nothrow: true,
@@ -161,8 +176,9 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
       env: { ...process.env, ...spec.env },
     })`sh -c ${WATCHDOG} watchdog ${String(process.pid)} ${spec.argv}`
     if (spec.passthrough) {
-      child.stdout.on('data', (chunk: Buffer) => process.stdout.write(mask(chunk.toString())))
-      child.stderr.on('data', (chunk: Buffer) => process.stderr.write(mask(chunk.toString())))
+      // Whole lines, so a secret split across two chunks is still seen (and masked) whole.
+      lines(child.stdout, (line) => process.stdout.write(`${mask(line)}\n`))
+      lines(child.stderr, (line) => process.stderr.write(`${mask(line)}\n`))
     }
     running.add(child)
     child.finally(() => running.delete(child)).catch(() => undefined)
@@ -212,7 +228,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
         return { stdout: '', stderr: '', status: 0, durationMs: 0, skipped: true }
       }
       if (verbose) log.info(mask(`${spec.write ? '!' : '$'} ${command}`))
-      const attempts = spec.retry ? 3 : 1
+      const attempts = spec.retry && (!spec.write || spec.harmless) ? 3 : 1
       for (let attempt = 1; ; attempt++) {
         try {
           return await once(spec)

@@ -1,4 +1,5 @@
-import { accessSync, constants, existsSync, statSync } from 'node:fs'
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { CommandError, OperationError, UserError } from './errors.js'
 import type { CommandSpec, Exec } from './exec.js'
@@ -144,6 +145,10 @@ function parseJson<T>(stdout: string, what: string, empty?: T): T {
   }
   // Go renders a nil slice as null: the toolkit reads it as an empty list.
   if (value === null && empty !== undefined) return empty
+  // Any other shape than the one asked for is flyctl's answer to another question: one line, not a crash.
+  const shape = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : typeof v)
+  const wanted = empty === undefined ? 'an object' : shape(empty)
+  if (shape(value) !== wanted) throw new OperationError(`flyctl ${what} printed ${shape(value)} where it prints ${wanted}: is this flyctl too old or too new? (flyctl version)`, [stdout.slice(0, 200)])
   return value as T
 }
 
@@ -249,6 +254,20 @@ export class Fly {
     await this.run(['secrets', 'sync', '--app', app], { write: true, harmless: true })
   }
 
+  /** The minimum secrets version this machine's flyctl keeps for an app (app_secrets_minvers in
+   * its config.yml; fly-platform.md §6), or undefined when it cannot be read. Read only to see
+   * whether another flyctl wrote the file back over a sync; never changed. */
+  async knownSecretsVersion(app: string): Promise<number | undefined> {
+    try {
+      const dir = process.env.FLY_CONFIG_DIR || join(homedir(), '.fly')
+      const { parse: parseYaml } = await import('yaml') // only deploys need it: not loaded at every start
+      const value = (parseYaml(readFileSync(join(dir, 'config.yml'), 'utf8')) as { app_secrets_minvers?: Record<string, unknown> } | null)?.app_secrets_minvers?.[app]
+      return typeof value === 'number' ? value : undefined
+    } catch {
+      return undefined
+    }
+  }
+
   /** Builds remotely from the build context `cwd` and deploys. Returns the new image ref. */
   deployBuild(app: string, config: string, buildArgs: Record<string, string>, cwd: string, showCwd?: string): Promise<string | undefined> {
     return this.deploy(['deploy', '--config', config, '--app', app, '--remote-only', ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`])], { cwd, showCwd })
@@ -256,7 +275,7 @@ export class Fly {
 
   /** Deploys an existing image (promotion of the staging image to production). */
   deployImage(app: string, config: string, image: string): Promise<string | undefined> {
-    return this.deploy(['deploy', '--config', config, '--app', app, '--image', image])
+    return this.deploy(['deploy', '--app', app, '--config', config, '--image', image])
   }
 
   /** The interface's rollback command line: the old image, without re-running the release command. */
@@ -371,4 +390,17 @@ export class Fly {
   mpgRestore(clusterId: string, backupId: string, name: string) {
     return this.run(['mpg', 'restore', clusterId, '--backup-id', backupId, '--name', name], { write: true })
   }
+}
+
+/** flyctl's long error texts as one short line for tables (the full text is printed above them). */
+export function shortFlyError(text: string): string {
+  const health = /timeout reached waiting for health checks to pass for machine (\w+)/.exec(text)
+  if (health) return `machine ${health[1]} failed its health checks; flyctl stopped the rolling deploy there`
+  const release = /release command failed - aborting deployment\. machine \w+ exited with non-zero status of (\d+)/.exec(text)
+  if (release) return `the release command exited ${release[1]}: no machine was changed`
+  const state = /timeout reached waiting for machine's state to change/.exec(text)
+  if (state) return 'a machine never reached the started state'
+  const image = /could not find image "([^"]+)"/i.exec(text)
+  if (image) return `Fly's registry has no image ${image[1]}`
+  return text.replace(/^Error:\s*/, '').replace(/\s*\(Request ID: [^)]*\)/, '')
 }

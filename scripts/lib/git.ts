@@ -32,7 +32,7 @@ export async function checkTree(ctx: Context, dir: string): Promise<void> {
   const state = await treeState(dir)
   if (!state.repo) return
   const problems: string[] = []
-  if (state.dirty.length) problems.push(`the working tree has uncommitted changes (${state.dirty.slice(0, 3).join(', ')}${state.dirty.length > 3 ? ', …' : ''})`)
+  if (state.dirty.length) problems.push(`the working tree has ${state.dirty.length} uncommitted change${state.dirty.length === 1 ? '' : 's'} (${state.dirty[0]}${state.dirty.length > 1 ? ', …' : ''})`)
   const wanted = BRANCH[ctx.env]
   if (state.branch && state.branch !== wanted) problems.push(`this is branch ${state.branch}, not ${wanted}`)
   if (!problems.length) return

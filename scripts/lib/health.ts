@@ -116,13 +116,13 @@ async function probe(url: string): Promise<{ ok: boolean; text: string; body: st
 /** Where an app's HTTP health is probed, if anywhere: its own public URL, or through another app
  * (the private internal API through the gateway, when the gateway itself runs healthy: a gateway
  * not deployed yet, or down, says nothing about the internal API). */
-async function probeTarget(ctx: Context, key: AppKey, status: FlyStatus): Promise<{ url?: string; note?: string }> {
+async function probeTarget(ctx: Context, key: AppKey, status: FlyStatus, gatewayRead?: Promise<FlyStatus>): Promise<{ url?: string; note?: string }> {
   const settings = loadSettings()
   const template = process.env.HEALTH_URL_TEMPLATE || 'https://{hostname}{path}'
   const via = settings.apps[key].probeVia
-  if (via) {
+  if (via && gatewayRead) {
     const gateway = flyAppName(ctx.env, via.app)
-    const gatewayStatus = await ctx.fly().status(gateway)
+    const gatewayStatus = await gatewayRead
     const fleet = judgeFleet(gatewayStatus, readFlyToml(flyConfigPath(ctx.env, via.app)))
     if (fleet.problems.length) return { note: `private; not probed through ${via.app} (${fleet.problems[0]})` }
     return { url: healthUrl(template, gatewayStatus, gateway, via.path) }
@@ -131,20 +131,29 @@ async function probeTarget(ctx: Context, key: AppKey, status: FlyStatus): Promis
   return { url: healthUrl(template, status, flyAppName(ctx.env, key), healthPath(readFlyToml(flyConfigPath(ctx.env, key)))) }
 }
 
+const via = (key: AppKey) => {
+  const through = loadSettings().apps[key].probeVia
+  return through ? ` (through ${through.app})` : ''
+}
+
 /** One look at one app: Fly's view, then the HTTP probe. */
 export async function checkOnce(ctx: Context, key: AppKey, expected?: string): Promise<AppHealth> {
   const app = flyAppName(ctx.env, key)
   const started = performance.now()
+  // The gateway a private app is probed through is read at the same time as the app itself.
+  const through = loadSettings().apps[key].probeVia
+  const gatewayRead = through ? ctx.fly().status(flyAppName(ctx.env, through.app)) : undefined
+  gatewayRead?.catch(() => undefined) // awaited only when the app's own fleet is fine
   const status = await ctx.fly().status(app)
   const fleet = judgeFleet(status, readFlyToml(flyConfigPath(ctx.env, key)), expected)
   let http = 'not probed'
   const evidence: string[] = []
   let ok = fleet.problems.length === 0
   if (ok) {
-    const { url, note } = await probeTarget(ctx, key, status)
+    const { url, note } = await probeTarget(ctx, key, status, gatewayRead)
     if (url) {
       const answer = await probe(url)
-      http = `${url.replace(/^https?:\/\//, '')} ${answer.text}`
+      http = `GET ${new URL(url).pathname.replace(/^\/microbima-[a-z-]+(?=\/)/, '')} ${answer.text}${via(key)}`
       ok = answer.ok
       if (!answer.ok) evidence.push(`GET ${url}: ${answer.text}${answer.body ? `: ${answer.body.replace(/\s+/g, ' ')}` : ''}`)
     } else http = note ?? 'not probed'

@@ -34,18 +34,23 @@ const NUMERIC: Numeric[] = [
   { name: 'STUDIO_PORT', fallback: 5555, unit: 'port' },
 ]
 
-const FLAGS = ['BUILD', 'PARALLEL', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'ALLOW_DIRTY', 'DB', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
+const FLAGS = ['BUILD', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'ALLOW_DIRTY', 'DB', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
 const TRUE = ['1', 'true', 'yes', 'on']
 const FALSE = ['', '0', 'false', 'no', 'off']
 
 function problemOf(spec: Numeric, raw: string): string | undefined {
   const what = spec.unit === 'seconds' ? 'a number of seconds' : spec.unit === 'ms' ? 'a number of milliseconds' : spec.unit === 'port' ? 'a TCP port' : 'a whole number'
+  // Set but empty (`make … FLY_READ_TIMEOUT=`, a CI variable that was never filled): a mistake,
+  // not a request for the default.
+  if (raw.trim() === '') return `${spec.name}= is empty: give it ${what}, or leave it unset for the default (${spec.fallback})`
   if (!/^\s*\d+(\.\d+)?\s*$/.test(raw)) return `${spec.name}=${raw} is not ${what}`
   const value = Number(raw)
   if ((spec.unit === 'count' || spec.unit === 'port') && !Number.isInteger(value)) return `${spec.name}=${raw} is not ${what}`
   if (value === 0 && !spec.zero) return `${spec.name}=0 would never wait: give it ${what} above 0`
   if (spec.unit === 'port' && (value < 1 || value > 65535)) return `${spec.name}=${raw} is not a TCP port (1-65535)`
   if (spec.unit === 'seconds' && value > 7 * 24 * 3600) return `${spec.name}=${raw} is more than a week: give it ${what}`
+  // Timers take at most 2^31-1 ms; a longer wait would fire at once.
+  if (spec.unit === 'ms' && value > 3_600_000) return `${spec.name}=${raw} is more than an hour: give it ${what}`
   return undefined
 }
 
@@ -54,13 +59,25 @@ export function knobProblems(env = process.env): string[] {
   const problems: string[] = []
   for (const spec of NUMERIC) {
     const raw = env[spec.name]
-    if (raw === undefined || raw === '') continue
+    if (raw === undefined) continue
     const problem = problemOf(spec, raw)
     if (problem) problems.push(problem)
   }
   for (const name of FLAGS) {
     const raw = env[name]
     if (raw !== undefined && ![...TRUE, ...FALSE].includes(raw.toLowerCase())) problems.push(`${name.replace(/^MB_/, '')}=${raw} is not a yes/no value: use 1 or 0`)
+  }
+  const template = env.HEALTH_URL_TEMPLATE
+  if (template) {
+    // Filled in as the health check would, it must be an http(s) URL.
+    const sample = template.replaceAll('{hostname}', 'app.fly.dev').replaceAll('{app}', 'app').replaceAll('{path}', '/health')
+    let url: URL | undefined
+    try {
+      url = new URL(sample)
+    } catch {
+      // reported below
+    }
+    if (!url || !/^https?:$/.test(url.protocol)) problems.push(`HEALTH_URL_TEMPLATE=${template} does not give an http(s) URL: use e.g. https://{hostname}{path} ({hostname}, {app} and {path} are filled in)`)
   }
   return problems
 }

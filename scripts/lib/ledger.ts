@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto'
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Context } from './cli.js'
+import { configuredDatabase, type DatabaseTarget } from './config.js'
 import { tableExists, type Database } from './db.js'
 import type { Environment } from './names.js'
+import { mask } from './secrets-mask.js'
 import { gitCommit, where, who } from './who.js'
 
 // The environment's append-only ledger of operations, kept in its own database (schema
@@ -74,6 +77,12 @@ const ready = new WeakSet<Database>()
  * concurrent creation that still wins the race is simply retried. */
 export async function ensureSchema(db: Database): Promise<void> {
   if (ready.has(db)) return
+  // Already there (every run after the first): nothing to write, nothing for a dry run to print.
+  const [{ n }] = await db.query<{ n: string }>("SELECT count(*) AS n FROM pg_catalog.pg_tables WHERE schemaname = 'microbima_deploy' AND tablename IN ('ledger', 'deploy_lock', 'secret_fingerprints', 'image_migrations')")
+  if (Number(n) === 4) {
+    ready.add(db)
+    return
+  }
   for (let attempt = 1; ; attempt++) {
     try {
       await db.transaction(async () => {
@@ -105,13 +114,24 @@ export interface LedgerRow {
   detail: string | null
 }
 
-const spoolPath = (env: Environment) => join('.deploy-state', `pending-ledger-${env}.jsonl`)
+/** The spool of one database: what waits for it is written to it, and to no other (a rehearsal's
+ * sandbox database, or another env folder's, must never receive this one's entries). */
+function spoolPath(envDir: string, env: Environment): string {
+  let target: DatabaseTarget | undefined
+  try {
+    target = configuredDatabase(envDir, env)
+  } catch {
+    // an unreadable env file: the run reports it; its entries wait under the environment's name
+  }
+  const id = target ? createHash('sha256').update(`${target.host}:${target.port}/${target.database}`).digest('hex').slice(0, 12) : 'unconfigured'
+  return join('.deploy-state', `pending-ledger-${env}-${id}.jsonl`)
+}
 
 async function insert(db: Database, env: Environment, entry: LedgerEntry & { who?: string; host?: string; commit?: string | null }): Promise<void> {
   await db.write(
     `INSERT INTO microbima_deploy.ledger (at, environment, operation, app, image_before, image_after, migrations, result, duration_ms, who, host, git_commit, detail)
      VALUES (coalesce($1::timestamptz, now()), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-    [entry.at ?? null, env, entry.operation, entry.app ?? null, entry.imageBefore ?? null, entry.imageAfter ?? null, entry.migrations ?? [], entry.result, entry.durationMs === undefined ? null : Math.round(entry.durationMs), entry.who ?? who(), entry.host ?? where(), entry.commit === undefined ? await gitCommit() : entry.commit, entry.detail ?? null],
+    [entry.at ?? null, env, entry.operation, entry.app ?? null, entry.imageBefore ?? null, entry.imageAfter ?? null, entry.migrations ?? [], entry.result, entry.durationMs === undefined ? null : Math.round(entry.durationMs), entry.who ?? who(), entry.host ?? where(), entry.commit === undefined ? await gitCommit() : entry.commit, entry.detail === undefined ? null : mask(entry.detail)],
   )
 }
 
@@ -120,26 +140,26 @@ async function insert(db: Database, env: Environment, entry: LedgerEntry & { who
 export async function record(ctx: Context, db: Database | undefined, entry: LedgerEntry): Promise<void> {
   if (ctx.dryRun) return
   if (!db || !db.alive()) {
-    spool(ctx.env, entry)
+    spool(ctx, entry)
     return
   }
   try {
     await ensureSchema(db)
     await insert(db, ctx.env, entry)
   } catch (error) {
-    spool(ctx.env, entry)
-    ctx.log.warn(`could not write the ledger (${(error as Error).message.split('\n')[0]}): kept in ${spoolPath(ctx.env)} for the next run`)
+    spool(ctx, entry)
+    ctx.log.warn(`could not write the ledger (${(error as Error).message.split('\n')[0]}): kept in ${spoolPath(ctx.envDir, ctx.env)} for the next run`)
   }
 }
 
-function spool(env: Environment, entry: LedgerEntry): void {
+function spool(ctx: Context, entry: LedgerEntry): void {
   mkdirSync('.deploy-state', { recursive: true, mode: 0o700 })
-  appendFileSync(spoolPath(env), JSON.stringify({ ...entry, at: entry.at ?? new Date().toISOString(), who: who(), host: where() }) + '\n', { mode: 0o600 })
+  appendFileSync(spoolPath(ctx.envDir, ctx.env), JSON.stringify({ ...entry, at: entry.at ?? new Date().toISOString(), who: who(), host: where() }) + '\n', { mode: 0o600 })
 }
 
 /** Writes the entries a run made while the database was unreachable; says how many. */
 export async function flushSpool(ctx: Context, db: Database): Promise<number> {
-  const path = spoolPath(db.env)
+  const path = spoolPath(ctx.envDir, db.env)
   if (ctx.dryRun || !existsSync(path)) return 0
   const taken = `${path}.${process.pid}`
   try {

@@ -106,14 +106,50 @@ export async function lintPending(ctx: Context, pending: LocalMigration[], rowEs
 }
 
 /** A transaction-control statement in a SQL script (BEGIN, COMMIT, …), comments and quoted text
- * aside; undefined when there is none. */
+ * aside; undefined when there is none. The script is read in one pass, as Postgres' lexer does, so
+ * a quote inside a comment or a `--` inside a string hides nothing: '…' (with '' inside), E'…'
+ * (with backslash escapes), "…", $tag$…$tag$, -- and nested /* … *\/ comments. */
+const DOLLAR_QUOTE = /\$([A-Za-z_]\w*)?\$/y
+
 export function transactionControl(sql: string): string | undefined {
-  const code = sql
-    .replace(/--.*$/gm, ' ')
-    .replace(/\/\*[\s\S]*?\*\//g, ' ')
-    .replace(/\$(\w*)\$[\s\S]*?\$\1\$/g, ' ')
-    .replace(/'(?:[^']|'')*'/g, "''")
-    .replace(/"(?:[^"]|"")*"/g, '""')
+  let code = ''
+  let i = 0
+  while (i < sql.length) {
+    DOLLAR_QUOTE.lastIndex = i
+    const dollar = sql[i] === '$' ? DOLLAR_QUOTE.exec(sql) : null
+    if (sql.startsWith('--', i)) {
+      const end = sql.indexOf('\n', i)
+      i = end < 0 ? sql.length : end
+      code += ' '
+    } else if (sql.startsWith('/*', i)) {
+      let depth = 0
+      do {
+        if (sql.startsWith('/*', i)) (depth++, (i += 2))
+        else if (sql.startsWith('*/', i)) (depth--, (i += 2))
+        else i++
+      } while (depth > 0 && i < sql.length)
+      code += ' '
+    } else if (dollar && !/[\w$]/.test(sql[i - 1] ?? '')) {
+      const end = sql.indexOf(dollar[0], i + dollar[0].length)
+      i = end < 0 ? sql.length : end + dollar[0].length
+      code += ' $$ '
+    } else if (sql[i] === "'" || sql[i] === '"') {
+      const quote = sql[i]
+      const escapes = quote === "'" && /[eE]/.test(sql[i - 1] ?? '') && !/[\w$]/.test(sql[i - 2] ?? '')
+      i++
+      while (i < sql.length) {
+        if (escapes && sql[i] === '\\') i += 2
+        else if (sql[i] === quote && sql[i + 1] === quote) i += 2
+        else if (sql[i] === quote) break
+        else i++
+      }
+      i++
+      code += ` ${quote}${quote} `
+    } else {
+      code += sql[i]
+      i++
+    }
+  }
   for (const statement of code.split(';')) {
     const word = /^\s*(BEGIN|COMMIT|ROLLBACK|END|START\s+TRANSACTION|SAVEPOINT|RELEASE|ABORT|PREPARE\s+TRANSACTION)\b/i.exec(statement)?.[1]
     if (word) return word.toUpperCase().replace(/\s+/g, ' ')

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto'
 import type { Context } from './cli.js'
 import { tableExists, type Database } from './db.js'
 import { OperationError, Refusal } from './errors.js'
-import { killAllChildren } from './exec.js'
+import { killAllChildren, stopStarting } from './exec.js'
 import { knob } from './knobs.js'
 import { ensureSchema, record } from './ledger.js'
 import { formatWhen } from './log.js'
 import { type Environment, shortName } from './names.js'
-import { where, who } from './who.js'
+import { machine, where, who } from './who.js'
 
 // At most one write operation per environment, whether it runs on a laptop or in CI: a row in
 // the environment's own database. Taken and released by single atomic statements (no session
@@ -43,7 +43,7 @@ export function describeHolder(holder: LockHolder): string {
   return `${holder.who} on ${holder.host}, running ${holder.operation} since ${formatWhen(holder.since)}`
 }
 
-async function tryAcquire(db: Database, environment: string, token: string, operation: string, ttl: number | 'forever'): Promise<boolean> {
+async function tryAcquire(db: Database, environment: string, token: string, operation: string, ttl: number | 'forever', host = where()): Promise<boolean> {
   const rows = await db.query(
     `INSERT INTO microbima_deploy.deploy_lock (environment, token, who, host, operation, since, expires_at)
      VALUES ($1, $2, $3, $4, $5, now(), CASE WHEN $6::float8 IS NULL THEN 'infinity'::timestamptz ELSE now() + make_interval(secs => $6::float8) END)
@@ -51,7 +51,7 @@ async function tryAcquire(db: Database, environment: string, token: string, oper
        operation = EXCLUDED.operation, since = EXCLUDED.since, expires_at = EXCLUDED.expires_at
      WHERE microbima_deploy.deploy_lock.expires_at < now()
      RETURNING token`,
-    [environment, token, who(), where(), operation, ttl === 'forever' ? null : ttl],
+    [environment, token, who(), host, operation, ttl === 'forever' ? null : ttl],
   )
   return rows.length === 1
 }
@@ -96,6 +96,7 @@ export async function withLock<T>(ctx: Context, db: Database, operation: string,
       lost = `the ${env} deploy lock was lost (${(error as Error).message.split('\n')[0]})`
       ctx.log.error(`${lost}: stopping, so nothing more is written without it`)
       ctx.aborted.reason ??= lost
+      stopStarting(lost, true)
       await killAllChildren()
     }
   }
@@ -109,9 +110,14 @@ export async function withLock<T>(ctx: Context, db: Database, operation: string,
     await db.query('DELETE FROM microbima_deploy.deploy_lock WHERE token = $1', [token]).catch(() => undefined)
   }
   // Released on success, on failure, and on SIGINT/SIGTERM/SIGHUP (cleanups run before the db closes).
+  // A signal gets one "interrupted" entry, whichever comes first: the signal's cleanup pass or the
+  // body's own error path (the killed child fails it); both wait for the same write.
   let finished = false
+  let interrupted: Promise<void> | undefined
+  const recordInterrupted = () => (interrupted ??= record({ ...ctx, env }, db, { operation, result: 'interrupted', detail: ctx.aborted.reason ?? 'stopped by a signal' }))
+  const bySignal = () => ctx.aborted.reason?.startsWith('interrupted by ') ?? false
   ctx.onCleanup(async () => {
-    if (!finished) await record({ ...ctx, env }, db, { operation, result: 'interrupted', detail: ctx.aborted.reason ?? 'stopped by a signal' })
+    if (!finished || bySignal()) await recordInterrupted()
     await release()
   })
   try {
@@ -123,6 +129,7 @@ export async function withLock<T>(ctx: Context, db: Database, operation: string,
     throw error
   } finally {
     finished = true
+    if (bySignal()) await recordInterrupted()
     await release()
   }
 }
@@ -136,7 +143,13 @@ export async function refuseIfHeld(ctx: Context, db: Database, env: Environment 
 /** `make lock-<env> REASON=…`: holds the environment until unlocked. */
 export async function holdLock(ctx: Context, db: Database, reason: string): Promise<void> {
   await ensureSchema(db)
-  if (!(await tryAcquire(db, ctx.env, randomUUID(), `${HOLD}${reason}`, 'forever'))) throw refusal(ctx.env, await lockHolder(db, ctx.env))
+  if (ctx.dryRun) {
+    // The row a real run inserts (when the lock is free), printed as the write it is.
+    await db.write("INSERT INTO microbima_deploy.deploy_lock (environment, token, who, host, operation, since, expires_at) VALUES ($1, gen_random_uuid(), $2, $3, $4, now(), 'infinity')", [ctx.env, who(), machine(), `${HOLD}${reason}`])
+    return
+  }
+  // A hold outlives this process: it names the machine, not a pid that is gone in a moment.
+  if (!(await tryAcquire(db, ctx.env, randomUUID(), `${HOLD}${reason}`, 'forever', machine()))) throw refusal(ctx.env, await lockHolder(db, ctx.env))
 }
 
 /** Breaks the lock whoever holds it; returns who held it. */

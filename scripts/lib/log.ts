@@ -1,5 +1,5 @@
 import chalk from 'chalk'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, existsSync, statSync } from 'node:fs'
 import { mask } from './secrets-mask.js'
 
 // Progress and diagnostics go to stderr; results (tables, the dry-run runbook, JSON) to stdout,
@@ -14,7 +14,8 @@ export interface Logger {
   info(message: string): void
   ok(message: string): void
   warn(message: string): void
-  error(message: string): void
+  /** `wrap`: an operation's failure may wrap like prose; refusals and user errors stay one line. */
+  error(message: string, wrap?: boolean): void
   result(text: string): void
   /** A line of a child's progress, indented under the current step. */
   detail(line: string): void
@@ -25,16 +26,19 @@ export interface Logger {
 export const plain = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
 
 export function createLogger(prefix = ''): Logger {
-  const write = (stream: NodeJS.WriteStream, text: string) => {
+  // On a terminal, prose longer than 120 columns wraps under its first word (masked first, so no
+  // secret is split out of the masker's sight). Piped (CI logs, grep) every message stays one line.
+  const write = (stream: NodeJS.WriteStream, text: string, indent = 0) => {
     const lines = mask(text).split('\n')
-    stream.write(lines.map((line) => prefix + line).join('\n') + '\n')
+    const fitted = indent && stream.isTTY && !fullWidth ? lines.flatMap((line) => wrapLine(line, WIDTH - visible(prefix), indent)) : lines
+    stream.write(fitted.map((line) => prefix + line).join('\n') + '\n')
   }
   return {
-    step: (m) => write(process.stderr, chalk.bold.cyan('==> ') + chalk.bold(m)),
-    info: (m) => write(process.stderr, m),
-    ok: (m) => write(process.stderr, chalk.green('✔ ') + m),
-    warn: (m) => write(process.stderr, chalk.yellow('! ') + m),
-    error: (m) => write(process.stderr, chalk.red(m)),
+    step: (m) => write(process.stderr, chalk.bold.cyan('==> ') + chalk.bold(m), 4),
+    info: (m) => write(process.stderr, m, 2),
+    ok: (m) => write(process.stderr, chalk.green('✔ ') + m, 2),
+    warn: (m) => write(process.stderr, chalk.yellow('! ') + m, 2),
+    error: (m, wrap) => write(process.stderr, chalk.red(m), wrap ? 2 : 0),
     result: (t) => write(process.stdout, t),
     detail: (line) => write(process.stderr, chalk.dim(`    │ ${plain(line).slice(0, WIDTH - 6)}`)),
     child: (p) => createLogger(prefix + chalk.dim(`[${p}] `)),
@@ -59,12 +63,14 @@ export function shortRef(ref: string | undefined, app?: string): string {
   if (!ref) return '-'
   if (fullWidth) return ref
   const at = ref.lastIndexOf(':')
-  if (at < 0) return ref
+  if (at < 0 || !ref.startsWith('registry.fly.io/')) return ref
   const repo = ref.slice(0, at).replace(/^registry\.fly\.io\//, '')
   let tag = ref.slice(at + 1)
   const deployment = /^deployment-([0-9A-Z]{26})$/.exec(tag)
   if (deployment) tag = `deployment-${deployment[1].slice(0, 4)}…${deployment[1].slice(-4)}`
-  return repo === app ? `…:${tag}` : `${repo}:${tag}`
+  // The row's app, or its twin in the other environment (a promoted image): the tag says enough.
+  const twin = (name: string) => name.replace(/^microbima-(staging|production)-/, 'microbima-*-')
+  return app === undefined || repo === app || twin(repo) === twin(app) ? `…:${tag}` : `${repo}:${tag}`
 }
 
 /** A moment as an operator reads it: relative while recent, a date after. */
@@ -81,6 +87,11 @@ export function formatWhen(date: Date | string, now = Date.now()): string {
 
 const visible = (s: string) => [...plain(s)].length
 
+/** A line shortened to `width` characters, keeping its start and end (unless VERBOSE=1). */
+export function fit(line: string, width: number): string {
+  return fullWidth ? line : shorten(line, width)
+}
+
 /** Shortens a cell to `width` visible characters, keeping its start and end (refs, paths). */
 function shorten(cell: string, width: number): string {
   const text = plain(cell)
@@ -89,6 +100,11 @@ function shorten(cell: string, width: number): string {
   if (width <= 1) return '…'
   const head = Math.ceil((width - 1) / 2)
   return chars.slice(0, head).join('') + '…' + chars.slice(chars.length - (width - 1 - head)).join('')
+}
+
+/** A line of prose in lines of at most `width` columns, the later ones indented by `indent`. */
+export function wrapLine(line: string, width: number, indent: number): string[] {
+  return visible(line) <= width ? [line] : wrap(line, width - indent).map((part, i) => (i ? ' '.repeat(indent) : '') + part)
 }
 
 /** Word-wraps the last column's cell into lines of `width`. */
@@ -110,21 +126,32 @@ function wrap(cell: string, width: number): string[] {
   return lines
 }
 
-/** A plain text table: header row, then rows; columns padded (colour-safe) and fitted to 120 columns. */
-export function table(header: string[], rows: string[][]): string {
+/** A plain text table: header row, then rows; columns padded (colour-safe) and fitted to 120
+ * columns. `keep`: columns that are not shortened (the last one wraps instead). */
+export function table(header: string[], rows: string[][], keep: number[] = []): string {
   const n = header.length
   const widths = header.map((h, i) => Math.max(visible(h), ...rows.map((r) => visible(r[i] ?? ''))))
   const gaps = 2 * (n - 1)
   const total = () => widths.reduce((a, b) => a + b, 0) + gaps
   if (!fullWidth && total() > WIDTH) {
-    // The last column wraps; the others shrink, widest first, down to their header or 8.
-    const minimum = header.map((h, i) => (i === n - 1 ? Math.min(widths[i], 24) : Math.min(widths[i], Math.max(visible(h), 8))))
-    while (total() > WIDTH) {
-      const candidates = widths.map((w, i) => ({ w, i })).filter(({ w, i }) => w > minimum[i] && (i === n - 1 || w > 12))
-      if (!candidates.length) break
-      const widest = candidates.reduce((a, b) => (b.w > a.w ? b : a))
-      widths[widest.i] -= 1
+    // The last column wraps: it takes what the others leave, if that is 24 columns or more.
+    // Otherwise the others shrink, widest first, down to their header or 8 (the first column,
+    // what the row is about, keeps up to 32; `keep` columns keep everything).
+    const lastMin = Math.min(widths[n - 1], 24)
+    const others = () => widths.slice(0, -1).reduce((a, b) => a + b, 0) + gaps
+    const minimum = header.map((h, i) => (keep.includes(i) ? widths[i] : i === 0 ? Math.min(widths[i], 32) : Math.min(widths[i], Math.max(visible(h), 8))))
+    const shrink = (room: number, floor: number[]) => {
+      while (others() + room > WIDTH) {
+        const candidates = widths.slice(0, -1).map((w, i) => ({ w, i })).filter(({ w, i }) => w > floor[i])
+        if (!candidates.length) break
+        widths[candidates.reduce((a, b) => (b.w > a.w ? b : a)).i] -= 1
+      }
     }
+    shrink(lastMin, minimum)
+    // Kept columns too wide for that: the last column narrows to 12, then they shorten as well.
+    const lastFloor = Math.min(widths[n - 1], 12)
+    shrink(lastFloor, header.map((h, i) => (i === 0 ? Math.min(widths[i], 32) : Math.min(widths[i], Math.max(visible(h), 8)))))
+    widths[n - 1] = Math.max(lastFloor, WIDTH - others())
   }
   const pad = (c: string, w: number) => c + ' '.repeat(Math.max(0, w - visible(c)))
   const render = (cells: string[], bold = false): string[] => {
@@ -140,8 +167,8 @@ export function table(header: string[], rows: string[][]): string {
 /** Prints a titled table as a result and, in GitHub Actions, appends it as Markdown to the run's
  * summary (GITHUB_STEP_SUMMARY), so the run page shows what changed without reading the log. A
  * summary that cannot be written is a warning: it never fails, or changes the outcome of, a run. */
-export function publishTable(log: Logger, title: string, header: string[], rows: string[][]): void {
-  log.result(`${chalk.bold(title)}\n${table(header, rows)}`)
+export function publishTable(log: Logger, title: string, header: string[], rows: string[][], keep: number[] = []): void {
+  log.result(`${chalk.bold(title)}\n${table(header, rows, keep)}`)
   appendSummary(log, [`#### ${cell(title)}`, '', `| ${header.map(cell).join(' | ')} |`, `|${header.map(() => ' --- |').join('')}`, ...rows.map((r) => `| ${header.map((_, i) => cell(r[i] ?? '')).join(' | ')} |`), ''].join('\n'))
 }
 
@@ -152,6 +179,8 @@ export function appendSummary(log: Logger, markdown: string): void {
   const summary = process.env.GITHUB_STEP_SUMMARY
   if (!summary || summaryBroken) return
   try {
+    // Opening a FIFO for writing blocks until someone reads it: only a plain file is written.
+    if (existsSync(summary) && !statSync(summary).isFile()) throw Object.assign(new Error('not a regular file'), { code: statSync(summary).isDirectory() ? 'EISDIR' : 'not a regular file' })
     appendFileSync(summary, `${mask(markdown)}\n`)
   } catch (error) {
     summaryBroken = true

@@ -67,13 +67,17 @@ export function listLocalMigrations(base = migrationsFolder()): LocalMigration[]
       const dir = join(base, name)
       const file = join(dir, 'migration.sql')
       if (!existsSync(file)) throw new UserError(`${dir} has no migration.sql: add it or remove the folder`)
+      // A pipe or a device would block the read for ever.
+      if (!statSync(file).isFile()) throw new UserError(`${file} is not a regular file: make it a plain file`)
       let script: string
       try {
         script = readFileSync(file, 'utf8')
       } catch (error) {
         throw new UserError(`cannot read ${file} (${(error as NodeJS.ErrnoException).code}): check its permissions`)
       }
-      return { name, dir, script, checksum: checksumOf(script), downPath: join(dir, 'down.sql') }
+      const downPath = join(dir, 'down.sql')
+      if (existsSync(downPath) && !statSync(downPath).isFile()) throw new UserError(`${downPath} is not a regular file: make it a plain file`)
+      return { name, dir, script, checksum: checksumOf(script), downPath }
     })
 }
 

@@ -18,7 +18,8 @@ const SUBSTRING_LENGTH = 8
 const MIN_LENGTH = 4
 
 export function registerSecret(value: string | undefined): void {
-  if (!value) return
+  // A placeholder left from the .env.example is not a secret (and is named in error messages).
+  if (!value || value.includes('CHANGE_ME')) return
   for (const part of [value, ...value.split(/\r?\n/)]) {
     const trimmed = part.trim()
     if (trimmed.length < MIN_LENGTH) continue
@@ -46,17 +47,36 @@ const TOKEN = '[A-Za-z0-9_]'
 
 export function mask(text: string): string {
   if (!text) return text
-  // Protected names are set aside first, so masking never reaches into them.
-  const kept: string[] = []
-  let out = text
+  // Where the toolkit's own names stand: a secret found only inside one of them is a word of the
+  // name, not the secret shown (a value that merely contains a name, such as a URL naming
+  // microbima-staging-db, is still masked whole).
+  const names: Array<[number, number]> = []
   if (protectedWords.size) {
     const words = [...protectedWords].sort((a, b) => b.length - a.length).map(escape)
-    out = out.replace(new RegExp(words.join('|'), 'g'), (word) => `\u0000${kept.push(word) - 1}\u0000`)
+    for (const m of text.matchAll(new RegExp(words.join('|'), 'g'))) names.push([m.index!, m.index! + m[0].length])
   }
-  for (const value of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (!out.includes(value)) continue
-    out = value.length >= SUBSTRING_LENGTH ? out.split(value).join('****') : out.replace(new RegExp(`(?<!${TOKEN})${escape(value)}(?!${TOKEN})`, 'g'), '****')
+  const inName = (from: number, to: number) => names.some(([a, b]) => a <= from && to <= b)
+  const hidden: Array<[number, number]> = []
+  for (const value of secrets) {
+    if (!text.includes(value)) continue
+    const pattern = value.length >= SUBSTRING_LENGTH ? new RegExp(escape(value), 'g') : new RegExp(`(?<!${TOKEN})${escape(value)}(?!${TOKEN})`, 'g')
+    for (const m of text.matchAll(pattern)) if (!inName(m.index!, m.index! + value.length)) hidden.push([m.index!, m.index! + value.length])
   }
-  out = out.replace(/((?:postgres(?:ql)?|redis|mysql|https?):\/\/[^:\s/@]+:)[^@\s]+@/g, '$1****@')
-  return kept.length ? out.replace(/\u0000(\d+)\u0000/g, (_, i) => kept[Number(i)]) : out
+  let out = text
+  if (hidden.length) {
+    // Overlapping matches (a value and a longer one that starts with it) are one masked stretch.
+    hidden.sort((a, b) => a[0] - b[0] || b[1] - a[1])
+    out = ''
+    let at = 0
+    for (const [from, to] of hidden) {
+      if (from < at) at = Math.max(at, to)
+      else {
+        out += `${text.slice(at, from)}****`
+        at = to
+      }
+    }
+    out += text.slice(at)
+  }
+  // (PASSWORD is the toolkit's own placeholder in hints: postgres://USER:PASSWORD@HOST…)
+  return out.replace(/((?:postgres(?:ql)?|redis|mysql|https?):\/\/[^:\s/@]+:)(?!PASSWORD@)[^@\s]+@/g, '$1****@')
 }

@@ -77,6 +77,8 @@ export function encodeSecret(name: string, value: string): { line: string } | { 
   if (badName) return { problem: `cannot be sent because its name ${badName}` }
   // A lone surrogate has no UTF-8 form: Buffer.from would send U+FFFD instead.
   if (LONE_SURROGATE.test(value)) return { problem: 'is not valid Unicode text' }
+  // A machine receives secrets as environment variables, which end at the first NUL byte.
+  if (value.includes('\0')) return { problem: 'contains a NUL byte, where the environment variable on the machine would end' }
   return value.includes('\n') ? multiLine(name, value) : singleLine(name, value)
 }
 

@@ -1,4 +1,5 @@
 import chalk from 'chalk'
+import { shortFlyError } from './fly.js'
 import { formatDuration, publishTable, type Logger } from './log.js'
 
 // Step timings and the closing summary of a pipeline: what ran, how long, what changed. A step is
@@ -68,7 +69,7 @@ export function why(error: unknown): string {
   if (stderr) {
     const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean)
     const last = [...lines].reverse().find((l) => l.startsWith('Error')) ?? lines.at(-1)
-    if (last) return last.replace(/^Error:\s*/, '')
+    if (last) return shortFlyError(last)
   }
   return (error as Error).message.split('\n')[0]
 }

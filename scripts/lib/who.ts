@@ -8,10 +8,16 @@ export function who(): string {
   return process.env.USER || userInfo().username
 }
 
+/** The machine (or CI run) and the process: which run holds a lock. */
 export function where(): string {
+  return process.env.GITHUB_RUN_ID ? machine() : `${hostname()} pid ${process.pid}`
+}
+
+/** The machine or CI run alone: for what outlives the process (a hold by hand). */
+export function machine(): string {
   const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = process.env
   if (GITHUB_RUN_ID) return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`
-  return `${hostname()} pid ${process.pid}`
+  return hostname()
 }
 
 let commit: Promise<string | null> | undefined
