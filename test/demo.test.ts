@@ -1,18 +1,37 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { run } from './support/toolkit.ts'
+import { leftovers, run } from './support/toolkit.ts'
 
 test('make demo walks the whole runbook in the sandbox, exits 0 and leaves nothing running', async () => {
   const result = await run('make', ['-s', 'demo'], { timeoutMs: 300_000 })
   assert.is(result.code, 0, result.output.slice(-3000))
-  for (const step of ['create-apps-staging DB=1', 'set-secrets-staging', 'deploy-staging', 'health-staging', 'migrate-status', 'deploy-prod YES=1', 'rollback-staging APP=public-api', 'history-prod']) {
+  for (const step of ['create-apps-staging DB=1', 'set-secrets-staging', 'deploy-staging', 'health-staging', 'create-apps-prod DB=1 YES=1', 'migrate-status', 'deploy-prod YES=1', 'diff', 'rollback-staging APP=public-api', 'history-prod']) {
     assert.match(result.stdout, `make ${step}`)
   }
+  // The fleet with an auto-stopped machine is healthy; a streamed deploy; a rolling deploy stopped
+  // half-way put back on one image; a failed health check with its evidence and the rollback.
+  assert.match(result.stdout, /microbima-staging-web-admin\s+healthy\s+2 machines: 1 started, 1 auto-stopped/)
+  assert.match(result.stdout, /^ {4}│ image: registry\.fly\.io\/microbima-staging-internal-api:deployment-/m)
+  assert.match(result.stdout, /microbima-staging-public-api\s+rolled back/)
+  assert.match(result.stdout, /│ probe: GET http:\/\/127\.0\.0\.1:\d+\/microbima-staging-web-admin\/health: 503/)
   assert.match(result.stdout, /microbima-staging-web-admin\s+rolled back/)
   assert.match(result.stdout, 'migration gate passed')
+  for (const line of result.stdout.split('\n')) assert.ok([...line.replace(/\x1b\[[0-9;]*m/g, '')].length <= 120, `wider than 120 columns: ${line}`)
   assert.match(result.stdout, 'the whole runbook ran as expected in the sandbox')
-  const leftovers = await run('sh', ['-c', "ps -eo args | grep 'dist/demo.mjs' | grep -v grep || true"])
-  assert.is(leftovers.stdout.trim(), '')
+  assert.equal(leftovers(result.marker), [])
+})
+
+test('DB_KIND=mpg make demo runs the same runbook on Managed Postgres: create and attach, direct URL for migrations, a backup before production', async () => {
+  const result = await run('make', ['-s', 'demo', 'DB_KIND=mpg'], { timeoutMs: 300_000 })
+  assert.is(result.code, 0, result.output.slice(-3000))
+  assert.match(result.stdout, 'database: Managed Postgres')
+  assert.match(result.stdout, /microbima-staging-db \(Managed Postgres \w+\)\s+created in fra/)
+  assert.match(result.stdout, /microbima-prod-db → microbima-production-internal-api\s+attached: pooled DATABASE_URL for the app, DIRECT_DATABASE_URL/)
+  assert.match(result.stdout, /✔ Managed Postgres backup bk_\w+ of cluster \w+ completed/)
+  assert.match(result.stdout, /microbima-staging-public-api\s+rolled back/)
+  for (const line of result.stdout.split('\n')) assert.ok([...line.replace(/\x1b\[[0-9;]*m/g, '')].length <= 120, `wider than 120 columns: ${line}`)
+  assert.match(result.stdout, 'the whole runbook ran as expected in the sandbox')
+  assert.equal(leftovers(result.marker), [])
 })
 
 test.run()

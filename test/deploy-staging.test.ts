@@ -1,120 +1,243 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { argvs, createSandbox } from './support/sandbox.ts'
-import { freshDatabases, sql } from './support/pg.ts'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { SECRET, defaultEnvFiles, runMake, runScript, tempDir, writeEnvDir } from './support/toolkit.ts'
+import { argvs } from './support/sandbox.ts'
+import { sql } from './support/pg.ts'
+import { STAGING, scenario } from './support/scenario.ts'
+import { SECRET, addMigration, projectCopy, runMake, runScript, tempDir } from './support/toolkit.ts'
+
+// make deploy-staging against the simulator's model of Fly: fleets of machines, rolling updates
+// that stop half-way, auto-stopped machines, private networking, secrets versions.
 
 const MIGRATIONS = ['20250101000000_init', '20250115000000_add_customer_beneficiaries', '20250201000000_add_premiums']
-const APPS = ['internal-api', 'public-api', 'web-admin'].map((a) => `microbima-staging-${a}`)
+const KEYS = ['internal-api', 'public-api', 'web-admin'] as const
+const BUILD = (key: string) => ['--build-arg', 'WORKSPACE=examples/microbima', '--build-arg', `APP_DIR=apps/${key === 'internal-api' ? 'api' : key}`, '--build-arg', `APP_PACKAGE=@microbima/${key === 'internal-api' ? 'api' : key}`]
+const images = (s: Awaited<ReturnType<typeof scenario>>, app: string) => s.sandbox.state().apps[app].machines.map((m) => m.image)
 
-/** A sandbox whose staging apps exist and hold their DATABASE_URL secret, as after set-secrets. */
-async function ready() {
-  const dbs = await freshDatabases()
-  const sandbox = await createSandbox()
-  sandbox.seedApps()
-  const files = defaultEnvFiles(dbs)
-  const envDir = writeEnvDir(files)
-  await sandbox.fly(['secrets', 'import', '--app', APPS[0], '--stage'], `DATABASE_URL=${files.staging!['internal-api']!.DATABASE_URL}\n`)
-  sandbox.clearCalls()
-  return { dbs, sandbox, envDir, env: { ...sandbox.env, ENV_DIR: envDir } }
-}
-
-test('make deploy-staging deploys in order, migrates, checks health; exact flyctl argv sequence', async () => {
-  const { dbs, sandbox, env } = await ready()
-  const result = await runMake('deploy-staging', {}, { env })
+test('make deploy-staging: secrets sync, three remote builds in order, migrations, health; exact flyctl writes', async () => {
+  const s = await scenario()
+  const result = await runMake('deploy-staging', {}, { env: s.env })
   assert.is(result.code, 0, result.output)
-  const deploys = argvs(sandbox.writes())
-  assert.equal(deploys, [
-    ...APPS.map((app, i) => ['deploy', '--config', `infra/fly/${['internal-api', 'public-api', 'web-admin'][i]}-staging/fly.toml`, '--app', app, '--remote-only']),
-    ['ssh', 'console', '--app', APPS[0], '--command', "sh -c 'cd /app && npx prisma migrate deploy'"],
-  ])
-  const rows = await sql<{ migration_name: string; finished_at: Date | null; applied_steps_count: number }>(dbs.staging, 'SELECT migration_name, finished_at, applied_steps_count FROM _prisma_migrations ORDER BY migration_name')
+  const writes = argvs(s.sandbox.writes()).filter((a) => a[0] !== 'secrets' || a[1] !== 'sync')
+  // The internal API's release command applied the migrations: no ssh session is needed after it.
+  assert.equal(writes, KEYS.map((key, i) => ['deploy', '--config', `infra/fly/${key}-staging/fly.toml`, '--app', STAGING[i], '--remote-only', ...BUILD(key)]))
+  assert.match(result.stderr, `the release command applied ${MIGRATIONS.join(', ')} on staging: no ssh session needed`)
+  // Each app's latest secrets version is learnt before its deploy, one sync at a time (fly-platform.md §6).
+  const calls = argvs(s.sandbox.calls()).map((a) => a.join(' '))
+  const syncs = calls.filter((c) => c.startsWith('secrets sync'))
+  assert.equal(syncs, STAGING.map((app) => `secrets sync --app ${app}`))
+  for (const app of STAGING) assert.ok(calls.indexOf(`secrets sync --app ${app}`) < calls.findIndex((c) => c.startsWith('deploy ') && c.includes(` ${app} `)), app)
+  const rows = await sql<{ migration_name: string; finished_at: Date | null; applied_steps_count: number }>(s.dbs.staging, 'SELECT migration_name, finished_at, applied_steps_count FROM _prisma_migrations ORDER BY migration_name')
   assert.equal(rows.map((r) => [r.migration_name, r.finished_at !== null, r.applied_steps_count]), MIGRATIONS.map((m) => [m, true, 1]))
-  // Production's database is untouched.
-  assert.equal(await sql(dbs.production, "SELECT to_regclass('_prisma_migrations') AS t"), [{ t: null }])
-  // The summary names each app's new image.
-  for (const app of APPS) assert.match(result.stdout, new RegExp(`${app}\\s+deployed\\s+-\\s+registry\\.fly\\.io/${app}:deployment-`))
-  await sandbox.close()
+  assert.equal(await sql(s.dbs.production, "SELECT to_regclass('_prisma_migrations') AS t"), [{ t: null }])
+  // A first deploy of an app with services makes two machines, all on the new image.
+  for (const app of STAGING) {
+    const machines = s.sandbox.state().apps[app].machines
+    assert.is(machines.length, 2, app)
+    assert.is(new Set(machines.map((m) => m.image)).size, 1, app)
+    assert.match(result.stdout, new RegExp(`${app}\\s+deployed\\s+no machines\\s+…:deployment-\\w{4}…\\w{4}\\s+2 machines: 2 started`))
+  }
+  // The internal API stays private: a Flycast address only. The public apps got public IPs.
+  assert.equal(s.sandbox.state().apps[STAGING[0]].ips.map((ip) => ip.Type), ['private_v6'])
+  for (const app of STAGING.slice(1)) assert.ok(s.sandbox.state().apps[app].ips.some((ip) => ip.Type === 'shared_v4'), app)
+  // flyctl's progress is streamed under its step, indented.
+  assert.match(result.stderr, /^ {4}│ image: registry\.fly\.io\/microbima-staging-internal-api:deployment-/m)
+  assert.match(result.stderr, /^ {4}│ Running microbima-staging-internal-api release_command: sh -c 'cd \/app && npx prisma migrate deploy'/m)
+  for (const line of result.stdout.split('\n')) assert.ok([...line.replace(/\x1b\[[0-9;]*m/g, '')].length <= 120, `wider than 120 columns: ${line}`)
+  await s.sandbox.close()
 })
 
 test('in GitHub Actions the summary tables go to the run summary as Markdown, secrets masked', async () => {
-  const { sandbox, env } = await ready()
+  const s = await scenario()
   const summary = join(tempDir('mb-summary-'), 'summary.md')
-  const result = await runScript('deploy', ['staging'], { env: { ...env, GITHUB_STEP_SUMMARY: summary } })
+  const result = await runScript('deploy', ['staging'], { env: { ...s.env, GITHUB_STEP_SUMMARY: summary } })
   assert.is(result.code, 0, result.output)
   const markdown = readFileSync(summary, 'utf8')
   assert.match(markdown, /^#### deploy staging \(/m)
   assert.match(markdown, '| step | result | time | detail |')
-  for (const app of APPS) assert.match(markdown, new RegExp(`^\\| ${app} \\| deployed \\| - \\| registry\\.fly\\.io/${app}:deployment-\\w+ \\|`, 'm'))
+  for (const app of STAGING) assert.match(markdown, new RegExp(`^\\| ${app} \\| deployed \\| no machines \\| …:deployment-\\w{4}…\\w{4} \\|`, 'm'))
   assert.not.match(markdown, '\x1b[')
   for (const secret of Object.values(SECRET)) assert.not.match(markdown, secret)
-  await sandbox.close()
-})
-
-test('a second deploy applies no migration twice and the migrate step reports nothing pending', async () => {
-  const { dbs, sandbox, env } = await ready()
-  assert.is((await runScript('deploy', ['staging'], { env })).code, 0)
-  const second = await runScript('deploy', ['staging'], { env })
+  // The second run finds every migration applied; a deploy changes nothing it should not.
+  const second = await runScript('deploy', ['staging'], { env: s.env })
   assert.is(second.code, 0, second.output)
   assert.match(second.stderr, 'no pending migrations on staging')
-  const [{ count }] = await sql<{ count: string }>(dbs.staging, 'SELECT count(*) FROM _prisma_migrations')
+  const [{ count }] = await sql<{ count: string }>(s.dbs.staging, 'SELECT count(*) FROM _prisma_migrations')
   assert.is(Number(count), 3)
-  await sandbox.close()
+  for (const app of STAGING) assert.is(s.sandbox.state().apps[app].machines.length, 2, 'later deploys keep the machine count')
+  await s.sandbox.close()
 })
 
 test('a failed deploy of the second app stops the pipeline with exit 1 and says what was deployed', async () => {
-  const { sandbox, env } = await ready()
-  sandbox.fault({ command: 'deploy', app: APPS[1], kind: 'fail', times: 1 })
-  const result = await runMake('deploy-staging', {}, { env })
+  const s = await scenario()
+  s.sandbox.fault({ command: 'deploy', app: STAGING[1], kind: 'fail', times: 1 })
+  const result = await runMake('deploy-staging', {}, { env: s.env })
   assert.is(result.code, 2)
-  assert.match(result.stderr, 'make: *** [Makefile')
-  assert.match(result.stderr, 'Error 1')
-  assert.equal(argvs(sandbox.writes()).map((a) => a.slice(0, 6).join(' ')), [
-    `deploy --config infra/fly/internal-api-staging/fly.toml --app ${APPS[0]} --remote-only`,
-    `deploy --config infra/fly/public-api-staging/fly.toml --app ${APPS[1]} --remote-only`,
+  assert.match(result.stderr, /make: \*\*\* \[Makefile:\d+: deploy-staging\] Error 1/)
+  assert.equal(argvs(s.sandbox.writes()).filter((a) => a[0] === 'deploy').map((a) => a.slice(0, 5).join(' ')), [
+    `deploy --config infra/fly/internal-api-staging/fly.toml --app ${STAGING[0]}`,
+    `deploy --config infra/fly/public-api-staging/fly.toml --app ${STAGING[1]}`,
   ])
-  assert.match(result.stdout, new RegExp(`${APPS[0]}\\s+deployed`))
-  assert.match(result.stdout, new RegExp(`${APPS[1]}\\s+failed`))
-  assert.match(result.stdout, new RegExp(`${APPS[2]}\\s+not deployed`))
-  await sandbox.close()
+  assert.match(result.stdout, new RegExp(`${STAGING[0]}\\s+deployed`))
+  assert.match(result.stdout, new RegExp(`${STAGING[1]}\\s+failed`))
+  assert.match(result.stdout, new RegExp(`${STAGING[2]}\\s+not deployed`))
+  await s.sandbox.close()
 })
 
-test('a remote migration failure fails the step with the real status', async () => {
-  const { sandbox, env } = await ready()
-  assert.is((await runScript('deploy', ['staging', '--app', 'internal-api'], { env })).code, 0)
-  sandbox.fault({ command: 'ssh', app: APPS[0], kind: 'remote-fail', times: 1 })
-  const result = await runScript('migrate', ['staging'], { env })
+test('health judges the fleet as Fly does: 2 machines with 1 auto-stopped is healthy (exit 0); a deploy over it updates the stopped one in place and rolls nothing back', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const app = STAGING[2] // web-admin: auto_stop_machines = "stop", min_machines_running = 1
+  s.sandbox.idle()
+  assert.equal(s.sandbox.state().apps[app].machines.map((m) => m.state).sort(), ['started', 'stopped'])
+  const health = await runMake('health-staging', { APP: 'web-admin' }, { env: s.env })
+  assert.is(health.code, 0, health.output)
+  assert.match(health.stdout, new RegExp(`${app}\\s+healthy\\s+2 machines: 1 started, 1 auto-stopped`))
+  s.sandbox.clearCalls()
+  const deploy = await runScript('deploy', ['staging', '--app', 'web-admin'], { env: s.env })
+  assert.is(deploy.code, 0, deploy.output)
+  const machines = s.sandbox.state().apps[app].machines
+  assert.is(new Set(machines.map((m) => m.image)).size, 1, 'the stopped machine got the new image too')
+  assert.ok(machines.some((m) => m.state === 'stopped'), 'a deploy does not start stopped machines')
+  assert.not.ok(argvs(s.sandbox.writes()).some((a) => a.includes('--skip-release-command')), 'no rollback')
+  assert.match(deploy.stdout.replace(/\s+/g, ' '), new RegExp(`${app} deployed …:deployment-\\w{4}…\\w{4} …:deployment-\\w{4}…\\w{4} 2 machines: 1 started, 1 auto-stopped`), deploy.stdout)
+  // Fewer running machines than min_machines_running is not healthy.
+  s.sandbox.update((state) => state.apps[app].machines.forEach((m) => (m.state = 'stopped')))
+  const down = await runScript('health', ['staging', '--app', 'web-admin'], { env: { ...s.env, HEALTH_TIMEOUT: '0' } })
+  assert.is(down.code, 1, down.output)
+  assert.match(down.stdout.replace(/\s+/g, ' '), 'fewer than min_machines_running = 1', down.output)
+  await s.sandbox.close()
+})
+
+test('a rolling deploy that fails half-way on 3 machines leaves a mixed fleet; the toolkit puts all 3 back on the old image (exit 1)', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const app = STAGING[1]
+  // A third machine, as `fly scale count 3` would add.
+  s.sandbox.update((state) => {
+    const [first] = state.apps[app].machines
+    state.apps[app].machines.push({ ...structuredClone(first), id: `${first.id.slice(0, 12)}ff`, name: 'third-machine-1' })
+  })
+  const old = images(s, app)[0]
+  s.sandbox.clearCalls()
+  s.sandbox.fault({ command: 'deploy', app, kind: 'unhealthy', afterMachines: 1, times: 1 })
+  const result = await runScript('deploy', ['staging', '--app', 'public-api'], { env: s.env })
   assert.is(result.code, 1, result.output)
-  assert.match(result.stderr, `prisma migrate deploy failed on ${APPS[0]} with status 1`)
-  await sandbox.close()
+  // flyctl stopped at the machine that failed its checks and rolled nothing back…
+  assert.match(result.stderr, /timeout reached waiting for health checks to pass for machine \w+/)
+  // …and the toolkit put every machine back on the image they all ran before.
+  const deploys = argvs(s.sandbox.writes()).filter((a) => a[0] === 'deploy')
+  assert.equal(deploys.at(-1), ['deploy', '--app', app, '--config', 'infra/fly/public-api-staging/fly.toml', '--image', old, '--skip-release-command'])
+  assert.equal(images(s, app), [old, old, old])
+  assert.match(result.stdout, new RegExp(`${app}\\s+rolled back`))
+  // The summary says how many machines were on which image, and what runs now.
+  const was = /was (\d) on …:deployment-(\w{4}…\w{4}), (\d) on …:deployment-(\w{4}…\w{4}); now 3 on …:deployment-(\w{4}…\w{4}), healthy/.exec(result.stdout.replace(/\s+/g, ' '))
+  assert.ok(was, result.stdout)
+  assert.equal([was![1], was![3]].sort(), ['1', '2'])
+  assert.is(was![was![1] === '1' ? 2 : 4], was![5], 'one machine had kept the old image, and all three run it now')
+  assert.match(result.stdout.replace(/\s+/g, ' '), new RegExp(`deploy ${app} failed \\S+ machine \\w+ failed its health checks; flyctl stopped the rolling deploy there`), result.stdout)
+  await s.sandbox.close()
 })
 
-test('an app unhealthy after its deploy is rolled back to its previous image; exit 1', async () => {
-  const { sandbox, env } = await ready()
-  assert.is((await runScript('deploy', ['staging'], { env })).code, 0)
-  const before = sandbox.state().apps[APPS[2]].machines[0].image
-  sandbox.clearCalls()
-  sandbox.fault({ command: 'deploy', app: APPS[2], kind: 'http-5xx', times: 1 })
-  const result = await runScript('deploy', ['staging', '--app', 'web-admin'], { env: { ...env, HEALTH_TIMEOUT: '2' } })
+test('an app unhealthy after its deploy shows the evidence (failing probe, its body, the app\'s last logs) and is rolled back on every machine', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const app = STAGING[2]
+  const old = images(s, app)[0]
+  s.sandbox.clearCalls()
+  s.sandbox.fault({ command: 'deploy', app, kind: 'http-5xx', times: 1 })
+  const result = await runScript('deploy', ['staging', '--app', 'web-admin'], { env: { ...s.env, HEALTH_TIMEOUT: '2' } })
   assert.is(result.code, 1, result.output)
-  const writes = argvs(sandbox.writes())
-  assert.equal(writes.at(-1), ['deploy', '--app', APPS[2], '--config', 'infra/fly/web-admin-staging/fly.toml', '--image', before, '--skip-release-command'])
-  assert.is(sandbox.state().apps[APPS[2]].machines[0].image, before)
-  assert.match(result.stdout, new RegExp(`${APPS[2]}\\s+rolled back`))
-  await sandbox.close()
+  assert.match(result.stderr, /│ probe: GET http:\/\/127\.0\.0\.1:\d+\/microbima-staging-web-admin\/health: 503 in \d+ms: \{"status":"unavailable"\}/)
+  assert.match(result.stderr, /│ log: .*listening on 0\.0\.0\.0:3000/)
+  assert.equal(argvs(s.sandbox.writes()).at(-1), ['deploy', '--app', app, '--config', 'infra/fly/web-admin-staging/fly.toml', '--image', old, '--skip-release-command'])
+  assert.equal(images(s, app), [old, old])
+  assert.match(result.stdout, new RegExp(`health ${app}\\s+unhealthy`))
+  assert.match(result.stdout, new RegExp(`${app}\\s+rolled back`))
+  await s.sandbox.close()
 })
 
-test('dry run issues no write and prints the runbook', async () => {
-  const { dbs, sandbox, env } = await ready()
-  const result = await runMake('deploy-staging', { DRY_RUN: '1' }, { env })
+test('a deploy whose migration ran but whose app failed is rolled back, and the summary says the migration stayed applied', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const project = projectCopy()
+  const NEW = '20250301000000_add_claims'
+  addMigration(project, NEW, 'CREATE TABLE "Claim" ("id" TEXT NOT NULL PRIMARY KEY);\n', 'DROP TABLE "Claim";\n')
+  const old = images(s, STAGING[0])[0]
+  // The release command applies the migration; then the first new machine fails its checks.
+  s.sandbox.fault({ command: 'deploy', app: STAGING[0], kind: 'unhealthy', afterMachines: 0, times: 1 })
+  const result = await runScript('deploy', ['staging', '--app', 'internal-api'], { env: s.env, cwd: project })
+  assert.is(result.code, 1, result.output)
+  assert.equal(images(s, STAGING[0]), [old, old])
+  const [row] = await sql<{ finished: boolean }>(s.dbs.staging, `SELECT finished_at IS NOT NULL AS finished FROM _prisma_migrations WHERE migration_name = '${NEW}'`)
+  assert.equal(row, { finished: true })
+  assert.match(result.stdout.replace(/\s+/g, ' '), `migration ${NEW} stayed applied (make rollback-migration-staging NAME=… undoes one)`)
+  await s.sandbox.close()
+})
+
+test('flyctl exiting 0 without changing the machines is not reported as deployed', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const app = STAGING[2]
+  s.sandbox.fault({ command: 'deploy', app, kind: 'no-op', times: 1 })
+  const result = await runScript('deploy', ['staging', '--app', 'web-admin'], { env: { ...s.env, HEALTH_TIMEOUT: '1' } })
+  assert.is(result.code, 1, result.output)
+  assert.not.match(result.stdout, new RegExp(`${app}\\s+deployed`))
+  assert.match(result.output, /2 machines run …:deployment-\w{4}…\w{4}, not …:deployment-\w{4}…\w{4}/)
+  await s.sandbox.close()
+})
+
+test('the internal API is made private before its deploy: public IPs released, a Flycast address allocated', async () => {
+  const s = await scenario()
+  s.sandbox.update((state) => {
+    state.apps[STAGING[0]].ips = []
+  })
+  // A first deploy without a Flycast address would have given the app public IPs: it gets none.
+  const result = await runScript('deploy', ['staging', '--app', 'internal-api'], { env: s.env })
   assert.is(result.code, 0, result.output)
-  assert.equal(sandbox.writes(), [])
-  assert.match(result.stdout, 'flyctl deploy --config infra/fly/internal-api-staging/fly.toml --app microbima-staging-internal-api --remote-only')
+  assert.equal(argvs(s.sandbox.writes()).filter((a) => a[0] === 'ips'), [['ips', 'allocate-v6', '--private', '--app', STAGING[0]]])
+  assert.equal(s.sandbox.state().apps[STAGING[0]].ips.map((ip) => ip.Type), ['private_v6'])
+  await s.sandbox.close()
+})
+
+test('secrets set on a laptop reach machines deployed from a fresh CI runner (flyctl secrets sync)', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const app = STAGING[2]
+  const laptop = { FLY_CONFIG_DIR: tempDir('mb-laptop-') }
+  const set = await s.sandbox.fly(['secrets', 'import', '--app', app, '--stage'], "SESSION_SECRET='rotated-on-the-laptop-1'\n", laptop)
+  assert.is(set.code, 0, set.output)
+  const version = s.sandbox.state().apps[app].secretsVersion
+  const ci = { ...s.env, FLY_CONFIG_DIR: tempDir('mb-runner-') }
+  const result = await runScript('deploy', ['staging', '--app', 'web-admin'], { env: ci })
+  assert.is(result.code, 0, result.output)
+  for (const m of s.sandbox.state().apps[app].machines) assert.ok(m.secretsVersion >= version, `machine ${m.id} runs secrets version ${m.secretsVersion}, older than ${version}`)
+  await s.sandbox.close()
+})
+
+test('a remote migration failure fails the step with the real status; a dropped session is unknown, never "failed"', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  s.sandbox.fault({ command: 'ssh', app: STAGING[0], kind: 'remote-fail', times: 1 })
+  const failed = await runScript('migrate', ['staging'], { env: s.env })
+  assert.is(failed.code, 1, failed.output)
+  assert.match(failed.stderr, `prisma migrate deploy failed on ${STAGING[0]} with status 1`)
+  s.sandbox.fault({ command: 'ssh', app: STAGING[0], kind: 'ssh-dropped', times: 1 })
+  const dropped = await runScript('migrate', ['staging'], { env: s.env })
+  assert.is(dropped.code, 1, dropped.output)
+  assert.match(dropped.stderr, 'the ssh session ended without an exit status')
+  assert.match(dropped.stderr, 'the outcome is unknown and it may still be running')
+  assert.not.match(dropped.output, /rollback-migration/)
+  const [entry] = await sql<{ result: string }>(s.dbs.staging, "SELECT result FROM microbima_deploy.ledger WHERE operation = 'migrate' ORDER BY id DESC LIMIT 1")
+  assert.is(entry.result, 'unknown')
+  await s.sandbox.close()
+})
+
+test('dry run issues no write and prints the commands it would run', async () => {
+  const s = await scenario()
+  const result = await runMake('deploy-staging', { DRY_RUN: '1' }, { env: s.env })
+  assert.is(result.code, 0, result.output)
+  assert.equal(s.sandbox.writes(), [])
+  assert.match(result.stdout, 'flyctl deploy --config infra/fly/internal-api-staging/fly.toml --app microbima-staging-internal-api --remote-only --build-arg WORKSPACE=examples/microbima --build-arg APP_DIR=apps/api --build-arg APP_PACKAGE=@microbima/api')
   assert.match(result.stdout, `flyctl ssh console --app microbima-staging-internal-api --command "sh -c 'cd /app && npx prisma migrate deploy'"`)
-  assert.equal(await sql(dbs.staging, "SELECT to_regclass('_prisma_migrations') AS t"), [{ t: null }])
-  await sandbox.close()
+  assert.match(result.stdout, /secrets sync\s+dry run/)
+  assert.not.match(result.stdout, /\bok\b.*scheduled/)
+  assert.equal(await sql(s.dbs.staging, "SELECT to_regclass('_prisma_migrations') AS t"), [{ t: null }])
+  await s.sandbox.close()
 })
 
 test.run()

@@ -72,11 +72,15 @@ test('values read from env files are masked in every printed line', () => {
   assert.is(mask('postgres://u:pw@h:5432/d'), 'postgres://u:****@h:5432/d')
 })
 
-test('DATABASE_URL must be a postgres URL', () => {
+test('DATABASE_URL must be a postgres URL; IPv6 literals, unix sockets and encoded credentials are valid', () => {
   assert.match(userError(() => parseDatabaseUrl(undefined, 'f')), 'f has no DATABASE_URL')
   assert.match(userError(() => parseDatabaseUrl('mysql://h/db', 'f')), 'uses mysql:// but must be a postgres://')
   assert.match(userError(() => parseDatabaseUrl('not a url', 'f')), 'is not a URL')
-  assert.equal(parseDatabaseUrl('postgresql://u:p@Db.Example:6543/app', 'f'), { url: 'postgresql://u:p@Db.Example:6543/app', host: 'db.example', port: 6543, database: 'app' })
+  assert.match(userError(() => parseDatabaseUrl('postgres://u:p%zz@h/db', 'f')), 'has a % that is not followed by two hex digits: write a literal % as %25')
+  assert.equal(parseDatabaseUrl('postgresql://u:p@Db.Example:6543/app', 'f'), { url: 'postgresql://u:p@Db.Example:6543/app', host: 'db.example', port: 6543, database: 'app', user: 'u', password: 'p', socket: false, sslmode: undefined })
+  const v6 = parseDatabaseUrl('postgres://u:p%25w@[fdaa:0:1::3]:5432/app?sslmode=disable', 'f')
+  assert.equal([v6.host, v6.port, v6.password, v6.sslmode], ['fdaa:0:1::3', 5432, 'p%w', 'disable'])
+  assert.equal([parseDatabaseUrl('postgres://u@%2Fvar%2Frun%2Fpostgresql/app', 'f').host, parseDatabaseUrl('postgres:///app?host=/run/pg', 'f').socket], ['/var/run/postgresql', true])
 })
 
 function envDir(staging: string, production?: string): string {
@@ -84,45 +88,58 @@ function envDir(staging: string, production?: string): string {
   for (const [env, url] of [['staging', staging], ['production', production]] as const) {
     if (!url) continue
     mkdirSync(join(dir, env))
-    writeFileSync(join(dir, env, 'internal-api.env'), `DATABASE_URL=${url}\n`, { mode: 0o600 })
+    writeFileSync(join(dir, env, 'internal-api.env'), 'DATABASE_URL=' + url + '\n', { mode: 0o600 })
   }
   return dir
 }
 
-test('cross-environment guard: the same database in both environments is refused', () => {
-  const dir = envDir('postgres://a:b@db.example:5432/app', 'postgres://c:d@DB.example:5432/app')
-  assert.match(userError(() => loadDatabaseTarget(dir, 'staging', quiet)), 'staging and production name the same database (db.example:5432/app)')
-  const other = envDir('postgres://a:b@db.example:5432/app_staging', 'postgres://c:d@db.example:5432/app')
-  assert.is(loadDatabaseTarget(other, 'production', quiet).database, 'app')
-})
-
-test("cross-environment guard: naming the other environment's database app is refused", () => {
-  const dir = envDir('postgres://a:b@microbima-prod-db.flycast:5432/x')
-  assert.match(userError(() => loadDatabaseTarget(dir, 'staging', quiet)), 'points at microbima-prod-db, the production database')
-  const reverse = envDir('postgres://a:b@x:5432/y', 'postgres://a:b@top2.nearest.of.microbima-staging-db.internal:5432/x')
-  assert.match(userError(() => loadDatabaseTarget(reverse, 'production', quiet)), 'points at microbima-staging-db')
-})
-
-test('secret values are encoded for flyctl secrets import without escapes; the few it cannot carry are named', () => {
-  assert.equal(encodeSecret('A', 'pa"ss\\word'), { line: 'A="pa"ss\\word"' })
-  assert.equal(encodeSecret('A', 'x #y'), { line: 'A="x #y"' })
-  assert.equal(encodeSecret('A', 'one\ntwo'), { line: 'A="""one\ntwo"""' })
-  for (const [value, problem] of [['a\rb', 'carriage return'], ['""x', 'two double quotes'], ['say "x #y', 'comment'], ['one"""\ntwo', 'ends a multi-line value early']]) {
-    const encoded = encodeSecret('A', value)
-    assert.ok('problem' in encoded && encoded.problem.includes(problem), `${JSON.stringify(value)} → ${JSON.stringify(encoded)}`)
+async function userErrorAsync(fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await fn()
+  } catch (error) {
+    assert.instance(error, UserError)
+    return (error as Error).message
   }
+  throw new Error('expected a UserError')
+}
+
+test('cross-environment guard: the same database in both environments is refused, however the host is written', async () => {
+  const dir = envDir('postgres://a:b@db.example:5432/app', 'postgres://c:d@DB.example:5432/app')
+  assert.match(await userErrorAsync(() => loadDatabaseTarget(dir, 'staging', quiet)), 'staging and production name the same database (db.example:5432/app)')
+  // localhost and 127.0.0.1 are one address: compared by what they resolve to, not as text.
+  const aliases = envDir('postgres://a:b@localhost:5432/app', 'postgres://c:d@127.0.0.1:5432/app')
+  assert.match(await userErrorAsync(() => loadDatabaseTarget(aliases, 'production', quiet)), 'staging and production name the same database')
+  const other = envDir('postgres://a:b@db.example:5432/app_staging', 'postgres://c:d@db.example:5432/app')
+  assert.is((await loadDatabaseTarget(other, 'production', quiet)).database, 'app')
+})
+
+test("cross-environment guard: naming the other environment's database app is refused", async () => {
+  const dir = envDir('postgres://a:b@microbima-prod-db.flycast:5432/x')
+  assert.match(await userErrorAsync(() => loadDatabaseTarget(dir, 'staging', quiet)), 'points at microbima-prod-db, the production database')
+  const reverse = envDir('postgres://a:b@x:5432/y', 'postgres://a:b@top2.nearest.of.microbima-staging-db.internal:5432/x')
+  assert.match(await userErrorAsync(() => loadDatabaseTarget(reverse, 'production', quiet)), 'points at microbima-staging-db')
+})
+
+test('secret values are encoded so flyctl stores them exactly; the few it cannot carry are named', () => {
+  assert.equal(encodeSecret('A', 'pa"ss\\word'), { line: "A='pa\"ss\\word'" })
+  assert.equal(encodeSecret('A', 'x #y'), { line: 'A="""x #y"""' })
+  assert.equal(encodeSecret('A', 'one\ntwo'), { line: 'A="""one\ntwo"""' })
+  const refused = encodeSecret('A', 'first"""\nsecond')
+  assert.ok('problem' in refused && refused.problem.startsWith('spans several lines and its first line ends with """'), JSON.stringify(refused))
+  const long = encodeSecret('A', 'x'.repeat(70_000))
+  assert.ok('problem' in long && long.problem.includes('70000 bytes'), JSON.stringify(long))
 })
 
 test('an env value flyctl cannot carry is refused before any write, without echoing it', () => {
   const dir = tempDir()
   const path = join(dir, 'web-admin.env')
-  writeFileSync(path, 'SESSION_SECRET=\'""quoted-secret-value\'\n', { mode: 0o600 })
+  writeFileSync(path, 'SESSION_SECRET="quoted-secret-value' + 'x'.repeat(70_000) + '"\n', { mode: 0o600 })
   try {
     readEnvFile(path, 'staging', createLogger())
     assert.unreachable('should refuse')
   } catch (error) {
     assert.instance(error, UserError)
-    assert.match((error as Error).message, 'the value of SESSION_SECRET starts with two double quotes')
+    assert.match((error as Error).message, /the value of SESSION_SECRET is \d+ bytes long; flyctl secrets import silently drops any line of 64 KiB or more/)
     assert.not.match((error as Error).message, 'quoted-secret-value')
   }
 })

@@ -18,6 +18,7 @@ function recorder() {
     warn: (t) => lines.push({ kind: 'warn', text: t }),
     error: (t) => lines.push({ kind: 'error', text: t }),
     result: (t) => lines.push({ kind: 'result', text: t }),
+    detail: (t) => lines.push({ kind: 'detail', text: t }),
     child: () => logger,
   }
   return { logger, lines }

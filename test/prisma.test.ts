@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { listLocalMigrations } from '../scripts/lib/migrations.ts'
+import { loadSettings, schemaPath } from '../scripts/lib/settings.ts'
 import { getDatabaseConfig, DEVELOPMENT_URL } from '../prisma/database.config.ts'
 import { freshDatabases, sql } from './support/pg.ts'
 import { run } from './support/toolkit.ts'
@@ -12,7 +13,7 @@ const columns = async (url: string) =>
 
 /** Model fields with a column (scalars), parsed from schema.prisma. */
 function schemaColumns(): string[] {
-  const schema = readFileSync('prisma/schema.prisma', 'utf8')
+  const schema = readFileSync(schemaPath(loadSettings()), 'utf8')
   const enums = [...schema.matchAll(/^enum (\w+)/gm)].map((m) => m[1])
   const scalars = new Set(['String', 'Int', 'DateTime', 'Decimal', 'Boolean', ...enums])
   const out: string[] = []
@@ -44,8 +45,10 @@ test('each down.sql undoes its migration: up, down, up again, and all downs leav
   assert.equal(await sql(staging, "SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public' AND t.typtype = 'e'"), [])
 })
 
-test('prisma validate passes (with the schema engine stand-in)', async () => {
-  const result = await run('npx', ['prisma', 'validate'], { env: { PRISMA_SCHEMA_ENGINE_BINARY: join(process.cwd(), 'test/support/schema-engine-stub'), PRISMA_HIDE_UPDATE_MESSAGE: '1' }, timeoutMs: 120_000 })
+test('prisma validate passes, with the toolkit\'s config and with the app\'s own (the schema engine stand-in)', async () => {
+  const app = await run('npx', ['prisma', 'validate'], { cwd: join(process.cwd(), 'examples/microbima/apps/api'), env: { PRISMA_SCHEMA_ENGINE_BINARY: join(process.cwd(), 'test/support/schema-engine-stub'), PRISMA_HIDE_UPDATE_MESSAGE: '1' }, timeoutMs: 120_000 })
+  assert.is(app.code, 0, app.output)
+  const result = await run('npx', ['prisma', 'validate', '--config', 'prisma/prisma.config.ts'], { env: { PRISMA_SCHEMA_ENGINE_BINARY: join(process.cwd(), 'test/support/schema-engine-stub'), PRISMA_HIDE_UPDATE_MESSAGE: '1' }, timeoutMs: 120_000 })
   assert.is(result.code, 0, result.output)
   assert.match(result.output, 'is valid')
 })

@@ -3,9 +3,9 @@ import * as assert from 'uvu/assert'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { argvs } from './support/sandbox.ts'
-import { sql } from './support/pg.ts'
+import { freshDatabases, sql } from './support/pg.ts'
 import { STAGING, scenario } from './support/scenario.ts'
-import { addMigration, projectCopy, runMake, runScript, tempDir } from './support/toolkit.ts'
+import { MIGRATIONS, addMigration, projectCopy, runMake, runScript, tempDir, writeEnvDir } from './support/toolkit.ts'
 import { chooseRollbackTarget } from '../scripts/lib/rollback.ts'
 import type { FlyRelease } from '../scripts/lib/fly.ts'
 
@@ -31,16 +31,44 @@ test('make rollback-staging APP= redeploys the previous image with the interface
   const result = await runMake('rollback-staging', { APP: 'public-api' }, { env: s.env })
   assert.is(result.code, 0, result.output)
   assert.equal(argvs(s.sandbox.writes()), [['deploy', '--app', STAGING[1], '--config', 'infra/fly/public-api-staging/fly.toml', '--image', first, '--skip-release-command']])
-  assert.match(result.stdout, new RegExp(`→\\s+v1\\s+complete\\s+${first.replace(/[.]/g, '\\.')}`))
+  const ref = (image: string) => `…:deployment-${image.split(':deployment-')[1].slice(0, 4)}…${image.slice(-4)}`
+  assert.match(result.stdout, new RegExp(`→\\s+v1\\s+complete\\s+${ref(first)}`), result.stdout)
+  assert.match(result.stdout, new RegExp(`${STAGING[1]}\\s+rolled back, healthy\\s+v1\\s+2 on ${ref(first)}\\s+was 2 on`), result.stdout)
   assert.match(result.stdout, /\*\s+v3\s+complete/)
   assert.is(s.sandbox.state().apps[STAGING[1]].machines[0].image, first)
   assert.not.match(result.stderr, 'the last rollback moved away from')
   // Run again, the interface's rule goes forward to the image just left; the toolkit says so first.
-  const second = s.sandbox.state().apps[STAGING[1]].releases.find((r: { Version: number }) => r.Version === 2).ImageRef
+  const second = s.sandbox.state().apps[STAGING[1]].releases.find((r: { Version: number }) => r.Version === 2)!.ImageRef
   const again = await runMake('rollback-staging', { APP: 'public-api' }, { env: s.env })
   assert.is(again.code, 0, again.output)
-  assert.match(again.stderr, new RegExp(`${STAGING[1]}: v3 runs ${second.replace(/[.]/g, '\\.')}, the image the last rollback moved away from`))
+  assert.match(again.stderr, `${STAGING[1]}: v3 runs ${ref(second)}, the image the last rollback moved away from`)
   assert.is(s.sandbox.state().apps[STAGING[1]].machines[0].image, second)
+  await s.sandbox.close()
+})
+
+test('a code rollback does not need the database: with it unreachable the app is rolled back (exit 0) and the ledger entry waits for the next run', async () => {
+  // The staging database behind flyctl proxy, as on Fly, so that it can become unreachable.
+  const port = Number(new URL((await freshDatabases()).staging).port)
+  const s = await scenario({ stagingDeployed: true, sandbox: { postgres: { 'microbima-staging-db': { host: '127.0.0.1', port } } } })
+  const url = new URL(s.files.staging!['internal-api']!.DATABASE_URL)
+  // A port of its own: the spool is per database (host, port, name), and another test may spool too.
+  url.host = `microbima-staging-db.flycast:${20000 + (process.pid % 20000)}`
+  const env = { ...s.env, ENV_DIR: writeEnvDir({ staging: { ...s.files.staging, 'internal-api': { ...s.files.staging!['internal-api'], DATABASE_URL: url.toString() } }, production: s.files.production }) }
+  const first = s.sandbox.state().apps[STAGING[2]].machines[0].image
+  assert.is((await runScript('deploy', ['staging', '--app', 'web-admin'], { env })).code, 0)
+  s.sandbox.clearCalls()
+  s.sandbox.fault({ command: 'proxy', app: 'microbima-staging-db', kind: 'proxy-never-ready', times: 1 })
+  const result = await runMake('rollback-staging', { APP: 'web-admin' }, { env: { ...env, PROXY_READY_TIMEOUT: '2' } })
+  assert.is(result.code, 0, result.output)
+  assert.match(result.stderr, 'the staging database is unreachable')
+  assert.equal(argvs(s.sandbox.writes()), [['deploy', '--app', STAGING[2], '--config', 'infra/fly/web-admin-staging/fly.toml', '--image', first, '--skip-release-command']])
+  assert.equal(s.sandbox.state().apps[STAGING[2]].machines.map((m) => m.image), [first, first])
+  // The next run that reaches the database records the rollback it could not record then.
+  const history = await runMake('history-staging', {}, { env })
+  assert.is(history.code, 0, history.output)
+  assert.match(history.stderr, /ledger: recorded 1 entry made while the staging database was unreachable/)
+  const rows = await sql<{ operation: string; app: string; result: string }>(s.dbs.staging, "SELECT operation, app, result FROM microbima_deploy.ledger WHERE operation = 'rollback'")
+  assert.equal(rows, [{ operation: 'rollback', app: STAGING[2], result: 'ok' }])
   await s.sandbox.close()
 })
 
@@ -98,7 +126,7 @@ test('a failed migration blocks later deploys (P3009), migrate-status says so, r
   void status
   const statusHere = await runScript('migrate-status', [], { env: s.env, cwd: project })
   assert.match(statusHere.stdout, new RegExp(`${NEW}\\s+yes\\s+failed\\s+pending`))
-  assert.match(statusHere.stderr, `staging: ${NEW} FAILED; Prisma refuses every later deploy (P3009)`)
+  assert.match(statusHere.stderr, `staging: ${NEW} FAILED (or is still running); Prisma refuses every later deploy (P3009)`, statusHere.output)
   assert.match(statusHere.stderr, `make rollback-migration-staging NAME=${NEW}`)
   assert.match(statusHere.stderr, `prisma migrate resolve --applied ${NEW}`)
   // Fix the migration, then recover: down.sql finds nothing (the failed script was one transaction).
@@ -118,7 +146,7 @@ test('migrate-status --json for CI, and an unreachable database is reported, not
   const json = JSON.parse((await runMake('migrate-status', { JSON: '1' }, { env: s.env })).stdout)
   assert.equal(json.staging.migrations.map((m: { state: string }) => m.state), ['applied', 'applied', 'applied'])
   assert.equal(json.production.migrations.map((m: { state: string }) => m.state), ['pending', 'pending', 'pending'])
-  assert.equal(json.gate, { ok: true, findings: [] })
+  assert.equal(json.gate, { ok: true, findings: [], decided: true })
   const dir = tempDir()
   const { writeEnvDir } = await import('./support/toolkit.ts')
   writeEnvDir({ staging: s.files.staging, production: { ...s.files.production, 'internal-api': { DATABASE_URL: 'postgres://u:p@127.0.0.1:1/none' } } }, dir)
@@ -134,10 +162,10 @@ test('make migration NAME= writes the migration and a down.sql template when the
   const env = { PRISMA_SCHEMA_ENGINE_BINARY: join(process.cwd(), 'test/support/schema-engine-stub'), DATABASE_URL: 'postgres://u:p@127.0.0.1:1/x' }
   const result = await runScript('migration', ['--name', 'add_policy_riders'], { env, cwd: project, timeoutMs: 120_000 })
   assert.is(result.code, 0, result.output)
-  const created = (await import('node:fs')).readdirSync(join(project, 'prisma/migrations')).find((d) => d.endsWith('_add_policy_riders'))!
+  const created = (await import('node:fs')).readdirSync(join(project, MIGRATIONS)).find((d) => d.endsWith('_add_policy_riders'))!
   assert.match(created, /^\d{14}_add_policy_riders$/)
-  assert.match(readFileSync(join(project, 'prisma/migrations', created, 'down.sql'), 'utf8'), '-- TODO: write it.')
-  assert.ok(existsSync(join(project, 'prisma/migrations', created, 'migration.sql')))
+  assert.match(readFileSync(join(project, MIGRATIONS, created, 'down.sql'), 'utf8'), '-- TODO: write it.')
+  assert.ok(existsSync(join(project, MIGRATIONS, created, 'migration.sql')))
   assert.is((await runScript('migration', ['--name', 'add_policy_riders'], { env, cwd: project })).code, 2)
   assert.is((await runScript('migration', ['--name', 'Bad-Name'], { env, cwd: project })).code, 2)
   assert.is((await runScript('migration', [], { env, cwd: project })).code, 2)

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 
@@ -23,6 +24,8 @@ export interface RunResult {
   stderr: string
   /** stdout and stderr together, in arrival order. */
   output: string
+  /** The MB_TEST_RUN value this run and every process it started carry (see leftovers()). */
+  marker: string
 }
 
 export interface RunOptions {
@@ -43,10 +46,11 @@ function operatorEnv(): NodeJS.ProcessEnv {
 
 /** Spawns asynchronously: the test process may be serving the databases the child talks to. */
 export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const marker = randomUUID()
   return new Promise((resolvePromise) => {
     const child = spawn(command, args, {
       cwd: options.cwd ?? REPO,
-      env: { ...operatorEnv(), FORCE_COLOR: '0', NO_COLOR: '1', ...options.env } as NodeJS.ProcessEnv,
+      env: { ...operatorEnv(), FORCE_COLOR: '0', NO_COLOR: '1', ...options.env, MB_TEST_RUN: marker } as NodeJS.ProcessEnv,
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     options.onSpawn?.(child)
@@ -61,9 +65,25 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000)
     child.on('close', (code) => {
       clearTimeout(timer)
-      resolvePromise({ code, stdout, stderr, output })
+      resolvePromise({ code, stdout, stderr, output, marker })
     })
   })
+}
+
+/** Command lines of processes still running that descend from the run with this marker: found by
+ * the MB_TEST_RUN they inherited, so another checkout's tests running beside ours never count. */
+export function leftovers(marker: string): string[] {
+  const found: string[] = []
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`MB_TEST_RUN=${marker}`)) continue
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ').trim()
+      if (args) found.push(`${pid} ${args}`) // a zombie has no command line: it is already gone
+    } catch {
+      // the process ended while we looked, or is not ours to read
+    }
+  }
+  return found
 }
 
 /** node dist/<script>.mjs ARGS, with cwd the repository or a project copy. */
