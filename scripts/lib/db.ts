@@ -1,6 +1,5 @@
 import { createServer } from 'node:net'
 import { relative } from 'node:path'
-import pg from 'pg'
 import type { ProcessPromise } from 'zx/core'
 import { OperationError, UserError } from './errors.js'
 import type { Context } from './cli.js'
@@ -127,7 +126,8 @@ function oneLine(sql: string): string {
 const hostForUrl = (host: string) => (host.includes(':') ? `[${host}]` : host)
 
 export async function connect(ctx: Context, target: DatabaseTarget, env: Environment = ctx.env): Promise<Database> {
-  const { host, port, viaProxy, tunnel } = await reach(ctx, target)
+  // pg is loaded while the proxy starts, not at every start of every script.
+  const [{ host, port, viaProxy, tunnel }, { default: pg }] = await Promise.all([reach(ctx, target), import('pg')])
   const statementMs = seconds('DB_STATEMENT_TIMEOUT')
   const client = new pg.Client({
     host,

@@ -18,13 +18,18 @@ export interface TreeState {
 }
 
 export async function treeState(dir: string): Promise<TreeState> {
-  const git = $({ quiet: true, nothrow: true, prefix: '', cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-  const inside = await git`git rev-parse --is-inside-work-tree`
-  if (inside.exitCode !== 0) return { repo: false, dirty: [] }
-  const [branch, status] = await Promise.all([git`git rev-parse --abbrev-ref HEAD`, git`git status --porcelain --untracked-files=no`])
+  // One git process, not three: this runs before the first flyctl call, on every deploy.
+  const status = await $({ quiet: true, nothrow: true, prefix: '', cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })`git status --porcelain=v2 --branch --untracked-files=no`
+  if (status.exitCode !== 0) return { repo: false, dirty: [] }
+  const lines = status.stdout.split('\n').filter(Boolean)
+  const head = lines.find((l) => l.startsWith('# branch.head '))?.slice('# branch.head '.length)
   // CI checks out a commit (detached HEAD): GitHub names the branch in GITHUB_REF_NAME.
-  const name = branch.stdout.trim() === 'HEAD' ? process.env.GITHUB_REF_NAME || undefined : branch.stdout.trim()
-  return { repo: true, branch: name, dirty: status.stdout.split('\n').filter(Boolean).map((l) => l.slice(3)) }
+  const branch = head === undefined || head === '(detached)' ? process.env.GITHUB_REF_NAME || undefined : head
+  // Porcelain v2 entries: "1" ordinary (path after 8 fields), "2" renamed (9, then a tab and the
+  // old path), "u" unmerged (10).
+  const fieldsBeforePath: Record<string, number> = { '1': 8, '2': 9, u: 10 }
+  const dirty = lines.filter((l) => l[0] in fieldsBeforePath).map((l) => l.split(' ').slice(fieldsBeforePath[l[0]]).join(' ').split('\t')[0])
+  return { repo: true, branch, dirty }
 }
 
 /** Warns (staging) or refuses (production) a deploy from a dirty tree or another branch. */
