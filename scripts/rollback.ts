@@ -121,6 +121,13 @@ await main(
         } catch (error) {
           if (plan.result === 'not rolled back') plan.result = 'failed'
           plan.detail ||= (error as Error).message.split('\n')[0]
+          // A rolling update that stopped half-way leaves some machines on each image: the summary
+          // shows the fleet as it is now, not as it was before.
+          const fleet = ctx.dryRun ? undefined : await ctx.fly().status(plan.app).catch(() => undefined)
+          if (fleet) plan.now = imageCounts(fleet)
+          if (fleet && new Set((fleet.Machines ?? []).map((m) => m.config?.image)).size > 1) {
+            ctx.log.warn(`${plan.app} is left with machines on different images (${plan.now}): run the rollback again (make rollback-${shortName(ctx.env)} APP=${plan.key} VERSION=${plan.target.Version}) or deploy a fixed image`)
+          }
           if (!(error instanceof OperationError && /unhealthy after the rollback/.test(error.message))) {
             await record(ctx, db, { operation: 'rollback', app: plan.app, imageBefore: plan.current, imageAfter: plan.target.ImageRef, result: 'failed', durationMs: performance.now() - started, detail: (error as Error).message })
           }

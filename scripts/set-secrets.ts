@@ -6,6 +6,7 @@
 // the document's `fly secrets set` would; a failed restart leaves the secrets stored, and says so.
 import chalk from 'chalk'
 import { envFlag, main, type Context } from './lib/cli.js'
+import { stoppingReason } from './lib/exec.js'
 import { envFilePath, loadDatabaseTarget, readEnvFile } from './lib/config.js'
 import { OperationError, Problems, UserError } from './lib/errors.js'
 import { confirmProduction } from './lib/confirm.js'
@@ -92,9 +93,16 @@ async function push(ctx: Context, db: Database, plan: { app: string; toPush: Rec
   const fly = ctx.fly()
   const names = Object.keys(plan.toPush)
   const removed = prune ? plan.onlyOnFly : []
-  if (names.length) await fly.secretsImport(plan.app, plan.toPush)
-  if (removed.length) await fly.secretsUnset(plan.app, removed)
   if (!names.length && !removed.length) return
+  try {
+    if (names.length) await fly.secretsImport(plan.app, plan.toPush)
+    if (removed.length) await fly.secretsUnset(plan.app, removed)
+  } catch (error) {
+    // flyctl failed or timed out: what Fly holds now is unknown, and the history says so.
+    // (A run stopped by a signal or a lost lock records that instead.)
+    if (!ctx.dryRun && !stoppingReason()) await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'failed', detail: `${names.length ? `import of ${names.join(', ')}` : `unset of ${removed.join(', ')}`}: ${(error as Error).message.split('\n')[0]}` })
+    throw error
+  }
   if (ctx.dryRun) return
   // flyctl exiting 0 proves nothing: what Fly now reports must show every change. A digest that did
   // not move for a value that did means nothing was stored; such a secret is not fingerprinted.
@@ -111,8 +119,16 @@ async function push(ctx: Context, db: Database, plan: { app: string; toPush: Rec
     const change = plan.changes.get(name)
     return change === 'changed' || change === 'changed on Fly' || (was.status === 'Deployed' && now.status === 'Deployed')
   }
+  // A secret the toolkit never pushed, already Staged on Fly, whose digest did not move: Fly held
+  // this value already, or flyctl dropped it; nothing here can tell which. It is not fingerprinted,
+  // so the next run pushes it again, and once a deploy has made it Deployed that run can tell.
+  const unverifiable = (name: string) => {
+    const was = plan.before.get(name)
+    return !notWritten(name) && was !== undefined && was.status !== 'Deployed' && was.digest === listed.get(name)?.digest
+  }
   const lost = [...names.filter(notWritten), ...removed.filter((name) => after.has(name))]
-  const stored = Object.fromEntries(Object.entries(plan.toPush).filter(([name]) => !lost.includes(name)))
+  const unsure = names.filter(unverifiable)
+  const stored = Object.fromEntries(Object.entries(plan.toPush).filter(([name]) => !lost.includes(name) && !unsure.includes(name)))
   await saveFingerprints(db, ctx.env, plan.app, stored, after)
   await forgetFingerprints(db, ctx.env, plan.app, removed.filter((name) => !after.has(name)))
   const detail = [names.length ? `staged ${names.filter((n) => !lost.includes(n)).join(', ')}` : '', removed.length ? `removed ${removed.filter((n) => !lost.includes(n)).join(', ')}` : ''].filter(Boolean).join('; ')
@@ -121,8 +137,12 @@ async function push(ctx: Context, db: Database, plan: { app: string; toPush: Rec
     await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'failed', detail: `${detail}; NOT stored: ${lost.join(', ')}` })
     throw new OperationError(message, ['flyctl exited 0, but the change is not there: run the target again; if it persists, check flyctl secrets list --app ' + plan.app])
   }
-  await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'ok', detail })
-  ctx.log.ok(`${plan.app}: ${detail}, verified in flyctl secrets list${names.length ? ' (they take effect at the next deploy)' : ''}`)
+  const verified = [names.length ? `staged ${names.filter((n) => !unsure.includes(n)).join(', ')}` : '', removed.length ? `removed ${removed.join(', ')}` : ''].filter((part) => part && part !== 'staged ').join('; ')
+  await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'ok', detail: unsure.length ? `${detail}; unverified: ${unsure.join(', ')}` : detail })
+  if (verified) ctx.log.ok(`${plan.app}: ${verified}, verified in flyctl secrets list${names.length > unsure.length ? ' (they take effect at the next deploy)' : ''}`)
+  if (unsure.length) {
+    ctx.log.warn(`${plan.app}: ${unsure.join(', ')} imported, but Fly's digest did not change and ${unsure.length === 1 ? 'it was' : 'they were'} already Staged: Fly held ${unsure.length === 1 ? 'this value' : 'these values'} already, or did not store ${unsure.length === 1 ? 'it' : 'them'}; not recorded, so the next run pushes ${unsure.length === 1 ? 'it' : 'them'} again (after a deploy it can tell)`)
+  }
 }
 
 /** `flyctl secrets deploy`: the machines restart with the staged secrets. */

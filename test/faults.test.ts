@@ -7,7 +7,7 @@ import pg from 'pg'
 import { createSandbox, type Call } from './support/sandbox.ts'
 import { sql } from './support/pg.ts'
 import { STAGING, scenario, type Scenario } from './support/scenario.ts'
-import { REPO, SECRET, leftovers, run, runMake, runScript, tempDir, writeEnvDir, type RunResult } from './support/toolkit.ts'
+import { MIGRATIONS, REPO, SECRET, leftovers, projectCopy, run, runMake, runScript, tempDir, writeEnvDir, type RunResult } from './support/toolkit.ts'
 
 // Faults, signals and races: each ends with the right exit code, a summary that says what changed,
 // the ledger entries it should leave, no child process left behind (checked by the pids of the
@@ -81,7 +81,8 @@ test('a secret flyctl dropped fails set-secrets (exit 1), is not fingerprinted, 
   const s = await ready()
   const dir = writeEnvDir({ ...s.files, staging: { ...s.files.staging, 'web-admin': { ...s.files.staging!['web-admin'], SESSION_SECRET: `'${SECRET.session}#rotated'` } } })
   const env = { ...s.env, ENV_DIR: dir }
-  // Pushed once by the toolkit (fingerprinted): the new value is "changed".
+  // Deployed, then pushed once by the toolkit (verified, so fingerprinted): the new value is "changed".
+  assert.is((await script('deploy', ['staging', '--app', 'web-admin'], { env: s.env })).code, 0)
   assert.is((await make('set-secrets-staging', { APP: 'web-admin' }, { env: s.env })).code, 0)
   const before = await ledger(s.dbs.staging)
   s.sandbox.fault({ command: 'secrets import', kind: 'drop', detail: 'SESSION_SECRET', times: 1 })
@@ -100,6 +101,42 @@ test('a secret flyctl dropped fails set-secrets (exit 1), is not fingerprinted, 
   assert.match(third.stderr, 'already match the env files: nothing to push')
   // Put the scenario's value back.
   assert.is((await make('set-secrets-staging', { APP: 'web-admin' }, { env: s.env })).code, 0)
+})
+
+test('a secret the toolkit never pushed, already Staged on Fly, whose digest did not move: said unverified, not fingerprinted, pushed again next time', async () => {
+  const s = await ready()
+  await sql(s.dbs.staging, 'DELETE FROM microbima_deploy.secret_fingerprints WHERE app = $1', [STAGING[2]])
+  // Staged on Fly by hand, never by the toolkit: the file's value differs, and flyctl drops it.
+  await s.sandbox.fly(['secrets', 'set', 'SESSION_SECRET=set-by-hand-0x51', '--app', STAGING[2], '--stage'])
+  s.sandbox.fault({ command: 'secrets import', kind: 'drop', detail: 'SESSION_SECRET', times: 1 })
+  const first = await make('set-secrets-staging', { APP: 'web-admin' }, { env: s.env })
+  assert.is(first.code, 0, first.output)
+  assert.match(first.stderr, /SESSION_SECRET[^\n]* imported, but Fly's digest did not change and (it was|they were) already Staged: [^\n]* not recorded, so the next run pushes (it|them) again/)
+  assert.not.match(first.stderr, /staged [^\n]*SESSION_SECRET[^\n]*verified/)
+  assert.equal((await sql<{ name: string }>(s.dbs.staging, 'SELECT name FROM microbima_deploy.secret_fingerprints WHERE app = $1', [STAGING[2]])).map((r) => r.name).includes('SESSION_SECRET'), false)
+  s.sandbox.clearCalls()
+  const second = await make('set-secrets-staging', { APP: 'web-admin' }, { env: s.env })
+  assert.is(second.code, 0, second.output)
+  assert.equal(s.sandbox.writes().map((c) => c.stdin).filter((stdin) => stdin?.includes('SESSION_SECRET')).length, 1)
+  const stored = s.sandbox.state().apps[STAGING[2]].secretsLog.filter((e: { name: string }) => e.name === 'SESSION_SECRET').at(-1)
+  assert.is(stored?.value, SECRET.session)
+})
+
+test("a plain word as a secret value is warned about (masking it would show it where the toolkit's own words stand); JSON- and HTML-escaped copies in app logs are masked", async () => {
+  const s = await ready()
+  const word = writeEnvDir({ ...s.files, staging: { ...s.files.staging, 'web-admin': { ...s.files.staging!['web-admin'], SESSION_SECRET: 'verified' } } })
+  const dry = await make('set-secrets-staging', { APP: 'web-admin', DRY_RUN: '1' }, { env: { ...s.env, ENV_DIR: word } })
+  assert.is(dry.code, 0, dry.output)
+  assert.match(dry.stderr, "the value of SESSION_SECRET is a plain word, which the toolkit's own output may contain: it cannot be hidden in the output; use a long random value")
+  const tricky = 'Pa"ss\\word/long-77<&>'
+  const dir = writeEnvDir({ ...s.files, staging: { ...s.files.staging, 'web-admin': { ...s.files.staging!['web-admin'], SESSION_SECRET: `'${tricky}'` } } })
+  s.sandbox.appLog(STAGING[2], `json ${JSON.stringify({ s: tricky })}`)
+  s.sandbox.appLog(STAGING[2], `html ${tricky.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')}`)
+  const logs = await make('logs-staging', { APP: 'web-admin' }, { env: { ...s.env, ENV_DIR: dir } })
+  assert.is(logs.code, 0, logs.output)
+  assert.match(logs.stdout, 'json {"s":"****"}')
+  assert.match(logs.stdout, 'html ****')
+  for (const form of [JSON.stringify(tricky).slice(1, -1), 'Pa&quot;ss']) assert.not.ok(logs.output.includes(form), logs.output)
 })
 
 test('a dropped secret that the toolkit never pushed before (status still Deployed) is caught too', async () => {
@@ -209,18 +246,41 @@ test('the deploy lock is lost when its proxy dies: the run stops (exit 1) and st
   assert.match(history.stderr, /ledger: recorded \d+ entr(y|ies) made while the staging database was unreachable/)
 })
 
+test('the lock broken and taken by someone else mid-deploy: the next write proves it lost, the run stops (exit 1), the hold stays', async () => {
+  const s = await ready()
+  s.sandbox.settings({ latencyMs: { deploy: 2500 } })
+  s.sandbox.clearCalls()
+  try {
+    // Default LOCK_TTL: the heartbeat alone would notice only 40 s later, after every deploy.
+    const pending = make('deploy-staging', {}, { env: s.env })
+    await until('the first deploy', () => s.sandbox.calls().some((c) => c.argv[0] === 'deploy'))
+    assert.is((await make('unlock-staging', { YES: '1' }, { env: s.env })).code, 0)
+    assert.is((await make('lock-staging', { REASON: 'incident-42' }, { env: s.env })).code, 0)
+    const result = await pending
+    assert.is(code(result), 1, result.output)
+    assert.match(result.stderr, 'the staging deploy lock was lost (someone broke it (make unlock), or it expired): stopping, so nothing more is written without it')
+    assert.equal(s.sandbox.writes().filter((c) => c.argv[0] === 'deploy').map((c) => c.argv[c.argv.indexOf('--app') + 1]), [STAGING[0]])
+    assert.equal(await sql(s.dbs.staging, 'SELECT operation FROM microbima_deploy.deploy_lock'), [{ operation: 'hold: incident-42' }])
+    await noChildLeft(s.sandbox.calls(), result)
+  } finally {
+    s.sandbox.settings({ latencyMs: {} })
+    await sql(s.dbs.staging, 'DELETE FROM microbima_deploy.deploy_lock')
+  }
+})
+
 // ---- 6. success reported for nothing --------------------------------------------------------------------
 
 test('a deploy flyctl reports done but that changed nothing is not "deployed" (exit 1)', async () => {
   const s = await ready()
   const before = s.sandbox.state().apps[STAGING[2]].machines.map((m) => m.image)
+  const rows = await ledger(s.dbs.staging)
   s.sandbox.fault({ command: 'deploy', app: STAGING[2], kind: 'no-op', times: 1 })
   const result = await make('deploy-staging', { APP: 'web-admin', HEALTH_TIMEOUT: '1' }, { env: s.env })
   assert.is(code(result), 1, result.output)
   assert.not.match(result.stdout, /microbima-staging-web-admin\s+deployed/)
   assert.not.match(result.stderr, /✔ .*deployed/)
   assert.equal(s.sandbox.state().apps[STAGING[2]].machines.map((m) => m.image), before)
-  assert.equal((await ledger(s.dbs.staging)).filter((e) => e === `deploy:${STAGING[2]}:ok`).length, 1)
+  assert.equal((await ledgerSince(s.dbs.staging, rows)).filter((e) => e === `deploy:${STAGING[2]}:ok`), [])
 })
 
 test('rollback: a no-op rollback is a failure, rolling back to what runs is "nothing to do", flyctl null is an empty list', async () => {
@@ -396,6 +456,72 @@ test('Ctrl-C during set-secrets keeps its "interrupted" ledger entry (exactly on
   assert.equal(await sql(s.dbs.staging, 'SELECT * FROM microbima_deploy.deploy_lock'), [])
   assert.equal(await ledgerSince(s.dbs.staging, before), ['set-secrets:-:interrupted'])
   await noChildLeft(s.sandbox.calls(), result)
+})
+
+test("SIGTERM to make's whole process group (kill %1) is one interrupt, though make passes it on: lock released, one entry", async () => {
+  const s = await ready()
+  const before = await ledger(s.dbs.staging)
+  const pidFile = join(tempDir(), 'make.pid')
+  s.sandbox.settings({ latencyMs: { deploy: 4000 } })
+  s.sandbox.clearCalls()
+  let result: RunResult
+  try {
+    // set -m: make runs as a job, in a process group of its own, as in an operator's shell.
+    const pending = run('bash', ['-c', `set -m; make -s deploy-staging APP=web-admin & echo $! > ${pidFile}; wait $!`], { env: s.env })
+    await until('the deploy', () => s.sandbox.calls().some((c) => c.argv[0] === 'deploy'))
+    await sleep(200)
+    process.kill(-Number(readFileSync(pidFile, 'utf8')), 'SIGTERM')
+    result = clean(await pending)
+  } finally {
+    s.sandbox.settings({ latencyMs: {} })
+  }
+  assert.match(result.stderr, 'interrupted by SIGTERM: stopping children and releasing locks')
+  assert.not.match(result.stderr, 'interrupted again')
+  assert.equal(await sql(s.dbs.staging, 'SELECT * FROM microbima_deploy.deploy_lock'), [])
+  assert.equal((await ledgerSince(s.dbs.staging, before)).filter((e) => e.endsWith(':interrupted')), ['deploy-staging:-:interrupted'])
+  await noChildLeft(s.sandbox.calls(), result)
+})
+
+test('kill -9 of the toolkit when FLY_BIN is a wrapper that does not exec: the flyctl behind it ends too', async () => {
+  const s = await ready()
+  const envDir = proxied(s)
+  const wrapper = join(tempDir(), 'flyctl-wrapper')
+  writeFileSync(wrapper, `#!/bin/sh\n"${s.env.FLY_BIN}" "$@"\n`, { mode: 0o755 })
+  await sql(s.dbs.staging, "INSERT INTO microbima_deploy.deploy_lock VALUES ('staging', 'other-token', 'ci', 'runner-7', 'deploy-staging', now(), now() + interval '10 minutes')")
+  s.sandbox.clearCalls()
+  let child!: import('node:child_process').ChildProcess
+  let stderr = ''
+  const pending = runScript('deploy', ['staging', '--app', 'web-admin'], { env: { ...s.env, FLY_BIN: wrapper, ENV_DIR: envDir, LOCK_WAIT: '60' }, onSpawn: (c) => ((child = c), c.stderr!.on('data', (d) => (stderr += d))) })
+  try {
+    await until('the toolkit to wait for the lock', () => stderr.includes('waiting for the staging deploy lock'))
+    const proxies = s.sandbox.calls().filter((c) => c.argv[0] === 'proxy')
+    assert.is(proxies.length, 1)
+    child.kill('SIGKILL')
+    await noChildLeft(proxies, await pending, 12_000)
+  } finally {
+    await sql(s.dbs.staging, 'DELETE FROM microbima_deploy.deploy_lock')
+  }
+})
+
+test('SIGTERM while down.sql runs: its transaction rolls back, the migration stays applied, the ledger says interrupted', async () => {
+  const s = await ready()
+  const project = projectCopy()
+  const down = join(project, MIGRATIONS, '20250201000000_add_premiums', 'down.sql')
+  writeFileSync(down, readFileSync(down, 'utf8').replace('-- DropTable', 'SELECT pg_sleep(3);\n\n-- DropTable'))
+  const before = await ledger(s.dbs.staging)
+  let child!: import('node:child_process').ChildProcess
+  let output = ''
+  // --verbose prints each write as it starts (PGlite serves one session at a time: no peeking).
+  const pending = runScript('rollback-migration', ['staging', '--name', '20250201000000_add_premiums', '--verbose'], { env: s.env, cwd: project, onSpawn: (c) => ((child = c), c.stdout!.on('data', (d) => (output += d)), c.stderr!.on('data', (d) => (output += d))) })
+  await until('down.sql to start', () => output.includes('down.sql'))
+  await sleep(1000)
+  child.kill('SIGTERM')
+  const result = clean(await pending)
+  assert.is(result.code, 143, result.output)
+  assert.equal(await sql(s.dbs.staging, `SELECT to_regclass('"Premium"') IS NOT NULL AS still, EXISTS (SELECT 1 FROM _prisma_migrations WHERE migration_name = '20250201000000_add_premiums' AND finished_at IS NOT NULL AND rolled_back_at IS NULL) AS applied`), [{ still: true, applied: true }])
+  assert.equal((await ledgerSince(s.dbs.staging, before)).filter((e) => e.endsWith(':interrupted')), ['rollback-migration:-:interrupted'])
+  assert.not.ok((await ledgerSince(s.dbs.staging, before)).some((e) => e.endsWith(':ok')))
+  assert.equal(await sql(s.dbs.staging, 'SELECT * FROM microbima_deploy.deploy_lock'), [])
 })
 
 test('kill -9 of the toolkit: its flyctl proxy ends within a few seconds (the watchdog)', async () => {

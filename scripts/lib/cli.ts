@@ -148,7 +148,11 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
   let exitCode: number = EXIT.ok
   const aborted: { reason?: string } = {}
   let signalled: NodeJS.Signals | undefined
+  let signalledAt = 0
   const onSignal = (signal: NodeJS.Signals) => {
+    // make passes a SIGTERM on to its children, so `kill <make's group>` delivers it twice at once:
+    // that is one request to stop, not the operator insisting.
+    if (signalled === signal && performance.now() - signalledAt < 1000) return
     if (signalled) {
       // A second Ctrl-C: the operator will not wait for the cleanup (a database that does not answer).
       log.error(`interrupted again by ${signal}: exiting now; children killed, the lock expires by itself (make lock-status)`)
@@ -156,6 +160,7 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
       process.exit(SIGNAL_EXIT[signalled])
     }
     signalled = signal
+    signalledAt = performance.now()
     aborted.reason = `interrupted by ${signal}`
     stopStarting(aborted.reason)
     log.error(`interrupted by ${signal}: stopping children and releasing locks`)

@@ -1,10 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { createServer } from 'node:net'
 import { relative } from 'node:path'
 import type { ProcessPromise } from 'zx/core'
 import { OperationError, UserError } from './errors.js'
 import type { Context } from './cli.js'
 import type { DatabaseTarget } from './config.js'
-import { shellQuote, stopChild } from './exec.js'
+import { checkWriteGuard, shellQuote, stopChild, stoppingReason } from './exec.js'
 import { knob, seconds } from './knobs.js'
 import type { Environment } from './names.js'
 
@@ -21,8 +22,11 @@ export interface Database {
   /** Writes go through the chokepoint: printed as psql in dry run. `file`: where `sql` was read
    * from, shown instead of the SQL; `sensitive`: 1-based parameters shown as **** (salts, hashes). */
   write(sql: string, params?: unknown[], options?: { file?: string; sensitive?: number[] }): Promise<void>
-  /** Runs fn in one transaction on this session (BEGIN … COMMIT, ROLLBACK on error). */
-  transaction<T>(fn: () => Promise<T>): Promise<T>
+  /** Runs fn in one transaction on this session (BEGIN … COMMIT, ROLLBACK on error). Queries from
+   * outside fn wait until it ends. A change to the data (not the toolkit's own bookkeeping) first
+   * proves the run still holds its lock, and rolls back instead of committing once the run is
+   * stopping (a signal, a lost lock). */
+  transaction<T>(fn: () => Promise<T>, options?: { bookkeeping?: boolean }): Promise<T>
   /** Where it connected, for messages (no password). */
   readonly where: string
   readonly env: Environment
@@ -162,11 +166,19 @@ export async function connect(ctx: Context, target: DatabaseTarget, env: Environ
     const why = code === '57014' ? `${message} (DB_STATEMENT_TIMEOUT=${statementMs / 1000}s)` : code === '55P03' ? `${message}: another session holds a lock on it (DB_LOCK_TIMEOUT)` : /timeout/i.test(message) && !code ? `${message}: the database did not answer within ${statementMs / 1000 + 5}s` : message
     return new OperationError(`${verb} on the ${env} database failed: ${why}${code ? ` (SQLSTATE ${code})` : ''}`, [oneLine(sql).slice(0, 200)])
   }
+  // One session: a query from outside an open transaction (a signal's cleanup writing the ledger,
+  // releasing the lock) would otherwise run inside it and share its fate.
+  const insideTransaction = new AsyncLocalStorage<boolean>()
+  let openTransaction: Promise<void> | undefined
+  const outsideTransaction = async () => {
+    while (openTransaction && !insideTransaction.getStore()) await openTransaction
+  }
   const db: Database = {
     where,
     env,
     alive: () => alive,
     async query<T extends object>(sql: string, params: unknown[] = []) {
+      await outsideTransaction()
       try {
         return (await client.query(sql, params)).rows as T[]
       } catch (error) {
@@ -178,6 +190,7 @@ export async function connect(ctx: Context, target: DatabaseTarget, env: Environ
         ? `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 --single-transaction -f ${shellQuote(relative(process.cwd(), options.file))}`
         : `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -c ${shellQuote(oneLine(literalSql(sql, params, options.sensitive)))}`
       await ctx.exec.change(preview, async () => {
+        await outsideTransaction()
         try {
           await client.query(sql, params)
         } catch (error) {
@@ -185,15 +198,26 @@ export async function connect(ctx: Context, target: DatabaseTarget, env: Environ
         }
       })
     },
-    async transaction(fn) {
-      await db.query('BEGIN')
+    async transaction(fn, options = {}) {
+      if (!options.bookkeeping) await checkWriteGuard()
+      await outsideTransaction()
+      let ended!: () => void
+      openTransaction = new Promise<void>((resolve) => (ended = resolve))
       try {
-        const result = await fn()
-        await db.query('COMMIT')
-        return result
+        return await insideTransaction.run(true, async () => {
+          await db.query('BEGIN')
+          const result = await fn()
+          const stopping = stoppingReason()
+          if (stopping && !options.bookkeeping) throw new OperationError(`the transaction was rolled back, nothing in it was changed: ${stopping}`)
+          await db.query('COMMIT')
+          return result
+        })
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined)
         throw error
+      } finally {
+        openTransaction = undefined
+        ended()
       }
     },
     async identity() {

@@ -70,7 +70,9 @@ const WATCHDOG = [
   'child=$!',
   'exec 3<&-',
   // The watcher sleeps in a job it can kill when told to stop, so no `sleep` outlives the command.
-  '( trap \'kill "$nap" 2>/dev/null; exit 0\' TERM; nap=; while kill -0 "$parent" 2>/dev/null; do sleep 1 & nap=$!; wait "$nap"; done; kill -TERM "$child" 2>/dev/null; sleep 5 & nap=$!; wait "$nap"; kill -KILL "$child" 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
+  // Once the parent is gone it signals the whole group ($$: this sh leads it), so a FLY_BIN wrapper
+  // that does not exec its flyctl loses both; it ignores that TERM itself to send the KILL after.
+  '( trap \'kill "$nap" 2>/dev/null; exit 0\' TERM; nap=; while kill -0 "$parent" 2>/dev/null; do sleep 1 & nap=$!; wait "$nap"; done; trap "" TERM; kill -TERM -$$ 2>/dev/null; sleep 5; kill -KILL -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
   'watcher=$!',
   'wait "$child"; status=$?',
   'kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null',
@@ -85,6 +87,23 @@ let stopping: { reason: string; writesOnly: boolean } | undefined
 
 export function stopStarting(reason: string, writesOnly = false): void {
   if (!stopping || (stopping.writesOnly && !writesOnly)) stopping = { reason, writesOnly }
+}
+
+/** Why the run is stopping (a signal, a lost lock), if it is: an open transaction rolls back. */
+export const stoppingReason = (): string | undefined => stopping?.reason
+
+/** Set by withLock while it holds a lock: every write first proves the lock is still this run's
+ * (the heartbeat alone would notice a broken lock only a third of LOCK_TTL later). */
+const writeGuards = new Set<() => Promise<void>>()
+
+/** Registers a guard; returns its removal. */
+export function guardWrites(guard: () => Promise<void>): () => void {
+  writeGuards.add(guard)
+  return () => writeGuards.delete(guard)
+}
+
+export async function checkWriteGuard(): Promise<void> {
+  for (const guard of writeGuards) await guard()
 }
 
 /** Signals the child's process group, or the child alone when it has no group of its own. */
@@ -203,7 +222,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
       mask(shown(spec)),
       timedOut ? null : out.exitCode,
       stderr,
-      timedOut ? `timed out after ${Math.round(spec.timeoutMs! / 1000)}s and was stopped` : out.signal ? `was stopped by ${out.signal}` : undefined,
+      timedOut ? `timed out after ${Math.round(spec.timeoutMs! / 1000)}s and was stopped` : out.signal ? `was stopped${stopping ? ` (${stopping.reason})` : ` by ${out.signal}`}` : undefined,
     )
   }
 
@@ -228,6 +247,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
         return { stdout: '', stderr: '', status: 0, durationMs: 0, skipped: true }
       }
       if (verbose) log.info(mask(`${spec.write ? '!' : '$'} ${command}`))
+      if (spec.write) await checkWriteGuard()
       const attempts = spec.retry && (!spec.write || spec.harmless) ? 3 : 1
       for (let attempt = 1; ; attempt++) {
         try {

@@ -88,7 +88,7 @@ export async function ensureSchema(db: Database): Promise<void> {
       await db.transaction(async () => {
         await db.query("SELECT pg_advisory_xact_lock(hashtext('microbima_deploy schema'))")
         await db.write(SCHEMA_SQL)
-      })
+      }, { bookkeeping: true })
       break
     } catch (error) {
       if (attempt >= 3 || !/SQLSTATE (23505|42P06|42P07)/.test((error as Error).message)) throw error

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Context } from './cli.js'
 import { tableExists, type Database } from './db.js'
 import { OperationError, Refusal } from './errors.js'
-import { killAllChildren, stopStarting } from './exec.js'
+import { guardWrites, killAllChildren, stopStarting } from './exec.js'
 import { knob } from './knobs.js'
 import { ensureSchema, record } from './ledger.js'
 import { formatWhen } from './log.js'
@@ -86,26 +86,35 @@ export async function withLock<T>(ctx: Context, db: Database, operation: string,
     await new Promise((resolve) => setTimeout(resolve, POLL_MS))
   }
   let lost: string | undefined
+  const loseIt = async (error: unknown) => {
+    if (lost) return
+    lost = `the ${env} deploy lock was lost (${(error as Error).message.split('\n')[0]})`
+    ctx.log.error(`${lost}: stopping, so nothing more is written without it`)
+    ctx.aborted.reason ??= lost
+    stopStarting(lost, true)
+    await killAllChildren()
+  }
+  // Extends the lock (the heartbeat), or proves it is still held (before every write).
+  const stillHeld = async (sql: string, params: unknown[]) => {
+    if (!db.alive()) throw new Error('the connection to the database is gone')
+    const rows = await db.query(sql, params)
+    if (!rows.length) throw new Error('someone broke it (make unlock), or it expired')
+  }
   const beat = async () => {
     if (lost) return
-    try {
-      if (!db.alive()) throw new Error('the connection to the database is gone')
-      const rows = await db.query('UPDATE microbima_deploy.deploy_lock SET expires_at = now() + make_interval(secs => $2) WHERE token = $1 RETURNING token', [token, ttl])
-      if (!rows.length) throw new Error('someone broke it (make unlock)')
-    } catch (error) {
-      lost = `the ${env} deploy lock was lost (${(error as Error).message.split('\n')[0]})`
-      ctx.log.error(`${lost}: stopping, so nothing more is written without it`)
-      ctx.aborted.reason ??= lost
-      stopStarting(lost, true)
-      await killAllChildren()
-    }
+    await stillHeld('UPDATE microbima_deploy.deploy_lock SET expires_at = now() + make_interval(secs => $2) WHERE token = $1 RETURNING token', [token, ttl]).catch(loseIt)
   }
   const heartbeat = setInterval(() => void beat(), Math.max(200, (ttl * 1000) / 3))
   heartbeat.unref()
+  const unguard = guardWrites(async () => {
+    if (!lost) await stillHeld('SELECT token FROM microbima_deploy.deploy_lock WHERE token = $1 AND expires_at > now()', [token]).catch(loseIt)
+    if (lost) throw new OperationError(lost, ['nothing more was started: check make history and make health, then run it again'])
+  })
   let released = false
   const release = async () => {
     if (released) return
     released = true
+    unguard()
     clearInterval(heartbeat)
     await db.query('DELETE FROM microbima_deploy.deploy_lock WHERE token = $1', [token]).catch(() => undefined)
   }

@@ -23,11 +23,14 @@ export function registerSecret(value: string | undefined): void {
   for (const part of [value, ...value.split(/\r?\n/)]) {
     const trimmed = part.trim()
     if (trimmed.length < MIN_LENGTH) continue
-    secrets.add(trimmed)
-    const encoded = encodeURIComponent(trimmed)
-    if (encoded !== trimmed) secrets.add(encoded)
+    // As apps and tools print it: as is, URL-encoded, inside a JSON string (a JSON logger escapes
+    // " and \\), HTML-escaped (an error page in health evidence).
+    for (const form of [trimmed, encodeURIComponent(trimmed), JSON.stringify(trimmed).slice(1, -1), escapeHtml(trimmed)]) secrets.add(form)
   }
 }
+
+const HTML: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => HTML[c])
 
 /** The toolkit's own vocabulary, never masked (app names, environments, …). */
 export function protect(words: Iterable<string>): void {
@@ -39,6 +42,8 @@ export function unmaskable(value: string): string | undefined {
   if (value.length < MIN_LENGTH) return `is only ${value.length} characters long`
   const inName = [...protectedWords].find((word) => word.includes(value))
   if (inName) return `also appears in "${inName}", which the toolkit prints`
+  // "verified", "changed", a variable's own name: where **** stands in the toolkit's output shows it.
+  if (value.length <= 24 && /^[A-Za-z]+(?:[_ .-][A-Za-z]+)*$/.test(value)) return 'is a plain word, which the toolkit\'s own output may contain'
   return undefined
 }
 
