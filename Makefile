@@ -12,18 +12,17 @@ MAKEFLAGS += --no-print-directory
 # VERSION, PLAN and PLAN_OUT count only on the make command line: a YES or IMAGE left in the
 # shell's environment never confirms production or picks a rollback target. Values are taken
 # unexpanded ($(value …)): REASON='$(shell cmd)' is text, not make code that runs cmd.
+# A variable given but empty (PLAN=, ENV_DIR=) is passed on empty, and the scripts refuse it: it
+# never means "not given". One not given is not passed at all (MB_* unexported).
 cli = $(if $(filter command line,$(origin $(1))),$(value $(1)))
-override export MB_APP := $(value APP)
+given = $(if $(filter undefined,$(origin $(1))),,1)
+on_command_line = $(if $(filter command line,$(origin $(1))),1)
+pass = $(if $(2),$(eval override export MB_$(1) := $$(value $(1))),$(eval unexport MB_$(1)))
+$(foreach v,APP ENV_DIR NAME REASON,$(call pass,$(v),$(call given,$(v))))
+$(foreach v,IMAGE VERSION PLAN PLAN_OUT,$(call pass,$(v),$(call on_command_line,$(v))))
 override export MB_DRY_RUN := $(value DRY_RUN)
 override export MB_VERBOSE := $(value VERBOSE)
-override export MB_ENV_DIR := $(value ENV_DIR)
-override export MB_NAME := $(value NAME)
-override export MB_REASON := $(value REASON)
 override export MB_YES := $(call cli,YES)
-override export MB_IMAGE := $(call cli,IMAGE)
-override export MB_VERSION := $(call cli,VERSION)
-override export MB_PLAN := $(call cli,PLAN)
-override export MB_PLAN_OUT := $(call cli,PLAN_OUT)
 # Every other command-line variable (HEALTH_TIMEOUT=20, DB=1, …) reaches the scripts' environment
 # the same way: as its text, unexpanded (make would otherwise expand it when exporting it).
 $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(eval override export $(v) := $$(value $(v)))))

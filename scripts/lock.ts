@@ -5,7 +5,7 @@ import { main } from './lib/cli.js'
 import { loadDatabaseTarget } from './lib/config.js'
 import { confirmProduction } from './lib/confirm.js'
 import { connect } from './lib/db.js'
-import { UserError } from './lib/errors.js'
+import { CONTROL, UserError } from './lib/errors.js'
 import { record } from './lib/ledger.js'
 import { holdLock } from './lib/lock.js'
 import { shortName } from './lib/names.js'
@@ -13,7 +13,7 @@ import { shortName } from './lib/names.js'
 await main({ name: 'lock', usage: 'lock <staging|production> --reason TEXT [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { reason: { type: 'string' } } }, async (ctx) => {
   const reason = ((ctx.flags.reason as string | undefined) ?? '').trim()
   if (!reason) throw new UserError(`say why: make lock-${shortName(ctx.env)} REASON="incident 42: payments failing"`)
-  if (reason.length > 200 || /[\r\n\x00-\x1f]/.test(reason)) throw new UserError('REASON= must be one line of at most 200 characters')
+  if (reason.length > 200 || CONTROL.test(reason)) throw new UserError('REASON= must be one line of at most 200 characters, without control or format characters (newline, tab, DEL, U+2028, bidi overrides)')
   const db = await connect(ctx, await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
   await confirmProduction(ctx, `lock-${shortName(ctx.env)}`)
   await holdLock(ctx, db, reason)

@@ -153,7 +153,7 @@ export function writeEnvFiles(target: Target, options: { envDir: string; source?
   const rendered = plans.map((plan) => ({ path: envFilePath(options.envDir, plan.env, plan.app), ...renderEnvFile(plan, source) }))
   const problems = rendered.flatMap((r) => r.problems)
   if (problems.length) {
-    throw new UserError(`${problems.length} secret(s) of the ${target} env files are missing or unusable; nothing was written:\n${problems.map((p) => `  ${p}`).join('\n')}\nSet each as a secret of the workflow job's GitHub environment (README, CI/CD).`)
+    throw new UserError(`${problems.length} secret(s) of the ${target} env files are missing or unusable; nothing was written:`, undefined, [...problems, "set each as a secret of the workflow job's GitHub environment (README, CI/CD)"])
   }
   const existing = rendered.filter((r) => existsSync(r.path)).map((r) => r.path)
   if (existing.length && !options.force) {
@@ -211,7 +211,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       const target = (given === 'prod' ? 'production' : given) as Target | undefined
       if (ctx.flags['check-workflow']) {
         const { checked, drift } = checkWorkflows()
-        if (drift.length) throw new UserError(`the workflows' env blocks differ from the .env.example keys (print them with --print-workflow-env):\n${drift.map((d) => `  ${d}`).join('\n')}`)
+        if (drift.length) throw new UserError(`the workflows' env blocks differ from the .env.example keys (print them with --print-workflow-env):`, undefined, drift)
         ctx.log.ok(`${checked.length} workflow step(s) pass exactly the secrets the examples name`)
         return
       }

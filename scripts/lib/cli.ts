@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import chalk from 'chalk'
-import { CommandError, EXIT, OperationError, Refusal, UserError, isKnownError } from './errors.js'
+import { CommandError, EXIT, OperationError, Refusal, UserError, isKnownError, shown } from './errors.js'
 import { createExec, killAllChildren, stopStarting, type Exec } from './exec.js'
 import { Fly, resolveFlyBin } from './fly.js'
 import { flag, knobProblems } from './knobs.js'
@@ -59,6 +59,18 @@ const COMMON: Record<string, OptionKind> = {
 /** Make variables as the Makefile exports them (see its header). */
 const FROM_MAKE: Record<string, string> = { app: 'MB_APP', 'dry-run': 'MB_DRY_RUN', yes: 'MB_YES', verbose: 'MB_VERBOSE', 'env-dir': 'MB_ENV_DIR', image: 'MB_IMAGE', version: 'MB_VERSION', name: 'MB_NAME', reason: 'MB_REASON', plan: 'MB_PLAN', 'plan-out': 'MB_PLAN_OUT' }
 
+/** What a string variable given empty should have held. */
+const EMPTY_HINT: Record<string, string> = {
+  app: `one of ${APP_KEYS.join(', ')}, or leave it out for all three`,
+  'env-dir': 'the folder of the env files, or leave it out for env/',
+  image: 'an image reference (registry.fly.io/APP:TAG), or leave it out',
+  version: 'a release number, or leave it out',
+  name: 'a migration folder name',
+  reason: 'the reason, in one line',
+  plan: 'the plan.json that DRY_RUN=1 PLAN_OUT= wrote, or leave it out',
+  'plan-out': 'the file to write the plan to, or leave it out',
+}
+
 const cleanups: Array<() => Promise<void> | void> = []
 let cleaning: Promise<void> | undefined
 
@@ -79,10 +91,13 @@ function runCleanups(): Promise<void> {
 
 export function report(error: unknown, logger: Logger = log): number {
   if (error instanceof UserError) {
-    for (const problem of error.problems) logger.error(`error: ${problem}`)
+    // Values are shown escaped (shown()): a newline or a bidi override in one never splits or
+    // turns around its line.
+    for (const problem of error.problems) logger.error(`error: ${shown(problem)}`)
+    for (const detail of error.details) logger.error(`  ${shown(detail)}`)
   } else if (error instanceof Refusal) {
-    logger.error(`refused: ${error.message}`)
-    for (const detail of error.details) logger.error(`  ${detail}`)
+    logger.error(`refused: ${shown(error.message)}`)
+    for (const detail of error.details) logger.error(`  ${shown(detail)}`)
   } else if (error instanceof CommandError) {
     // Fitted to a terminal's 120 columns: the command and flyctl's lines as they begin and end.
     logger.error(`command failed (${error.reason}):`)
@@ -91,7 +106,7 @@ export function report(error: unknown, logger: Logger = log): number {
     if (stderr) logger.info(stderr.split('\n').slice(-15).map((line) => `  ${fit(line, WIDTH - 2)}`).join('\n'))
     if (error.next) logger.error(`next: ${error.next}`, true)
   } else if (error instanceof OperationError) {
-    logger.error(`failed: ${error.message}`, true)
+    logger.error(`failed: ${shown(error.message)}`, true)
     for (const detail of error.details) logger.error(`  ${detail}`, true)
   } else {
     logger.error(`bug: ${mask((error as Error)?.stack ?? String(error))}`)
@@ -109,16 +124,23 @@ export function parseCommandLine(definition: ScriptDefinition, argv: string[], e
     throw new UserError(`${(error as Error).message.split('\n')[0]}; usage: ${definition.usage}`)
   }
   const flags = parsed.values as Record<string, string | boolean | undefined>
-  // Make's variables, for the options this script has.
+  // Make's variables, for the options this script has. Make passes only the ones given; one given
+  // empty (PLAN=, a CI variable never filled) is a mistake, never "not given".
+  const empty: string[] = []
   for (const [option, variable] of Object.entries(FROM_MAKE)) {
     const value = env[variable]
-    if (!(option in options) || value === undefined || value === '') continue
+    if (!(option in options) || value === undefined) continue
+    if (value === '') {
+      if (options[option].type === 'string') empty.push(`${variable.replace(/^MB_/, '')}= is empty: give it ${EMPTY_HINT[option] ?? 'a value, or leave it out'}`)
+      continue
+    }
     const kind = options[option].type
     const given = kind === 'boolean' ? flag(variable) : value
     if (flags[option] !== undefined && flags[option] !== given) throw new UserError(`--${option} and ${variable.replace(/^MB_/, '')}= disagree: give one`)
     if (kind === 'boolean' && !given) continue
     flags[option] = given
   }
+  if (empty.length) throw new UserError(empty)
   const positionals = [...parsed.positionals]
   let environment: Environment = 'staging'
   if (definition.environment && !flags.help) {

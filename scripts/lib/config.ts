@@ -20,7 +20,10 @@ export interface EnvFile {
 const FLY_SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 export function envDirOf(envDir: string | undefined): string {
-  return envDir ?? process.env.ENV_DIR ?? 'env'
+  const dir = envDir ?? process.env.ENV_DIR ?? 'env'
+  // Empty would read the env files from the current folder.
+  if (dir === '') throw new UserError('ENV_DIR= is empty: give it the folder of the env files, or leave it out')
+  return dir
 }
 
 export function envFilePath(envDir: string, env: Environment, app: AppKey): string {
@@ -120,6 +123,9 @@ export interface DatabaseTarget {
   sslmode?: string
 }
 
+/** libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']
+
 /** Parses a postgres URL the way libpq and pg take it: IPv6 literals, unix-socket hosts
  * (?host=/dir or a percent-encoded /dir as host), percent-encoded credentials. */
 export function parseDatabaseUrl(value: string | undefined, where: string, key = 'DATABASE_URL'): DatabaseTarget {
@@ -156,9 +162,12 @@ export function parseDatabaseUrl(value: string | undefined, where: string, key =
     socket = true
   } else host = host.toLowerCase()
   if (!host) throw new UserError(`${where}: ${key} names no host: use postgres://USER:PASSWORD@HOST:PORT/DATABASE`)
-  const port = Number(url.port || url.searchParams.get('port') || 5432)
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`${where}: ${key} has port ${url.port}, which is not a TCP port`)
-  return { url: value, host, port, database: database || user || 'postgres', user, password, socket, sslmode: url.searchParams.get('sslmode') ?? undefined }
+  const givenPort = url.port || url.searchParams.get('port') || '5432'
+  const port = /^\d+$/.test(givenPort) ? Number(givenPort) : NaN
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`${where}: ${key} has port ${givenPort || '(empty)'}, which is not a TCP port (1-65535)`)
+  const sslmode = url.searchParams.get('sslmode') ?? undefined
+  if (sslmode !== undefined && !SSL_MODES.includes(sslmode)) throw new UserError(`${where}: ${key} has sslmode=${sslmode}, which libpq does not know: use one of ${SSL_MODES.join(', ')}`)
+  return { url: value, host, port, database: database || user || 'postgres', user, password, socket, sslmode }
 }
 
 function namesDatabaseApp(host: string, dbApp: string): boolean {

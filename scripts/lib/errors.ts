@@ -8,7 +8,12 @@ export class UserError extends Error {
   readonly exitCode = EXIT.usage
   /** Every problem found, one line each (a run reports all of them together). */
   readonly problems: string[]
-  constructor(message: string | string[], readonly hint?: string) {
+  constructor(
+    message: string | string[],
+    readonly hint?: string,
+    /** Indented lines under the error (a list the one problem stands for). */
+    readonly details: string[] = [],
+  ) {
     const list = Array.isArray(message) ? message : [message]
     super(list.join('\n'))
     this.problems = list
@@ -71,4 +76,18 @@ export class Problems {
   throwIfAny(): void {
     if (this.list.length) throw new UserError([...new Set(this.list)])
   }
+}
+
+/** Control and format characters (C0, DEL, C1, line/paragraph separators, bidi overrides and
+ * isolates, zero-width marks): they split a line or reorder what the terminal shows. */
+export const CONTROL = /[\p{Cc}\p{Cf}\u2028\u2029]/u
+const CONTROLS = /[\p{Cc}\p{Cf}\u2028\u2029]/gu
+
+/** A value as an error line shows it: every control or format character escaped (\n, \u202e),
+ * so a value never splits its `error:` line or turns the text around. */
+export function shown(value: string): string {
+  return value.replace(CONTROLS, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+    return named[c] ?? `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`
+  })
 }

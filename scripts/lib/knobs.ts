@@ -11,6 +11,8 @@ interface Numeric {
   unit: 'seconds' | 'ms' | 'count' | 'port'
   /** Whether 0 is allowed (LOCK_WAIT=0: do not wait). */
   zero?: boolean
+  /** The largest sensible count (counts only; times and ports have their own bounds). */
+  max?: number
 }
 
 const NUMERIC: Numeric[] = [
@@ -20,7 +22,7 @@ const NUMERIC: Numeric[] = [
   { name: 'LOCK_WAIT', fallback: 60, unit: 'seconds', zero: true },
   { name: 'LOCK_TTL', fallback: 120, unit: 'seconds' },
   { name: 'LOGS_TIMEOUT', fallback: 20, unit: 'seconds' },
-  { name: 'LOGS_LINES', fallback: 30, unit: 'count' },
+  { name: 'LOGS_LINES', fallback: 30, unit: 'count', max: 10_000 },
   { name: 'FLY_READ_TIMEOUT', fallback: 60, unit: 'seconds' },
   { name: 'FLY_DEPLOY_TIMEOUT', fallback: 1800, unit: 'seconds' },
   { name: 'FLY_SSH_TIMEOUT', fallback: 900, unit: 'seconds' },
@@ -30,7 +32,7 @@ const NUMERIC: Numeric[] = [
   { name: 'DB_STATEMENT_TIMEOUT', fallback: 120, unit: 'seconds' },
   { name: 'DB_LOCK_TIMEOUT', fallback: 10, unit: 'seconds' },
   { name: 'BACKUP_TIMEOUT', fallback: 900, unit: 'seconds' },
-  { name: 'LARGE_TABLE_ROWS', fallback: 10_000, unit: 'count', zero: true },
+  { name: 'LARGE_TABLE_ROWS', fallback: 10_000, unit: 'count', zero: true, max: 1_000_000_000 },
   { name: 'STUDIO_PORT', fallback: 5555, unit: 'port' },
 ]
 
@@ -46,8 +48,9 @@ function problemOf(spec: Numeric, raw: string): string | undefined {
   if (!/^\s*\d+(\.\d+)?\s*$/.test(raw)) return `${spec.name}=${raw} is not ${what}`
   const value = Number(raw)
   if ((spec.unit === 'count' || spec.unit === 'port') && !Number.isInteger(value)) return `${spec.name}=${raw} is not ${what}`
-  if (value === 0 && !spec.zero) return `${spec.name}=0 would never wait: give it ${what} above 0`
   if (spec.unit === 'port' && (value < 1 || value > 65535)) return `${spec.name}=${raw} is not a TCP port (1-65535)`
+  if (value === 0 && !spec.zero) return spec.unit === 'count' ? `${spec.name}=0 is not a count: give it ${what} above 0` : `${spec.name}=0 would never wait: give it ${what} above 0`
+  if (spec.unit === 'count' && spec.max !== undefined && value > spec.max) return `${spec.name}=${raw} is more than ${spec.max}: give it a whole number up to ${spec.max}`
   if (spec.unit === 'seconds' && value > 7 * 24 * 3600) return `${spec.name}=${raw} is more than a week: give it ${what}`
   // Timers take at most 2^31-1 ms; a longer wait would fire at once.
   if (spec.unit === 'ms' && value > 3_600_000) return `${spec.name}=${raw} is more than an hour: give it ${what}`
@@ -67,6 +70,8 @@ export function knobProblems(env = process.env): string[] {
     const raw = env[name]
     if (raw !== undefined && ![...TRUE, ...FALSE].includes(raw.toLowerCase())) problems.push(`${name.replace(/^MB_/, '')}=${raw} is not a yes/no value: use 1 or 0`)
   }
+  // BACKUP names a kind of backup besides the snapshot: dump is the only one (README).
+  if (env.BACKUP !== undefined && env.BACKUP !== '' && env.BACKUP !== 'dump') problems.push(`BACKUP=${env.BACKUP} is not a kind of backup: use BACKUP=dump (a pg_dump besides the snapshot), or leave it unset`)
   const template = env.HEALTH_URL_TEMPLATE
   if (template) {
     // Filled in as the health check would, it must be an http(s) URL.
