@@ -22,7 +22,7 @@ import { imageMigrations, record, recordImageMigrations } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
 import { appendSummary, formatDuration, publishTable, shortRef, type Logger } from './lib/log.js'
 import { compareMigrations, listLocalMigrations, pendingMigrations, readMigrationRows, type LocalMigration } from './lib/migrations.js'
-import { type AppKey, buildConfigPath, flyAppName, flyConfigPath, shortName } from './lib/names.js'
+import { APP_KEYS, type AppKey, buildConfigPath, isAppKey, flyAppName, flyConfigPath, shortName } from './lib/names.js'
 import { isPrivate, makePrivate } from './lib/network.js'
 import { preflight } from './lib/preflight.js'
 import { UnknownOutcome, runRemoteMigrate, snapshot, verifyMigrations } from './lib/remote-migrate.js'
@@ -182,8 +182,38 @@ function readPlan(path: string): Plan {
   } catch (error) {
     throw new UserError(`PLAN=${path} cannot be read as a plan (${(error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0]}): pass the plan.json that DRY_RUN=1 PLAN_OUT= wrote`)
   }
-  if (!plan || typeof plan !== 'object' || !plan.images || !Array.isArray(plan.migrations)) throw new UserError(`PLAN=${path} is not a plan written by PLAN_OUT=`)
+  const wrong = planShapeProblem(plan)
+  if (wrong) throw new UserError(`PLAN=${path} is not a plan written by PLAN_OUT= (${wrong}): pass the plan.json that DRY_RUN=1 PLAN_OUT= wrote`)
   return plan
+}
+
+/** What makes a value not a Plan (the shape writePlan writes), or undefined. */
+function planShapeProblem(plan: unknown): string | undefined {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+  const isText = (v: unknown) => typeof v === 'string' && v !== ''
+  if (!isObject(plan)) return 'it is not a JSON object'
+  const known = ['environment', 'images', 'migrations', 'secrets']
+  const extra = Object.keys(plan).find((k) => !known.includes(k))
+  if (extra !== undefined) return `unknown key "${extra}"`
+  if (!isText(plan.environment)) return '"environment" must be a string'
+  if (!isObject(plan.images)) return '"images" must be an object of apps'
+  for (const [key, image] of Object.entries(plan.images)) {
+    if (!isAppKey(key)) return `"images" names "${key}", which is not an app (${APP_KEYS.join(', ')})`
+    if (!isObject(image)) return `"images.${key}" must be {"running": …, "deploy": …}`
+    const extraField = Object.keys(image).find((k) => k !== 'running' && k !== 'deploy')
+    if (extraField !== undefined) return `"images.${key}" has unknown key "${extraField}"`
+    for (const field of ['running', 'deploy']) if (image[field] !== null && !isText(image[field])) return `"images.${key}.${field}" must be an image reference or null`
+  }
+  if (!Array.isArray(plan.migrations)) return '"migrations" must be a list'
+  for (const [i, migration] of plan.migrations.entries()) {
+    if (!isObject(migration) || !isText(migration.name) || !isText(migration.checksum) || Object.keys(migration).length !== 2) return `"migrations[${i}]" must be {"name": …, "checksum": …}`
+  }
+  if (!isObject(plan.secrets)) return '"secrets" must be an object of apps'
+  for (const [key, names] of Object.entries(plan.secrets)) {
+    if (!isAppKey(key)) return `"secrets" names "${key}", which is not an app (${APP_KEYS.join(', ')})`
+    if (!Array.isArray(names) || !names.every(isText)) return `"secrets.${key}" must be a list of secret names`
+  }
+  return undefined
 }
 
 function writePlan(ctx: Context, path: string, plan: Plan): void {

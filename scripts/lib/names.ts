@@ -17,8 +17,8 @@ export function parseEnvironment(value: string | undefined): Environment | undef
   return value === undefined ? undefined : ALIASES[value]
 }
 
-export function isAppKey(value: string): value is AppKey {
-  return (APP_KEYS as readonly string[]).includes(value)
+export function isAppKey(value: unknown): value is AppKey {
+  return typeof value === 'string' && (APP_KEYS as readonly string[]).includes(value)
 }
 
 /** `staging` or `prod`: the suffix of the infra/fly folders and of the make targets. */

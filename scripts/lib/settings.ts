@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { UserError } from './errors.js'
-import { APP_KEYS, type AppKey, type Environment } from './names.js'
+import { APP_KEYS, type AppKey, type Environment, isAppKey } from './names.js'
 
 // The one settings file of the toolkit, infra/fly/settings.json: the Fly organisation and region,
 // where the applications live (the build context, the pnpm workspace, each app's source and
@@ -47,28 +47,76 @@ const DEFAULT_APPS: Record<AppKey, AppSettings> = {
   'web-admin': { source: 'apps/web-admin', package: 'web-admin' },
 }
 
-type Raw = Record<string, any>
+type Raw = Record<string, unknown>
 
-function text(raw: Raw, key: string, fallback: string, where = key): string {
-  const value = raw[key] ?? fallback
-  if (typeof value !== 'string' || !value) throw new UserError(`${SETTINGS_FILE}: "${where}" must be a non-empty string`)
-  return value
+const isObject = (value: unknown): value is Raw => typeof value === 'object' && value !== null && !Array.isArray(value)
+const typeOf = (value: unknown) => (value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : typeof value === 'string' ? `the string ${JSON.stringify(value)}` : `${typeof value} ${JSON.stringify(value)}`)
+
+/** The settings' keys, for the typo check: a key the toolkit does not read is an error, not ignored. */
+const KEYS = {
+  top: ['org', 'region', 'root', 'workspace', 'apps', 'prisma', 'test', 'database', 'flypg', 'postgres', 'mpg'],
+  app: ['source', 'package', 'probeVia'],
+  probeVia: ['app', 'path'],
+  prisma: ['schema', 'migrations'],
+  database: ['staging', 'production'],
+  flypg: ['vmSize', 'volumeSizeGb', 'clusterSize'],
+  mpg: ['region', 'plan', 'volumeSizeGb'],
 }
 
-function count(raw: Raw, key: string, fallback: number, where: string): number {
-  const value = raw[key] ?? fallback
-  if (!Number.isInteger(value) || value <= 0) throw new UserError(`${SETTINGS_FILE}: "${where}" must be a positive whole number`)
-  return value
-}
-
-function relativePath(value: string, where: string): string {
-  if (isAbsolute(value)) throw new UserError(`${SETTINGS_FILE}: "${where}" must be a relative path (${value} is absolute)`)
-  return value
+/** Reads the settings' values, collecting every problem (one line each, naming the setting's path). */
+class Reader {
+  readonly problems: string[] = []
+  problem(where: string, what: string): void {
+    this.problems.push(`${SETTINGS_FILE}: "${where}" ${what}`)
+  }
+  /** An object setting: {} when left out; unknown keys are problems. */
+  object(value: unknown, where: string, known: string[]): Raw {
+    if (value === undefined) return {}
+    if (!isObject(value)) {
+      this.problem(where, `must be an object, not ${typeOf(value)}`)
+      return {}
+    }
+    for (const key of Object.keys(value)) if (!known.includes(key)) this.problem(where ? `${where}.${key}` : key, `is not a setting (a typo?): use ${known.join(', ')}`)
+    return value
+  }
+  text(raw: Raw, key: string, fallback: string, where = key): string {
+    const value = raw[key]
+    if (value === undefined) return fallback
+    if (typeof value !== 'string' || !value) {
+      this.problem(where, `must be a non-empty string, not ${typeOf(value)}`)
+      return fallback
+    }
+    return value
+  }
+  path(raw: Raw, key: string, fallback: string, where: string): string {
+    const value = this.text(raw, key, fallback, where)
+    if (isAbsolute(value)) this.problem(where, `must be a relative path (${value} is absolute)`)
+    return value
+  }
+  count(raw: Raw, key: string, fallback: number, where: string): number {
+    const value = raw[key]
+    if (value === undefined) return fallback
+    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+      this.problem(where, `must be a positive whole number, not ${typeOf(value)}`)
+      return fallback
+    }
+    return value
+  }
+  kind(raw: Raw, env: Environment): DatabaseKind {
+    const value = raw[env]
+    if (value === undefined) return 'flypg'
+    try {
+      return databaseKind(value, `${SETTINGS_FILE}: "database.${env}"`)
+    } catch (error) {
+      this.problems.push((error as Error).message)
+      return 'flypg'
+    }
+  }
 }
 
 export function databaseKind(value: unknown, where: string): DatabaseKind {
   if (value === 'flypg' || value === 'mpg') return value
-  throw new UserError(`${where} is ${JSON.stringify(value)}: use flypg (Fly Postgres, as the strategy document) or mpg (Fly Managed Postgres)`)
+  throw new UserError(`${where} is ${JSON.stringify(value) ?? String(value)}: use flypg (Fly Postgres, as the strategy document) or mpg (Fly Managed Postgres)`)
 }
 
 let cached: Settings | undefined
@@ -76,49 +124,69 @@ let cached: Settings | undefined
 export function loadSettings(toolkit = process.cwd()): Settings {
   if (cached && cached.toolkit === toolkit) return cached
   const path = join(toolkit, SETTINGS_FILE)
-  let raw: Raw
+  let parsed: unknown
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8')) as Raw
+    parsed = JSON.parse(readFileSync(path, 'utf8'))
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new UserError(`${SETTINGS_FILE} not found in ${toolkit}: run the toolkit from its own folder (make -C <toolkit folder> …)`)
     throw new UserError(`cannot read ${SETTINGS_FILE}: ${(error as Error).message.split('\n')[0]}`)
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`${SETTINGS_FILE} must hold a JSON object`)
-  const root = resolve(toolkit, relativePath(text(raw, 'root', '.'), 'root'))
+  if (!isObject(parsed)) throw new UserError(`${SETTINGS_FILE} must hold a JSON object`)
+  // Every value is checked for its type (a wrong one is never replaced by the default), every key
+  // for a typo, and all problems are reported together.
+  const r = new Reader()
+  const raw = r.object(parsed, '', KEYS.top)
+  const root = resolve(toolkit, r.path(raw, 'root', '.', 'root'))
+  const givenApps = r.object(raw.apps, 'apps', [...APP_KEYS])
   const apps = {} as Record<AppKey, AppSettings>
   for (const key of APP_KEYS) {
-    const given = (raw.apps ?? {})[key] ?? {}
-    const probe = given.probeVia
-    if (probe !== undefined && (!APP_KEYS.includes(probe.app) || typeof probe.path !== 'string' || !probe.path.startsWith('/'))) {
-      throw new UserError(`${SETTINGS_FILE}: "apps.${key}.probeVia" must be {"app": <app key>, "path": "/…"}`)
+    const given = r.object(givenApps[key], `apps.${key}`, KEYS.app)
+    let probeVia: AppSettings['probeVia']
+    if (given.probeVia !== undefined) {
+      const where = `apps.${key}.probeVia`
+      const probe = r.object(given.probeVia, where, KEYS.probeVia)
+      if (isObject(given.probeVia)) {
+        if (!isAppKey(probe.app)) r.problem(`${where}.app`, `must be one of ${APP_KEYS.join(', ')}, not ${typeOf(probe.app)}`)
+        else if (probe.app === key) r.problem(`${where}.app`, `names ${key} itself: probe an app through another one (the gateway), or remove probeVia`)
+        if (typeof probe.path !== 'string' || !probe.path.startsWith('/')) r.problem(`${where}.path`, `must be a path starting with /, not ${typeOf(probe.path)}`)
+        if (isAppKey(probe.app) && probe.app !== key && typeof probe.path === 'string' && probe.path.startsWith('/')) probeVia = { app: probe.app, path: probe.path }
+      }
     }
-    apps[key] = { source: relativePath(text(given, 'source', DEFAULT_APPS[key].source, `apps.${key}.source`), `apps.${key}.source`), package: text(given, 'package', DEFAULT_APPS[key].package, `apps.${key}.package`), probeVia: probe }
+    apps[key] = { source: r.path(given, 'source', DEFAULT_APPS[key].source, `apps.${key}.source`), package: r.text(given, 'package', DEFAULT_APPS[key].package, `apps.${key}.package`), probeVia }
   }
-  const prisma = raw.prisma ?? {}
-  const database = raw.database ?? {}
+  const prisma = r.object(raw.prisma, 'prisma', KEYS.prisma)
+  const database = r.object(raw.database, 'database', KEYS.database)
+  const databaseKinds = { staging: r.kind(database, 'staging'), production: r.kind(database, 'production') }
   const fromEnv = process.env.DB_KIND
-  const kind = (env: Environment) => (fromEnv !== undefined && fromEnv !== '' ? databaseKind(fromEnv, 'DB_KIND') : databaseKind(database[env] ?? 'flypg', `${SETTINGS_FILE} "database.${env}"`))
-  const flypg = raw.flypg ?? raw.postgres ?? {}
-  const mpg = raw.mpg ?? {}
-  cached = {
-    org: process.env.FLY_ORG || text(raw, 'org', ''),
-    region: text(raw, 'region', 'jnb'),
+  // DB_KIND= left empty falls back to the settings (documented): only a given kind overrides them.
+  const kind = (env: Environment) => (fromEnv !== undefined && fromEnv !== '' ? databaseKind(fromEnv, 'DB_KIND') : databaseKinds[env])
+  if (raw.flypg !== undefined && raw.postgres !== undefined) r.problem('postgres', 'is the old name of "flypg": keep one')
+  const flypgWhere = raw.flypg === undefined && raw.postgres !== undefined ? 'postgres' : 'flypg'
+  const flypg = r.object(raw[flypgWhere], flypgWhere, KEYS.flypg)
+  const mpg = r.object(raw.mpg, 'mpg', KEYS.mpg)
+  if (raw.org !== undefined) r.text(raw, 'org', '')
+  const settings: Settings = {
+    org: process.env.FLY_ORG || (typeof raw.org === 'string' ? raw.org : ''),
+    region: r.text(raw, 'region', 'jnb'),
     toolkit,
     root,
     toolkitFromRoot: relative(root, toolkit) || '.',
-    workspace: relativePath(text(raw, 'workspace', '.'), 'workspace'),
+    workspace: r.path(raw, 'workspace', '.', 'workspace'),
     apps,
     prisma: {
-      schema: relativePath(text(prisma, 'schema', `${apps['internal-api'].source}/prisma/schema.prisma`, 'prisma.schema'), 'prisma.schema'),
-      migrations: relativePath(text(prisma, 'migrations', `${apps['internal-api'].source}/prisma/migrations`, 'prisma.migrations'), 'prisma.migrations'),
+      schema: r.path(prisma, 'schema', `${apps['internal-api'].source}/prisma/schema.prisma`, 'prisma.schema'),
+      migrations: r.path(prisma, 'migrations', `${apps['internal-api'].source}/prisma/migrations`, 'prisma.migrations'),
     },
-    test: text(raw, 'test', 'pnpm -r test'),
-    database: { staging: kind('staging'), production: kind('production') },
-    flypg: { vmSize: text(flypg, 'vmSize', 'shared-cpu-1x', 'flypg.vmSize'), volumeSizeGb: count(flypg, 'volumeSizeGb', 10, 'flypg.volumeSizeGb'), clusterSize: count(flypg, 'clusterSize', 1, 'flypg.clusterSize') },
-    mpg: { region: text(mpg, 'region', 'fra', 'mpg.region'), plan: text(mpg, 'plan', 'basic', 'mpg.plan'), volumeSizeGb: count(mpg, 'volumeSizeGb', 10, 'mpg.volumeSizeGb') },
+    test: r.text(raw, 'test', 'pnpm -r test'),
+    database: { staging: 'flypg', production: 'flypg' },
+    flypg: { vmSize: r.text(flypg, 'vmSize', 'shared-cpu-1x', `${flypgWhere}.vmSize`), volumeSizeGb: r.count(flypg, 'volumeSizeGb', 10, `${flypgWhere}.volumeSizeGb`), clusterSize: r.count(flypg, 'clusterSize', 1, `${flypgWhere}.clusterSize`) },
+    mpg: { region: r.text(mpg, 'region', 'fra', 'mpg.region'), plan: r.text(mpg, 'plan', 'basic', 'mpg.plan'), volumeSizeGb: r.count(mpg, 'volumeSizeGb', 10, 'mpg.volumeSizeGb') },
   }
-  if (!cached.org) throw new UserError(`no Fly organisation: set "org" in ${SETTINGS_FILE} or FLY_ORG`)
+  if (r.problems.length) throw new UserError(r.problems)
+  settings.database = { staging: kind('staging'), production: kind('production') }
+  if (!settings.org) throw new UserError(`no Fly organisation: set "org" in ${SETTINGS_FILE} or FLY_ORG`)
+  cached = settings
   return cached
 }
 
