@@ -136,6 +136,33 @@ export function resolveFlyBin(env = process.env): string {
   throw new UserError('flyctl not found: install it (https://fly.io/docs/flyctl/install/) or set FLY_BIN')
 }
 
+/** The fields each item of a flyctl JSON list must have for the toolkit to read it: a missing or
+ * mistyped one is flyctl's answer to another question (or a broken one), never a crash later. */
+type Field = 'string' | 'number' | 'date' | 'string?'
+type ItemShape = Record<string, Field>
+const ITEMS: Record<string, ItemShape> = {
+  'apps list': { Name: 'string' },
+  releases: { Version: 'number', Status: 'string', ImageRef: 'string', CreatedAt: 'date', Description: 'string?' },
+  'secrets list': { name: 'string', digest: 'string', status: 'string?' },
+  'volumes list': { id: 'string', state: 'string' },
+  'volumes snapshots list': { id: 'string', created_at: 'date', status: 'string' },
+  'ips list': { Address: 'string', Type: 'string' },
+  'platform regions': { code: 'string' },
+  'mpg list': { id: 'string', name: 'string', status: 'string' },
+  'mpg backup list': { id: 'string', status: 'string' },
+}
+
+function itemProblem(item: unknown, shape: ItemShape): string | undefined {
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) return `is ${item === null ? 'null' : Array.isArray(item) ? 'a list' : typeof item}, not an object`
+  for (const [key, field] of Object.entries(shape)) {
+    const value = (item as Record<string, unknown>)[key]
+    if (field === 'string?' && (value === undefined || value === null)) continue
+    const ok = field === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === 'string' && (field !== 'date' || !Number.isNaN(Date.parse(value)))
+    if (!ok) return value === undefined ? `has no ${key}` : `has ${key} ${JSON.stringify(value)?.slice(0, 60)}, not ${field === 'date' ? 'a date' : `a ${field.replace('?', '')}`}`
+  }
+  return undefined
+}
+
 function parseJson<T>(stdout: string, what: string, empty?: T): T {
   let value: unknown
   try {
@@ -149,6 +176,13 @@ function parseJson<T>(stdout: string, what: string, empty?: T): T {
   const shape = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : typeof v)
   const wanted = empty === undefined ? 'an object' : shape(empty)
   if (shape(value) !== wanted) throw new OperationError(`flyctl ${what} printed ${shape(value)} where it prints ${wanted}: is this flyctl too old or too new? (flyctl version)`, [stdout.slice(0, 200)])
+  const items = ITEMS[what]
+  if (items && Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const problem = itemProblem(item, items)
+      if (problem) throw new OperationError(`flyctl ${what} --json answered unexpected JSON: item ${i} ${problem}`, [stdout.slice(0, 200)])
+    }
+  }
   return value as T
 }
 

@@ -25,6 +25,12 @@ export async function fault(command: string, app?: string): Promise<Fault | unde
   if (f.kind === 'unauthenticated') throw new FlyError("no access token available. Please login with 'flyctl auth login'")
   if (f.kind === 'unauthorized') throw new FlyError(`unauthorized (Request ID: ${requestId()})`)
   if (f.kind === 'transient') throw new FlyError('failed to get app: Get "https://api.fly.io/graphql": read tcp 10.0.0.2:51234->77.83.140.164:443: read: connection reset by peer')
+  // Fault `stdout`: the command prints `detail` instead of its answer and exits 0 (a malformed
+  // answer, e.g. JSON list items without their fields). Pipes are written synchronously.
+  if (f.kind === 'stdout') {
+    process.stdout.write(f.detail ?? '')
+    process.exit(0)
+  }
   return f
 }
 

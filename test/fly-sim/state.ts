@@ -199,7 +199,7 @@ export interface Fault {
   ms?: number
   /** For `unhealthy`: the first N machines the new image lands on stay healthy. */
   afterMachines?: number
-  /** Free-form detail for the fault kinds that need one. */
+  /** Free-form detail for the fault kinds that need one (`stdout`: the text printed instead of the answer). */
   detail?: string
 }
 
