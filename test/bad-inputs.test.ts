@@ -207,6 +207,90 @@ const cases: Case[] = [
   { name: 'FOLLOW=2', run: (s) => runMake('logs-staging', { FOLLOW: '2' }, { env: s.env }), errors: ['FOLLOW=2 is not a yes/no value: use 1 or 0'] },
   { name: 'three bad settings: all reported together', run: (s) => runMake('deploy-staging', { HEALTH_TIMEOUT: 'soon', LOCK_TTL: '-5', ALLOW_DIRTY: 'maybe' }, { env: s.env }), errors: ['HEALTH_TIMEOUT=soon is not a number of seconds', 'LOCK_TTL=-5 is not a number of seconds', 'ALLOW_DIRTY=maybe is not a yes/no value: use 1 or 0'] },
 
+  // ---- a make variable given but empty is an error, never "not given" ------------------------------
+  { name: 'PLAN= (given, empty) does not deploy production unchecked', run: (s) => runMake('deploy-prod', { YES: '1', PLAN: '' }, { env: s.env }), errors: ['PLAN= is empty: give it the plan.json that DRY_RUN=1 PLAN_OUT= wrote, or leave it out'] },
+  { name: 'PLAN_OUT= (given, empty) with DRY_RUN=1', run: (s) => runMake('deploy-prod', { DRY_RUN: '1', PLAN_OUT: '' }, { env: s.env }), errors: ['PLAN_OUT= is empty: give it the file to write the plan to, or leave it out'] },
+  { name: 'ENV_DIR= (given, empty) does not read the current folder', run: (s) => runMake('history-staging', { ENV_DIR: '' }, { env: s.env }), errors: ['ENV_DIR= is empty: give it the folder of the env files, or leave it out for env/'] },
+  { name: 'ENV_DIR exported empty, script run directly', run: (s) => runScript('history', ['staging'], withEnv(s, { ENV_DIR: '' })), errors: ['ENV_DIR= is empty: give it the folder of the env files, or leave it out'] },
+  { name: 'APP= and IMAGE= given empty: both reported', run: (s) => runMake('rollback-staging', { APP: '', IMAGE: '' }, { env: s.env }), errors: ['APP= is empty: give it one of internal-api, public-api, web-admin, or leave it out for all three', 'IMAGE= is empty: give it an image reference (registry.fly.io/APP:TAG), or leave it out'] },
+
+  // ---- an approved plan edited by hand: its whole shape is checked ------------------------------------
+  ...([
+    ['migrations [null]', { migrations: [null] }, '"migrations[0]" must be {"name": …, "checksum": …}'],
+    ['a migration without its checksum', { migrations: [{ name: 'x' }] }, '"migrations[0]" must be {"name": …, "checksum": …}'],
+    ['secrets of an app not a list', { secrets: { 'web-admin': 'X' } }, '"secrets.web-admin" must be a list of secret names'],
+    ['an image that is a number', { images: { 'web-admin': { running: null, deploy: 5 } } }, '"images.web-admin.deploy" must be an image reference or null'],
+    ['an unknown key', { approvedBy: 'me' }, 'unknown key "approvedBy"'],
+  ] as const).map(([what, change, why]): Case => ({
+    name: `PLAN= with ${what}`,
+    run: (s) => {
+      const plan = join(tempDir('mb-plan-'), 'plan.json')
+      writeFileSync(plan, JSON.stringify({ environment: 'production', images: { 'web-admin': { running: null, deploy: null } }, migrations: [], secrets: {}, ...change }))
+      return runMake('deploy-prod', { YES: '1', PLAN: plan }, { env: s.env })
+    },
+    errors: [new RegExp(`^error: PLAN=\\S+plan\\.json is not a plan written by PLAN_OUT= \\(${escapeRe(why)}\\): pass the plan\\.json that DRY_RUN=1 PLAN_OUT= wrote$`)],
+  })),
+
+  // ---- infra/fly/settings.json: every value's type, every key ---------------------------------------------
+  ...([
+    ['probeVia null', (j: any) => void (j.apps['internal-api'].probeVia = null), '"apps.internal-api.probeVia" must be an object, not null'],
+    ['database a string', (j: any) => void (j.database = 'mpg'), '"database" must be an object, not the string "mpg"'],
+    ['database.staging null', (j: any) => void (j.database = { staging: null }), '"database.staging" is null: use flypg'],
+    ['prisma a string', (j: any) => void (j.prisma = 'apps/api/prisma'), '"prisma" must be an object, not the string "apps/api/prisma"'],
+    ['apps null', (j: any) => void (j.apps = null), '"apps" must be an object, not null'],
+    ['an app given as a string', (j: any) => void (j.apps['web-admin'] = 'apps/web-admin'), '"apps.web-admin" must be an object, not the string "apps/web-admin"'],
+    ['an unknown app key', (j: any) => void (j.apps.internal_api = { source: 'apps/api' }), '"apps.internal_api" is not a setting (a typo?): use internal-api, public-api, web-admin'],
+    ['an unknown top-level key', (j: any) => void (j.regoin = 'jnb'), '"regoin" is not a setting (a typo?)'],
+    ['probeVia through the app itself', (j: any) => void (j.apps['internal-api'].probeVia.app = 'internal-api'), '"apps.internal-api.probeVia.app" names internal-api itself'],
+    ['a count that is a string', (j: any) => void (j.flypg.volumeSizeGb = '10'), '"flypg.volumeSizeGb" must be a positive whole number, not the string "10"'],
+  ] as const).map(([what, edit, why]): Case => ({
+    name: `settings.json: ${what}`,
+    run: (s) => {
+      const project = projectCopy()
+      const path = join(project, 'infra/fly/settings.json')
+      const settings = JSON.parse(readFileSync(path, 'utf8'))
+      edit(settings)
+      writeFileSync(path, JSON.stringify(settings))
+      return runScript('health', ['staging'], { env: s.env, cwd: project })
+    },
+    errors: [new RegExp(`^error: infra/fly/settings\\.json: ${escapeRe(why)}`)],
+  })),
+
+  // ---- fly.toml: the types of the fields the toolkit reads ----------------------------------------------------
+  ...([
+    ['[services] instead of [[services]]', (t: string) => `${t}\n[services]\n  internal_port = 8080\n`, 'services must be a list of tables ([[services]]), not a table'],
+    ['checks = 5 under [http_service]', (t: string) => t.replace(/\[\[http_service\.checks\]\][^[]*/, '').replace('[http_service]', '[http_service]\n  checks = 5'), 'http_service.checks must be a list of tables ([[http_service.checks]]), not 5'],
+    ['min_machines_running = "lots"', (t: string) => t.replace(/min_machines_running = \d+/, 'min_machines_running = "lots"'), 'http_service.min_machines_running must be a whole number, not the string "lots"'],
+  ] as const).map(([what, edit, why]): Case => ({
+    name: `fly.toml: ${what}`,
+    run: (s) => {
+      const project = projectCopy()
+      const path = join(project, 'infra/fly/web-admin-staging/fly.toml')
+      writeFileSync(path, edit(readFileSync(path, 'utf8')))
+      return runScript('health', ['staging', '--app', 'web-admin'], { env: s.env, cwd: project })
+    },
+    errors: [new RegExp(`^error: infra/fly/web-admin-staging/fly\\.toml: ${escapeRe(why)}$`)],
+  })),
+
+  // ---- DATABASE_URL's query ----------------------------------------------------------------------------------
+  { name: 'sslmode that libpq does not know', run: (s) => runScript('history', ['staging'], { env: { ...s.env, ENV_DIR: editedEnv(s, (d) => put(d, 'staging', 'internal-api', `DATABASE_URL=${stagingUrl(s)}?sslmode=bogus\n`)) } }), errors: [/internal-api\.env: DATABASE_URL has sslmode=bogus, which libpq does not know: use one of disable, allow, prefer, require, verify-ca, verify-full$/] },
+  { name: '?port= that is not a number shows its value', run: (s) => runScript('history', ['staging'], { env: { ...s.env, ENV_DIR: editedEnv(s, (d) => put(d, 'staging', 'internal-api', 'DATABASE_URL=postgres://u:p@/x?host=/tmp&port=abc\n')) } }), errors: [/internal-api\.env: DATABASE_URL has port abc, which is not a TCP port \(1-65535\)$/] },
+
+  // ---- BACKUP, count limits ------------------------------------------------------------------------------------
+  { name: 'BACKUP=full (only dump is a kind)', run: (s) => runMake('migrate-prod', { BACKUP: 'full', YES: '1' }, { env: s.env }), errors: ['BACKUP=full is not a kind of backup: use BACKUP=dump (a pg_dump besides the snapshot), or leave it unset'] },
+  { name: 'LOGS_LINES beyond any terminal', run: (s) => runMake('logs-staging', { LOGS_LINES: '99999999999999999999999' }, { env: s.env }), errors: ['LOGS_LINES=99999999999999999999999 is more than 10000: give it a whole number up to 10000'] },
+  { name: 'LARGE_TABLE_ROWS huge', run: (s) => runMake('migrate-staging', { LARGE_TABLE_ROWS: '1000000000000' }, { env: s.env }), errors: ['LARGE_TABLE_ROWS=1000000000000 is more than 1000000000: give it a whole number up to 1000000000'] },
+  { name: 'LOGS_LINES=0 (a count, not a wait)', run: (s) => runMake('logs-staging', { LOGS_LINES: '0' }, { env: s.env }), errors: ['LOGS_LINES=0 is not a count: give it a whole number above 0'] },
+  { name: 'STUDIO_PORT=0', run: (s) => runScript('studio', ['staging'], withEnv(s, { STUDIO_PORT: '0' })), errors: ['STUDIO_PORT=0 is not a TCP port (1-65535)'] },
+
+  // ---- values with control characters never split their error line ----------------------------------------------
+  { name: 'APP with a newline', run: (s) => runMake('health-staging', { APP: 'web-admin\nerror: fake' }, { env: s.env }), errors: ['unknown app "web-admin\\nerror: fake": use one of internal-api, public-api, web-admin'] },
+  { name: 'VERSION with a newline', run: (s) => runMake('rollback-staging', { APP: 'web-admin', VERSION: '1\n2' }, { env: s.env }), errors: ['VERSION=1\\n2 is not a release number'] },
+  { name: 'IMAGE with a carriage return', run: (s) => runMake('rollback-staging', { APP: 'web-admin', IMAGE: 'x\rregistry' }, { env: s.env }), errors: ['IMAGE=x\\rregistry is not an image reference'] },
+  { name: 'NAME with a newline', run: (s) => runMake('rollback-migration-staging', { NAME: 'a\nb' }, { env: s.env }), errors: ['NAME="a\\nb" is not a migration folder name'] },
+  { name: 'ENV_DIR with a newline', run: (s) => runMake('history-staging', { ENV_DIR: '/nonexistent\nenv' }, { env: s.env }), errors: ['/nonexistent\\nenv/staging/internal-api.env not found'] },
+  ...['x\u007fy', 'x\u2028y', 'x\u202eyx', 'x\ny'].map((reason): Case => ({ name: `REASON with ${JSON.stringify(reason)}`, run: (s) => runMake('lock-staging', { REASON: reason, DRY_RUN: '1' }, { env: s.env }), errors: ['REASON= must be one line of at most 200 characters, without control or format characters'] })),
+
   // ---- create-apps DB=1 checks that it can keep the credentials before creating anything ---------------
   { name: 'create-apps DB=1 with the env file a directory', run: (s) => runMake('create-apps-staging', { DB: '1' }, { env: { ...s.env, ENV_DIR: editedEnv(s, (d) => { rmSync(join(d, 'staging', 'internal-api.env')); mkdirSync(join(d, 'staging', 'internal-api.env')) }) } }), errors: [/staging\/internal-api\.env cannot be written \(EISDIR\): DB=1 keeps the new database's credentials there; fix it first/] },
   { name: 'create-apps DB=1 with ENV_DIR under a file', run: (s) => runMake('create-apps-prod', { DB: '1', YES: '1' }, { env: { ...s.env, ENV_DIR: join(editedEnv(s, () => undefined), 'staging', 'web-admin.env', 'env') } }), errors: [/production\/internal-api\.env cannot be written \(ENOTDIR\)/] },
@@ -226,6 +310,29 @@ for (const c of cases) {
     await c.after?.(s)
   })
 }
+
+test('flyctl JSON lists with malformed items: one operation failure (exit 1), no crash, nothing written', async () => {
+  const s = await ready()
+  const runs: Array<[string, string, () => Promise<RunResult>, string]> = [
+    ['releases', '[null]', () => runMake('rollback-staging', { APP: 'web-admin' }, { env: s.env }), 'flyctl releases --json answered unexpected JSON: item 0 is null, not an object'],
+    ['releases', '[{}]', () => runMake('rollback-staging', { APP: 'web-admin' }, { env: s.env }), 'flyctl releases --json answered unexpected JSON: item 0 has no Version'],
+    ['releases', '[{"Version":3,"Status":"complete","ImageRef":"x","CreatedAt":"yesterday"}]', () => runMake('rollback-staging', { APP: 'web-admin' }, { env: s.env }), 'flyctl releases --json answered unexpected JSON: item 0 has CreatedAt "yesterday", not a date'],
+    ['secrets list', '[null]', () => runMake('set-secrets-staging', { APP: 'web-admin' }, { env: s.env }), 'flyctl secrets list --json answered unexpected JSON: item 0 is null, not an object'],
+    ['secrets list', '[{}]', () => runMake('diff', {}, { env: s.env }), 'flyctl secrets list --json answered unexpected JSON: item 0 has no name'],
+  ]
+  for (const [command, detail, run, expected] of runs) {
+    s.sandbox.clearCalls()
+    writeFileSync(join(s.sandbox.stateDir, 'faults.json'), '[]')
+    s.sandbox.fault({ command, kind: 'stdout', detail: `${detail}\n` })
+    const result = await run()
+    writeFileSync(join(s.sandbox.stateDir, 'faults.json'), '[]')
+    assert.is(scriptCode(result), 1, `${command} ${detail}:\n${result.output}`)
+    const failed = result.stderr.split('\n').filter((l) => l.startsWith('failed: '))
+    assert.equal(failed, [`failed: ${expected}`], result.stderr)
+    assertClean(result)
+    assert.equal(s.sandbox.writes().map((c) => c.argv.join(' ')), [], `${command} ${detail}`)
+  }
+})
 
 test('make variables are text: REASON=$(…) and REASON=$(shell …) are stored as written, nothing runs', async () => {
   const s = await ready()
