@@ -16,9 +16,9 @@ import { record } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
 import { table } from './lib/log.js'
 import { flyAppName } from './lib/names.js'
-import { forgetFingerprints, readFingerprints, saveFingerprints, valueMatches, type Fingerprint } from './lib/secret-fingerprints.js'
+import { forgetFingerprints, readFingerprints, saveFingerprints, UNVERIFIED, valueMatches, type Fingerprint } from './lib/secret-fingerprints.js'
 
-type Change = 'added' | 'changed' | 'unchanged' | 'untracked' | 'changed on Fly'
+type Change = 'added' | 'changed' | 'unchanged' | 'untracked' | 'changed on Fly' | 'unverified'
 
 const SHOWN: Record<Change, string> = {
   added: chalk.green('added'),
@@ -26,13 +26,18 @@ const SHOWN: Record<Change, string> = {
   unchanged: chalk.dim('unchanged'),
   untracked: 'on Fly, not pushed by the toolkit before: re-staged',
   'changed on Fly': chalk.yellow('changed on Fly since the last push: re-staged'),
+  unverified: chalk.yellow('pushed while Fly could not confirm it, now deployed: re-staged to verify it'),
 }
 
 async function classify(value: string, onFly: FlySecret | undefined, print: Fingerprint | undefined): Promise<Change> {
   if (!onFly) return 'added'
   if (!print) return 'untracked'
   if (!(await valueMatches(print, value))) return 'changed'
-  return print.flyDigest === onFly.digest ? 'unchanged' : 'changed on Fly'
+  const unverified = print.flyDigest.startsWith(UNVERIFIED)
+  if (print.flyDigest.slice(unverified ? UNVERIFIED.length : 0) !== onFly.digest) return 'changed on Fly'
+  // Still Staged, it cannot be verified yet, and pushing it again would prove nothing (a run
+  // twice in a row writes nothing); once a deploy made it Deployed, one more push can.
+  return unverified && onFly.status === 'Deployed' ? 'unverified' : 'unchanged'
 }
 
 await main(
@@ -120,16 +125,16 @@ async function push(ctx: Context, db: Database, plan: { app: string; toPush: Rec
     return change === 'changed' || change === 'changed on Fly' || (was.status === 'Deployed' && now.status === 'Deployed')
   }
   // A secret the toolkit never pushed, already Staged on Fly, whose digest did not move: Fly held
-  // this value already, or flyctl dropped it; nothing here can tell which. It is not fingerprinted,
-  // so the next run pushes it again, and once a deploy has made it Deployed that run can tell.
+  // this value already, or flyctl dropped it; nothing here can tell which. Its fingerprint is kept
+  // as unverified: the first run after a deploy (it is Deployed then) pushes it once more and can tell.
   const unverifiable = (name: string) => {
     const was = plan.before.get(name)
     return !notWritten(name) && was !== undefined && was.status !== 'Deployed' && was.digest === listed.get(name)?.digest
   }
   const lost = [...names.filter(notWritten), ...removed.filter((name) => after.has(name))]
   const unsure = names.filter(unverifiable)
-  const stored = Object.fromEntries(Object.entries(plan.toPush).filter(([name]) => !lost.includes(name) && !unsure.includes(name)))
-  await saveFingerprints(db, ctx.env, plan.app, stored, after)
+  const stored = Object.fromEntries(Object.entries(plan.toPush).filter(([name]) => !lost.includes(name)))
+  await saveFingerprints(db, ctx.env, plan.app, stored, new Map([...after].map(([name, digest]) => [name, unsure.includes(name) ? `${UNVERIFIED}${digest}` : digest])))
   await forgetFingerprints(db, ctx.env, plan.app, removed.filter((name) => !after.has(name)))
   const detail = [names.length ? `staged ${names.filter((n) => !lost.includes(n)).join(', ')}` : '', removed.length ? `removed ${removed.filter((n) => !lost.includes(n)).join(', ')}` : ''].filter(Boolean).join('; ')
   if (lost.length) {
@@ -141,7 +146,7 @@ async function push(ctx: Context, db: Database, plan: { app: string; toPush: Rec
   await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'ok', detail: unsure.length ? `${detail}; unverified: ${unsure.join(', ')}` : detail })
   if (verified) ctx.log.ok(`${plan.app}: ${verified}, verified in flyctl secrets list${names.length > unsure.length ? ' (they take effect at the next deploy)' : ''}`)
   if (unsure.length) {
-    ctx.log.warn(`${plan.app}: ${unsure.join(', ')} imported, but Fly's digest did not change and ${unsure.length === 1 ? 'it was' : 'they were'} already Staged: Fly held ${unsure.length === 1 ? 'this value' : 'these values'} already, or did not store ${unsure.length === 1 ? 'it' : 'them'}; not recorded, so the next run pushes ${unsure.length === 1 ? 'it' : 'them'} again (after a deploy it can tell)`)
+    ctx.log.warn(`${plan.app}: ${unsure.join(', ')} imported, but Fly's digest did not change and ${unsure.length === 1 ? 'it was' : 'they were'} already Staged: Fly held ${unsure.length === 1 ? 'this value' : 'these values'} already, or did not store ${unsure.length === 1 ? 'it' : 'them'}; the first run after the next deploy pushes ${unsure.length === 1 ? 'it' : 'them'} once more to tell`)
   }
 }
 

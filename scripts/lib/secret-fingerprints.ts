@@ -40,6 +40,9 @@ export async function readFingerprints(db: Database, env: Environment): Promise<
   return byApp
 }
 
+/** Marks the digest of a value pushed while Fly could not confirm it was stored (see set-secrets). */
+export const UNVERIFIED = 'unverified:'
+
 /** Records what was pushed: one fingerprint per secret, with the digest Fly now reports for it. */
 export async function saveFingerprints(db: Database, env: Environment, app: string, values: Record<string, string>, flyDigests: Map<string, string>): Promise<void> {
   for (const [name, value] of Object.entries(values)) {
