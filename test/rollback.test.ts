@@ -171,4 +171,29 @@ test('make migration NAME= writes the migration and a down.sql template when the
   assert.is((await runScript('migration', [], { env, cwd: project })).code, 2)
 })
 
+test('a rollback that stops half-way on 3 machines: exit 1, the summary shows the mixed fleet as it is now, and names the command to finish it', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const app = STAGING[1]
+  s.sandbox.update((state) => {
+    const [first] = state.apps[app].machines
+    state.apps[app].machines.push({ ...structuredClone(first), id: `${first.id.slice(0, 12)}ff`, name: 'third-machine-1' })
+  })
+  const first = s.sandbox.state().apps[app].machines[0].image
+  assert.is((await runScript('deploy', ['staging', '--app', 'public-api'], { env: s.env })).code, 0)
+  const second = s.sandbox.state().apps[app].machines[0].image
+  s.sandbox.fault({ command: 'deploy', app, kind: 'unhealthy', afterMachines: 1, times: 1 })
+  const result = await runMake('rollback-staging', { APP: 'public-api' }, { env: s.env })
+  assert.is(Number(/Error (\d+)/.exec(result.stderr)?.[1]), 1, result.output)
+  const now = s.sandbox.state().apps[app].machines.map((m) => m.image)
+  assert.equal([now.filter((i) => i === first).length, now.filter((i) => i === second).length].sort(), [1, 2])
+  const ref = (image: string) => `…:deployment-${image.split(':deployment-')[1].slice(0, 4)}…${image.slice(-4)}`
+  const flat = result.output.replace(/\s+/g, ' ')
+  // Not "3 on" the old image, as before the rollback: what runs now, per image.
+  assert.not.match(flat, `3 on ${ref(second)}`)
+  assert.match(flat, new RegExp(`${app} failed v1 (1|2) on …:deployment-\\S+, (1|2) on …:deployment-\\S+`), result.stdout)
+  assert.match(flat, `${app} is left with machines on different images`)
+  assert.match(flat, 'run the rollback again (make rollback-staging APP=public-api VERSION=1) or deploy a fixed image')
+  await s.sandbox.close()
+})
+
 test.run()
