@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { argvs } from './support/sandbox.ts'
 import { sql } from './support/pg.ts'
-import { STAGING, scenario } from './support/scenario.ts'
+import { STAGING, addMachine, scenario } from './support/scenario.ts'
 import { SECRET, addMigration, projectCopy, runMake, runScript, tempDir } from './support/toolkit.ts'
 
 // make deploy-staging against the simulator's model of Fly: fleets of machines, rolling updates
@@ -112,11 +112,7 @@ test('health judges the fleet as Fly does: 2 machines with 1 auto-stopped is hea
 test('a rolling deploy that fails half-way on 3 machines leaves a mixed fleet; the toolkit puts all 3 back on the old image (exit 1)', async () => {
   const s = await scenario({ stagingDeployed: true })
   const app = STAGING[1]
-  // A third machine, as `fly scale count 3` would add.
-  s.sandbox.update((state) => {
-    const [first] = state.apps[app].machines
-    state.apps[app].machines.push({ ...structuredClone(first), id: `${first.id.slice(0, 12)}ff`, name: 'third-machine-1' })
-  })
+  addMachine(s, app)
   const old = images(s, app)[0]
   s.sandbox.clearCalls()
   s.sandbox.fault({ command: 'deploy', app, kind: 'unhealthy', afterMachines: 1, times: 1 })

@@ -492,27 +492,6 @@ test("SIGTERM to make's whole process group (kill %1) is one interrupt, though m
   await noChildLeft(s.sandbox.calls(), result)
 })
 
-test('kill -9 of the toolkit when FLY_BIN is a wrapper that does not exec: the flyctl behind it ends too', async () => {
-  const s = await ready()
-  const envDir = proxied(s)
-  const wrapper = join(tempDir(), 'flyctl-wrapper')
-  writeFileSync(wrapper, `#!/bin/sh\n"${s.env.FLY_BIN}" "$@"\n`, { mode: 0o755 })
-  await sql(s.dbs.staging, "INSERT INTO microbima_deploy.deploy_lock VALUES ('staging', 'other-token', 'ci', 'runner-7', 'deploy-staging', now(), now() + interval '10 minutes')")
-  s.sandbox.clearCalls()
-  let child!: import('node:child_process').ChildProcess
-  let stderr = ''
-  const pending = runScript('deploy', ['staging', '--app', 'web-admin'], { env: { ...s.env, FLY_BIN: wrapper, ENV_DIR: envDir, LOCK_WAIT: '60' }, onSpawn: (c) => ((child = c), c.stderr!.on('data', (d) => (stderr += d))) })
-  try {
-    await until('the toolkit to wait for the lock', () => stderr.includes('waiting for the staging deploy lock'))
-    const proxies = s.sandbox.calls().filter((c) => c.argv[0] === 'proxy')
-    assert.is(proxies.length, 1)
-    child.kill('SIGKILL')
-    await noChildLeft(proxies, await pending, 12_000)
-  } finally {
-    await sql(s.dbs.staging, 'DELETE FROM microbima_deploy.deploy_lock')
-  }
-})
-
 test('SIGTERM while down.sql runs: its transaction rolls back, the migration stays applied, the ledger says interrupted', async () => {
   const s = await ready()
   const project = projectCopy()
@@ -534,25 +513,30 @@ test('SIGTERM while down.sql runs: its transaction rolls back, the migration sta
   assert.equal(await sql(s.dbs.staging, 'SELECT * FROM microbima_deploy.deploy_lock'), [])
 })
 
-test('kill -9 of the toolkit: its flyctl proxy ends within a few seconds (the watchdog)', async () => {
-  const s = await ready()
-  const envDir = proxied(s)
-  await sql(s.dbs.staging, "INSERT INTO microbima_deploy.deploy_lock VALUES ('staging', 'other-token', 'ci', 'runner-7', 'deploy-staging', now(), now() + interval '10 minutes')")
-  s.sandbox.clearCalls()
-  let child!: import('node:child_process').ChildProcess
-  let stderr = ''
-  const pending = runScript('deploy', ['staging', '--app', 'web-admin'], { env: { ...s.env, ENV_DIR: envDir, LOCK_WAIT: '60' }, onSpawn: (c) => ((child = c), c.stderr!.on('data', (d) => (stderr += d))) })
-  try {
-    await until('the toolkit to wait for the lock', () => stderr.includes('waiting for the staging deploy lock'))
-    const proxies = s.sandbox.calls().filter((c) => c.argv[0] === 'proxy')
-    assert.is(proxies.length, 1)
-    assert.ok(alive(proxies[0].pid))
-    child.kill('SIGKILL')
-    await noChildLeft(proxies, await pending, 10_000)
-  } finally {
-    await sql(s.dbs.staging, 'DELETE FROM microbima_deploy.deploy_lock')
-  }
-})
+for (const wrapped of [false, true]) {
+  test(`kill -9 of the toolkit: its flyctl proxy ends within a few seconds (the watchdog)${wrapped ? ', also behind a FLY_BIN wrapper that does not exec' : ''}`, async () => {
+    const s = await ready()
+    const envDir = proxied(s)
+    const wrapper = join(tempDir(), 'flyctl-wrapper')
+    writeFileSync(wrapper, `#!/bin/sh\n"${s.env.FLY_BIN}" "$@"\n`, { mode: 0o755 })
+    await sql(s.dbs.staging, "INSERT INTO microbima_deploy.deploy_lock VALUES ('staging', 'other-token', 'ci', 'runner-7', 'deploy-staging', now(), now() + interval '10 minutes')")
+    s.sandbox.clearCalls()
+    let child!: import('node:child_process').ChildProcess
+    let stderr = ''
+    const env = { ...s.env, ENV_DIR: envDir, LOCK_WAIT: '60', ...(wrapped ? { FLY_BIN: wrapper } : {}) }
+    const pending = runScript('deploy', ['staging', '--app', 'web-admin'], { env, onSpawn: (c) => ((child = c), c.stderr!.on('data', (d) => (stderr += d))) })
+    try {
+      await until('the toolkit to wait for the lock', () => stderr.includes('waiting for the staging deploy lock'))
+      const proxies = s.sandbox.calls().filter((c) => c.argv[0] === 'proxy')
+      assert.is(proxies.length, 1)
+      assert.ok(alive(proxies[0].pid))
+      child.kill('SIGKILL')
+      await noChildLeft(proxies, await pending, 12_000)
+    } finally {
+      await sql(s.dbs.staging, 'DELETE FROM microbima_deploy.deploy_lock')
+    }
+  })
+}
 
 test('Ctrl-D at the production prompt is a refusal (exit 3); a wrong name too; the right one proceeds', async () => {
   const s = await ready()

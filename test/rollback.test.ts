@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { argvs } from './support/sandbox.ts'
 import { freshDatabases, sql } from './support/pg.ts'
-import { STAGING, scenario } from './support/scenario.ts'
+import { STAGING, addMachine, scenario } from './support/scenario.ts'
 import { MIGRATIONS, addMigration, projectCopy, runMake, runScript, tempDir, writeEnvDir } from './support/toolkit.ts'
 import { chooseRollbackTarget } from '../scripts/lib/rollback.ts'
 import type { FlyRelease } from '../scripts/lib/fly.ts'
@@ -174,10 +174,7 @@ test('make migration NAME= writes the migration and a down.sql template when the
 test('a rollback that stops half-way on 3 machines: exit 1, the summary shows the mixed fleet as it is now, and names the command to finish it', async () => {
   const s = await scenario({ stagingDeployed: true })
   const app = STAGING[1]
-  s.sandbox.update((state) => {
-    const [first] = state.apps[app].machines
-    state.apps[app].machines.push({ ...structuredClone(first), id: `${first.id.slice(0, 12)}ff`, name: 'third-machine-1' })
-  })
+  addMachine(s, app)
   const first = s.sandbox.state().apps[app].machines[0].image
   assert.is((await runScript('deploy', ['staging', '--app', 'public-api'], { env: s.env })).code, 0)
   const second = s.sandbox.state().apps[app].machines[0].image

@@ -43,3 +43,11 @@ export async function scenario(options: { stagingDeployed?: boolean; sandbox?: P
   sandbox.clearCalls()
   return { dbs, sandbox, files, envDir, env }
 }
+
+/** A third machine for an app, as `fly scale count 3` would add. */
+export function addMachine(s: Scenario, app: string): void {
+  s.sandbox.update((state) => {
+    const [first] = state.apps[app].machines
+    state.apps[app].machines.push({ ...structuredClone(first), id: `${first.id.slice(0, 12)}ff`, name: 'third-machine-1' })
+  })
+}
