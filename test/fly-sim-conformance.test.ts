@@ -601,8 +601,9 @@ test('fly-platform.md §6, flyctl.md §2.1 (internal/appsecrets/minvers.go, secr
 test('fly-platform.md §6 (internal/appsecrets/minvers.go setMinvers; internal/config/file.go set, marshal): flyctl writes back the whole minvers map it read at start, so two syncs at once on one config keep only one app; one after the other keep both', async () => {
   const apps = ['conf-race-a', 'conf-race-b']
   const sb = await sandboxWith(apps)
-  // Both processes read config.yml before either saves (the latency comes after start-up).
-  sb.settings({ latencyMs: { secrets: 400 } })
+  // Both processes read config.yml before either saves: the latency comes after start-up, and is
+  // long enough for a loaded machine to start the second process within it.
+  sb.settings({ latencyMs: { secrets: 3000 } })
   const together = { FLY_CONFIG_DIR: tempDir('mb-race-') }
   const both = await Promise.all(apps.map((app) => sb.fly(['secrets', 'sync', '--app', app], undefined, together)))
   assert.equal(both.map((r) => r.code), [0, 0])
