@@ -22,13 +22,14 @@ import { imageMigrations, record, recordImageMigrations } from './lib/ledger.js'
 import { withLock } from './lib/lock.js'
 import { appendSummary, formatDuration, publishTable, shortRef, type Logger } from './lib/log.js'
 import { compareMigrations, listLocalMigrations, pendingMigrations, readMigrationRows, type LocalMigration } from './lib/migrations.js'
-import { APP_KEYS, type AppKey, buildConfigPath, isAppKey, flyAppName, flyConfigPath, shortName } from './lib/names.js'
+import { APP_KEYS, type AppKey, buildConfigPath, imageRefProblem, isAppKey, flyAppName, flyConfigPath, shortName } from './lib/names.js'
 import { isPrivate, makePrivate } from './lib/network.js'
 import { preflight } from './lib/preflight.js'
 import { UnknownOutcome, runRemoteMigrate, snapshot, verifyMigrations } from './lib/remote-migrate.js'
 import { chooseRollbackTarget, imageCounts, rollBackFleet } from './lib/rollback.js'
 import { loadSettings, sampleWarning, type Settings } from './lib/settings.js'
 import { Steps, why } from './lib/steps.js'
+import { isObject } from './lib/shape.js'
 
 interface AppOutcome {
   key: AppKey
@@ -70,7 +71,8 @@ await main(
     const problems = new Problems()
     if (image !== undefined && !ctx.oneApp) problems.add("IMAGE= is one app's image: name the app with APP=")
     if (image !== undefined && build) problems.add('IMAGE= and BUILD=1 contradict each other: choose one')
-    if (image !== undefined && !/^[A-Za-z0-9][\w.\-/]*(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/.test(image)) problems.add(`IMAGE=${image} is not an image reference (registry.fly.io/APP:TAG)`)
+    const wrongImage = image === undefined ? undefined : imageRefProblem(image)
+    if (wrongImage) problems.add(wrongImage)
     if (planOut !== undefined && !ctx.dryRun) problems.add('PLAN_OUT= writes the plan of a dry run: add DRY_RUN=1')
     if (planIn !== undefined && ctx.dryRun) problems.add('PLAN= checks a real deploy against an approved plan: drop DRY_RUN=1')
     if ((planIn !== undefined || planOut !== undefined) && ctx.env !== 'production') problems.add('PLAN= and PLAN_OUT= are for production deploys')
@@ -189,7 +191,6 @@ function readPlan(path: string): Plan {
 
 /** What makes a value not a Plan (the shape writePlan writes), or undefined. */
 function planShapeProblem(plan: unknown): string | undefined {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
   const isText = (v: unknown) => typeof v === 'string' && v !== ''
   if (!isObject(plan)) return 'it is not a JSON object'
   const known = ['environment', 'images', 'migrations', 'secrets']

@@ -7,7 +7,7 @@
 // deploy apply it again and keeps the history. Only the newest applied migration, by name (the
 // order Prisma applies them in), or a failed one can be undone: undoing an older one would strand
 // the ones built on top of it. A down.sql that ends the transaction itself is refused.
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { main, type Context } from './lib/cli.js'
 import { backupBeforeMigration } from './lib/backup.js'
@@ -51,8 +51,7 @@ await main(
     const migration = local.find((m) => m.name === name)
     if (!migration) throw new UserError(`no migration ${name} in ${migrationsFolder()}: use the full folder name (see make migrate-status)`)
     if (!existsSync(migration.downPath)) throw new UserError(`${migration.downPath} is missing or empty: write the SQL that undoes ${name} first`)
-    // A pipe or a device would block the read for ever.
-    if (!statSync(migration.downPath).isFile()) throw new UserError(`${migration.downPath} is not a regular file: make it a plain file`)
+    // (listLocalMigrations refused a down.sql that is not a regular file: a pipe would block the read.)
     const down = readFileSync(migration.downPath, 'utf8')
     if (isEmptySql(down)) throw new UserError(`${migration.downPath} is missing or empty: write the SQL that undoes ${name} first`)
     const control = transactionControl(down)

@@ -15,7 +15,7 @@ import { flushSpool, imageMigrations, readLedger, record } from './lib/ledger.js
 import { withLock } from './lib/lock.js'
 import { formatWhen, publishTable, shortRef, table } from './lib/log.js'
 import { compareMigrations, listLocalMigrations, readMigrationRows } from './lib/migrations.js'
-import { type AppKey, flyAppName, shortName } from './lib/names.js'
+import { type AppKey, flyAppName, imageRefProblem, shortName } from './lib/names.js'
 import { chooseRollbackTarget, imageCounts, rollBackFleet, type RollbackChoice } from './lib/rollback.js'
 
 interface RollbackPlan {
@@ -58,7 +58,8 @@ await main(
     }
     if (ctx.flags.image !== undefined) {
       choice.image = ctx.flags.image as string
-      if (!/^[A-Za-z0-9][\w.\-/]*(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/.test(choice.image)) problems.push(`IMAGE=${choice.image} is not an image reference (registry.fly.io/APP:TAG)`)
+      const wrong = imageRefProblem(choice.image)
+      if (wrong) problems.push(wrong)
     }
     if ((choice.image || choice.version !== undefined) && !ctx.oneApp) problems.push('IMAGE= and VERSION= belong to one app: name it with APP=')
     if (problems.length) throw new UserError(problems)

@@ -136,13 +136,19 @@ async function push(ctx: Context, db: Database, plan: { app: string; toPush: Rec
   const stored = Object.fromEntries(Object.entries(plan.toPush).filter(([name]) => !lost.includes(name)))
   await saveFingerprints(db, ctx.env, plan.app, stored, new Map([...after].map(([name, digest]) => [name, unsure.includes(name) ? `${UNVERIFIED}${digest}` : digest])))
   await forgetFingerprints(db, ctx.env, plan.app, removed.filter((name) => !after.has(name)))
-  const detail = [names.length ? `staged ${names.filter((n) => !lost.includes(n)).join(', ')}` : '', removed.length ? `removed ${removed.filter((n) => !lost.includes(n)).join(', ')}` : ''].filter(Boolean).join('; ')
+  // What was staged and removed, leaving out the names given.
+  const done = (leftOut: string[]) => {
+    const staged = names.filter((n) => !leftOut.includes(n))
+    const gone = removed.filter((n) => !leftOut.includes(n))
+    return [staged.length ? `staged ${staged.join(', ')}` : '', gone.length ? `removed ${gone.join(', ')}` : ''].filter(Boolean).join('; ')
+  }
+  const detail = done(lost)
   if (lost.length) {
     const message = `${plan.app}: Fly does not show ${lost.join(', ')} as ${removed.some((n) => lost.includes(n)) ? 'changed' : 'stored'} (secrets list after the import: digest unchanged or missing)`
     await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'failed', detail: `${detail}; NOT stored: ${lost.join(', ')}` })
     throw new OperationError(message, ['flyctl exited 0, but the change is not there: run the target again; if it persists, check flyctl secrets list --app ' + plan.app])
   }
-  const verified = [names.length ? `staged ${names.filter((n) => !unsure.includes(n)).join(', ')}` : '', removed.length ? `removed ${removed.join(', ')}` : ''].filter((part) => part && part !== 'staged ').join('; ')
+  const verified = done(unsure)
   await record(ctx, db, { operation: 'set-secrets', app: plan.app, result: 'ok', detail: unsure.length ? `${detail}; unverified: ${unsure.join(', ')}` : detail })
   if (verified) ctx.log.ok(`${plan.app}: ${verified}, verified in flyctl secrets list${names.length > unsure.length ? ' (they take effect at the next deploy)' : ''}`)
   if (unsure.length) {

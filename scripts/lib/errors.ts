@@ -81,13 +81,11 @@ export class Problems {
 /** Control and format characters (C0, DEL, C1, line/paragraph separators, bidi overrides and
  * isolates, zero-width marks): they split a line or reorder what the terminal shows. */
 export const CONTROL = /[\p{Cc}\p{Cf}\u2028\u2029]/u
-const CONTROLS = /[\p{Cc}\p{Cf}\u2028\u2029]/gu
+const CONTROLS = new RegExp(CONTROL.source, 'gu')
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
 
 /** A value as an error line shows it: every control or format character escaped (\n, \u202e),
  * so a value never splits its `error:` line or turns the text around. */
 export function shown(value: string): string {
-  return value.replace(CONTROLS, (c) => {
-    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
-    return named[c] ?? `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`
-  })
+  return value.replace(CONTROLS, (c) => NAMED[c] ?? `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`)
 }

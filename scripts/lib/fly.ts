@@ -5,6 +5,7 @@ import { CommandError, OperationError, UserError } from './errors.js'
 import type { CommandSpec, Exec } from './exec.js'
 import { seconds } from './knobs.js'
 import { secretLine } from './secrets-stdin.js'
+import { isObject, kindOf } from './shape.js'
 
 // Typed wrappers over the flyctl command lines the toolkit uses (flyctl v0.4.87). JSON is parsed
 // from stdout only: flyctl prints notices on stderr. flyctl's known failures are translated into
@@ -153,9 +154,9 @@ const ITEMS: Record<string, ItemShape> = {
 }
 
 function itemProblem(item: unknown, shape: ItemShape): string | undefined {
-  if (typeof item !== 'object' || item === null || Array.isArray(item)) return `is ${item === null ? 'null' : Array.isArray(item) ? 'a list' : typeof item}, not an object`
+  if (!isObject(item)) return `is ${kindOf(item)}, not an object`
   for (const [key, field] of Object.entries(shape)) {
-    const value = (item as Record<string, unknown>)[key]
+    const value = item[key]
     if (field === 'string?' && (value === undefined || value === null)) continue
     const ok = field === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === 'string' && (field !== 'date' || !Number.isNaN(Date.parse(value)))
     if (!ok) return value === undefined ? `has no ${key}` : `has ${key} ${JSON.stringify(value)?.slice(0, 60)}, not ${field === 'date' ? 'a date' : `a ${field.replace('?', '')}`}`
@@ -173,9 +174,8 @@ function parseJson<T>(stdout: string, what: string, empty?: T): T {
   // Go renders a nil slice as null: the toolkit reads it as an empty list.
   if (value === null && empty !== undefined) return empty
   // Any other shape than the one asked for is flyctl's answer to another question: one line, not a crash.
-  const shape = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : typeof v)
-  const wanted = empty === undefined ? 'an object' : shape(empty)
-  if (shape(value) !== wanted) throw new OperationError(`flyctl ${what} printed ${shape(value)} where it prints ${wanted}: is this flyctl too old or too new? (flyctl version)`, [stdout.slice(0, 200)])
+  const wanted = empty === undefined ? 'an object' : kindOf(empty)
+  if (kindOf(value) !== wanted) throw new OperationError(`flyctl ${what} printed ${kindOf(value)} where it prints ${wanted}: is this flyctl too old or too new? (flyctl version)`, [stdout.slice(0, 200)])
   const items = ITEMS[what]
   if (items && Array.isArray(value)) {
     for (const [i, item] of value.entries()) {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { parse } from 'smol-toml'
 import { UserError } from './errors.js'
+import { isObject } from './shape.js'
 
 // The fly.toml facts the toolkit needs: the app name, the health path, what auto-stop allows,
 // whether the service is public, and the release command.
@@ -46,7 +47,7 @@ export function readFlyToml(path: string): FlyToml {
 // The types of the fields the toolkit reads (other keys are Fly's, and left to flyctl): a wrong
 // one would crash a health check or be read as something else (`[services]` for `[[services]]`).
 type Check = (value: unknown) => boolean
-const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date)
+const isTable = (v: unknown): v is Record<string, unknown> => isObject(v) && !(v instanceof Date)
 const string: Check = (v) => typeof v === 'string'
 const bool: Check = (v) => typeof v === 'boolean'
 const whole: Check = (v) => (typeof v === 'number' || typeof v === 'bigint') && Number.isInteger(Number(v)) && Number(v) >= 0

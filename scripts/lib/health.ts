@@ -5,7 +5,7 @@ import { autostop, healthPath, readFlyToml, type FlyToml } from './flytoml.js'
 import { knob, seconds } from './knobs.js'
 import { plain, shortRef } from './log.js'
 import { type AppKey, flyAppName, flyConfigPath } from './names.js'
-import { loadSettings } from './settings.js'
+import { loadSettings, type AppSettings } from './settings.js'
 
 // Section 7.1 made a real check, judging the fleet as Fly does (fly-platform.md §2.5): every
 // started machine has every check passing; machines Fly Proxy stopped count as healthy where the
@@ -113,47 +113,45 @@ async function probe(url: string): Promise<{ ok: boolean; text: string; body: st
   }
 }
 
+/** The app a private app is probed through, and its status, read at the same time as the app's. */
+interface Gateway {
+  via: NonNullable<AppSettings['probeVia']>
+  status: Promise<FlyStatus>
+}
+
 /** Where an app's HTTP health is probed, if anywhere: its own public URL, or through another app
  * (the private internal API through the gateway, when the gateway itself runs healthy: a gateway
  * not deployed yet, or down, says nothing about the internal API). */
-async function probeTarget(ctx: Context, key: AppKey, status: FlyStatus, gatewayRead?: Promise<FlyStatus>): Promise<{ url?: string; note?: string }> {
-  const settings = loadSettings()
+async function probeTarget(ctx: Context, key: AppKey, status: FlyStatus, gateway?: Gateway): Promise<{ url?: string; note?: string }> {
   const template = process.env.HEALTH_URL_TEMPLATE || 'https://{hostname}{path}'
-  const via = settings.apps[key].probeVia
-  if (via && gatewayRead) {
-    const gateway = flyAppName(ctx.env, via.app)
-    const gatewayStatus = await gatewayRead
+  if (gateway) {
+    const { via } = gateway
+    const gatewayStatus = await gateway.status
     const fleet = judgeFleet(gatewayStatus, readFlyToml(flyConfigPath(ctx.env, via.app)))
     if (fleet.problems.length) return { note: `private; not probed through ${via.app} (${fleet.problems[0]})` }
-    return { url: healthUrl(template, gatewayStatus, gateway, via.path) }
+    return { url: healthUrl(template, gatewayStatus, flyAppName(ctx.env, via.app), via.path) }
   }
   if (key === 'internal-api') return { note: 'private (Fly checks only)' }
   return { url: healthUrl(template, status, flyAppName(ctx.env, key), healthPath(readFlyToml(flyConfigPath(ctx.env, key)))) }
-}
-
-const via = (key: AppKey) => {
-  const through = loadSettings().apps[key].probeVia
-  return through ? ` (through ${through.app})` : ''
 }
 
 /** One look at one app: Fly's view, then the HTTP probe. */
 export async function checkOnce(ctx: Context, key: AppKey, expected?: string): Promise<AppHealth> {
   const app = flyAppName(ctx.env, key)
   const started = performance.now()
-  // The gateway a private app is probed through is read at the same time as the app itself.
-  const through = loadSettings().apps[key].probeVia
-  const gatewayRead = through ? ctx.fly().status(flyAppName(ctx.env, through.app)) : undefined
-  gatewayRead?.catch(() => undefined) // awaited only when the app's own fleet is fine
+  const via = loadSettings().apps[key].probeVia
+  const gateway = via ? { via, status: ctx.fly().status(flyAppName(ctx.env, via.app)) } : undefined
+  gateway?.status.catch(() => undefined) // awaited only when the app's own fleet is fine
   const status = await ctx.fly().status(app)
   const fleet = judgeFleet(status, readFlyToml(flyConfigPath(ctx.env, key)), expected)
   let http = 'not probed'
   const evidence: string[] = []
   let ok = fleet.problems.length === 0
   if (ok) {
-    const { url, note } = await probeTarget(ctx, key, status, gatewayRead)
+    const { url, note } = await probeTarget(ctx, key, status, gateway)
     if (url) {
       const answer = await probe(url)
-      http = `GET ${new URL(url).pathname.replace(/^\/microbima-[a-z-]+(?=\/)/, '')} ${answer.text}${via(key)}`
+      http = `GET ${new URL(url).pathname.replace(/^\/microbima-[a-z-]+(?=\/)/, '')} ${answer.text}${via ? ` (through ${via.app})` : ''}`
       ok = answer.ok
       if (!answer.ok) evidence.push(`GET ${url}: ${answer.text}${answer.body ? `: ${answer.body.replace(/\s+/g, ' ')}` : ''}`)
     } else http = note ?? 'not probed'

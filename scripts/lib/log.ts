@@ -139,7 +139,8 @@ export function table(header: string[], rows: string[][], keep: number[] = []): 
     // what the row is about, keeps up to 32; `keep` columns keep everything).
     const lastMin = Math.min(widths[n - 1], 24)
     const others = () => widths.slice(0, -1).reduce((a, b) => a + b, 0) + gaps
-    const minimum = header.map((h, i) => (keep.includes(i) ? widths[i] : i === 0 ? Math.min(widths[i], 32) : Math.min(widths[i], Math.max(visible(h), 8))))
+    const floor = header.map((h, i) => (i === 0 ? Math.min(widths[i], 32) : Math.min(widths[i], Math.max(visible(h), 8))))
+    const minimum = floor.map((f, i) => (keep.includes(i) ? widths[i] : f))
     const shrink = (room: number, floor: number[]) => {
       while (others() + room > WIDTH) {
         const candidates = widths.slice(0, -1).map((w, i) => ({ w, i })).filter(({ w, i }) => w > floor[i])
@@ -150,7 +151,7 @@ export function table(header: string[], rows: string[][], keep: number[] = []): 
     shrink(lastMin, minimum)
     // Kept columns too wide for that: the last column narrows to 12, then they shorten as well.
     const lastFloor = Math.min(widths[n - 1], 12)
-    shrink(lastFloor, header.map((h, i) => (i === 0 ? Math.min(widths[i], 32) : Math.min(widths[i], Math.max(visible(h), 8)))))
+    shrink(lastFloor, floor)
     widths[n - 1] = Math.max(lastFloor, WIDTH - others())
   }
   const pad = (c: string, w: number) => c + ' '.repeat(Math.max(0, w - visible(c)))
@@ -180,7 +181,8 @@ export function appendSummary(log: Logger, markdown: string): void {
   if (!summary || summaryBroken) return
   try {
     // Opening a FIFO for writing blocks until someone reads it: only a plain file is written.
-    if (existsSync(summary) && !statSync(summary).isFile()) throw Object.assign(new Error('not a regular file'), { code: statSync(summary).isDirectory() ? 'EISDIR' : 'not a regular file' })
+    const stat = existsSync(summary) ? statSync(summary) : undefined
+    if (stat && !stat.isFile()) throw Object.assign(new Error('not a regular file'), { code: stat.isDirectory() ? 'EISDIR' : 'not a regular file' })
     appendFileSync(summary, `${mask(markdown)}\n`)
   } catch (error) {
     summaryBroken = true

@@ -46,3 +46,9 @@ export function buildConfigPath(toolkitFromRoot: string, env: Environment, app: 
 export function otherEnvironment(env: Environment): Environment {
   return env === 'production' ? 'staging' : 'production'
 }
+
+/** IMAGE=: a registry reference (registry.fly.io/APP:TAG, optionally @sha256:…), nothing a shell
+ * or flyctl could read as an option or more than one word. */
+export function imageRefProblem(image: string): string | undefined {
+  return /^[A-Za-z0-9][\w.\-/]*(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/.test(image) ? undefined : `IMAGE=${image} is not an image reference (registry.fly.io/APP:TAG)`
+}

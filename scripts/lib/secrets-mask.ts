@@ -35,7 +35,12 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => HTML[c])
 /** The toolkit's own vocabulary, never masked (app names, environments, …). */
 export function protect(words: Iterable<string>): void {
   for (const word of words) if (word) protectedWords.add(word)
+  namesPattern = undefined
 }
+
+/** The protected words, longest first, as one pattern: built once, not for every line masked. */
+let namesPattern: RegExp | undefined
+const protectedPattern = () => (namesPattern ??= new RegExp([...protectedWords].sort((a, b) => b.length - a.length).map(escape).join('|'), 'g'))
 
 /** Whether a value cannot be hidden everywhere: it is short or part of a name the toolkit prints. */
 export function unmaskable(value: string): string | undefined {
@@ -55,12 +60,10 @@ export function mask(text: string): string {
   // Where the toolkit's own names stand: a secret found only inside one of them is a word of the
   // name, not the secret shown (a value that merely contains a name, such as a URL naming
   // microbima-staging-db, is still masked whole).
-  const names: Array<[number, number]> = []
-  if (protectedWords.size) {
-    const words = [...protectedWords].sort((a, b) => b.length - a.length).map(escape)
-    for (const m of text.matchAll(new RegExp(words.join('|'), 'g'))) names.push([m.index!, m.index! + m[0].length])
-  }
-  const inName = (from: number, to: number) => names.some(([a, b]) => a <= from && to <= b)
+  // Found only when a secret is (most lines hold none).
+  let names: Array<[number, number]> | undefined
+  const inName = (from: number, to: number) =>
+    (names ??= protectedWords.size ? [...text.matchAll(protectedPattern())].map((m): [number, number] => [m.index!, m.index! + m[0].length]) : []).some(([a, b]) => a <= from && to <= b)
   const hidden: Array<[number, number]> = []
   for (const value of secrets) {
     if (!text.includes(value)) continue

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { UserError } from './errors.js'
 import { APP_KEYS, type AppKey, type Environment, isAppKey } from './names.js'
+import { isObject, kindOf } from './shape.js'
 
 // The one settings file of the toolkit, infra/fly/settings.json: the Fly organisation and region,
 // where the applications live (the build context, the pnpm workspace, each app's source and
@@ -49,8 +50,7 @@ const DEFAULT_APPS: Record<AppKey, AppSettings> = {
 
 type Raw = Record<string, unknown>
 
-const isObject = (value: unknown): value is Raw => typeof value === 'object' && value !== null && !Array.isArray(value)
-const typeOf = (value: unknown) => (value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : typeof value === 'string' ? `the string ${JSON.stringify(value)}` : `${typeof value} ${JSON.stringify(value)}`)
+const typeOf = (value: unknown) => (typeof value === 'string' ? `the string ${JSON.stringify(value)}` : value === null || typeof value === 'object' ? kindOf(value) : `${typeof value} ${JSON.stringify(value)}`)
 
 /** The settings' keys, for the typo check: a key the toolkit does not read is an error, not ignored. */
 const KEYS = {
