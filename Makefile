@@ -29,7 +29,7 @@ $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(eval over
 
 INSTALLED := node_modules/.installed
 BUILT := dist/.built
-SOURCES := $(wildcard scripts/*.ts scripts/*.mjs scripts/lib/*.ts test/fly-sim/*.ts test/fly-sim/*/*.ts)
+SOURCES := $(shell find scripts -name "*.ts" -o -name "*.mjs")
 RUN := node --enable-source-maps
 
 $(INSTALLED): package.json package-lock.json

@@ -1,10 +1,10 @@
 // `make app-test`: the applications' own tests, the `test` command of infra/fly/settings.json, run
 // in the pnpm workspace after a frozen install. CI runs it before any deploy: the toolkit's own
 // tests say nothing about the apps.
-import { main } from './lib/cli.js'
-import { CommandError, UserError } from './lib/errors.js'
-import { resolveOnPath } from './lib/fly.js'
-import { loadSettings, workspaceDir } from './lib/settings.js'
+import { main } from './lib/core/cli.js'
+import { CommandError, UserError } from './lib/core/errors.js'
+import { resolveOnPath } from './lib/fly/flyctl.js'
+import { loadSettings, workspaceDir } from './lib/core/settings.js'
 
 await main({ name: 'app-test', usage: 'app-test [--verbose]', environment: false }, async (ctx) => {
   const settings = loadSettings()

@@ -12,12 +12,13 @@ import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { freshDatabases, stopDatabases } from '../test/support/pg.ts'
-import { createSandbox, FLY_BIN, type Call, type Sandbox } from '../test/support/sandbox.ts'
-import { defaultEnvFiles, REPO, tempDir, writeEnvDir } from '../test/support/toolkit.ts'
-import { table } from './lib/log.js'
-import { buildConfigPath, DEPLOY_ORDER, flyAppName } from './lib/names.js'
-import { loadSettings } from './lib/settings.js'
+// @ts-expect-error plain ESM module shared with the test runner
+import { startEnvironmentDatabases } from './sandbox/postgres.mjs'
+import { createSandbox, FLY_BIN, type Call, type Sandbox } from './sandbox/sandbox.ts'
+import { REPO, sandboxEnvFiles, tempDir, writeEnvDir } from './sandbox/files.ts'
+import { table } from './lib/core/log.js'
+import { buildConfigPath, DEPLOY_ORDER, flyAppName } from './lib/core/names.js'
+import { loadSettings } from './lib/core/settings.js'
 
 /** Milliseconds each simulated flyctl command waits, on top of the simulator's own start-up. */
 const LATENCY = { deploy: 3000, status: 200, releases: 200, ssh: 1000, secrets: 300, apps: 300, volumes: 200, ips: 200, logs: 200, checks: 200, machine: 200 }
@@ -125,15 +126,19 @@ interface Stage {
   env: Record<string, string>
 }
 
+/** The staging and production databases (PGlite), started once and emptied for each stage. */
+let databases: { staging: { port: number }; production: { port: number }; reset(): Promise<unknown>; stop(): Promise<void> } | undefined
+
 /** A fresh sandbox as `make create-apps-staging` and `make set-secrets-staging` leave it: the six
  * apps and both database apps exist, every staging secret is staged, the databases are empty.
  * `deployed`: staging then runs the current code (deployed once by the toolkit, without latencies). */
 async function freshStage(deployed: boolean): Promise<Stage> {
-  const dbs = await freshDatabases()
-  const port = (url: string) => Number(new URL(url).port)
-  const sandbox = await createSandbox({ latencyMs: LATENCY, postgres: { 'microbima-staging-db': { host: '127.0.0.1', port: port(dbs.staging) }, 'microbima-prod-db': { host: '127.0.0.1', port: port(dbs.production) } } })
+  databases ??= await startEnvironmentDatabases()
+  const dbs = databases!
+  await dbs.reset()
+  const sandbox = await createSandbox({ latencyMs: LATENCY, postgres: { 'microbima-staging-db': { host: '127.0.0.1', port: dbs.staging.port }, 'microbima-prod-db': { host: '127.0.0.1', port: dbs.production.port } } })
   sandbox.seedApps()
-  const files = defaultEnvFiles(FLYCAST)
+  const files = sandboxEnvFiles(FLYCAST)
   const envDir = writeEnvDir(files)
   for (const db of ['microbima-staging-db', 'microbima-prod-db']) {
     await must(sandbox.fly(['postgres', 'create', '--name', db, '--region', 'jnb', '--org', 'microbima', '--initial-cluster-size', '1', '--vm-size', 'shared-cpu-1x', '--volume-size', '10']))
@@ -417,7 +422,7 @@ async function detection(warm: Stage) {
 let stopping = false
 async function cleanUp(): Promise<void> {
   for (const pid of running) kill(pid)
-  await stopDatabases().catch(() => undefined)
+  await databases?.stop().catch(() => undefined)
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

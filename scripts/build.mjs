@@ -6,7 +6,7 @@ import { readdirSync, existsSync, writeFileSync, mkdirSync } from 'node:fs'
 const entries = readdirSync('scripts')
   .filter((file) => file.endsWith('.ts'))
   .map((file) => ({ in: `scripts/${file}`, out: file.replace(/\.ts$/, '') }))
-if (existsSync('test/fly-sim/main.ts')) entries.push({ in: 'test/fly-sim/main.ts', out: 'fly-sim' })
+entries.push({ in: 'scripts/sandbox/fly-sim/main.ts', out: 'fly-sim' })
 
 mkdirSync('dist', { recursive: true })
 await build({

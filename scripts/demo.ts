@@ -1,13 +1,13 @@
 // `make demo`: the whole runbook, rehearsed for real against the sandbox — the Fly simulator
-// (test/fly-sim) and two embedded PostgreSQL databases (one PGlite instance per environment,
+// (scripts/sandbox/fly-sim) and two embedded PostgreSQL databases (one PGlite instance per environment,
 // reached through `flyctl proxy` exactly as on Fly). Every step is a real `make` target.
 import chalk from 'chalk'
 import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { startRehearsal } from '../test/support/rehearsal.ts'
-import { REPO, tempDir, writeEnvDir } from '../test/support/toolkit.ts'
-import { formatDuration, table, WIDTH, wrapLine } from './lib/log.js'
+import { startRehearsal } from './sandbox/rehearsal.ts'
+import { REPO, tempDir, writeEnvDir } from './sandbox/files.ts'
+import { formatDuration, table, WIDTH, wrapLine } from './lib/core/log.js'
 
 interface Step {
   title: string

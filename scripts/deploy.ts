@@ -7,29 +7,29 @@
 // put back, every machine of it, on the image it ran before, and the summary says what runs now.
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import chalk from 'chalk'
-import { envFlag, main, type Context } from './lib/cli.js'
-import { backupBeforeMigration } from './lib/backup.js'
-import { buildContextProblems } from './lib/build-context.js'
-import { loadDatabaseTarget, loadPipelineTargets, readEnvFile, envFilePath } from './lib/config.js'
-import type { Database } from './lib/db.js'
-import { CommandError, OperationError, Problems, Refusal, UserError } from './lib/errors.js'
-import type { FlyIp, FlyStatus } from './lib/fly.js'
-import { readFlyToml } from './lib/flytoml.js'
-import { imageGateFindings } from './lib/gate.js'
-import { checkTree } from './lib/git.js'
-import { checkOnce, describe, evidence, judgeFleet, runningImage, waitHealthy, type AppHealth } from './lib/health.js'
-import { imageMigrations, record, recordImageMigrations } from './lib/ledger.js'
-import { withLock } from './lib/lock.js'
-import { appendSummary, formatDuration, publishTable, shortRef, type Logger } from './lib/log.js'
-import { compareMigrations, listLocalMigrations, pendingMigrations, readMigrationRows, type LocalMigration } from './lib/migrations.js'
-import { APP_KEYS, type AppKey, buildConfigPath, imageRefProblem, isAppKey, flyAppName, flyConfigPath, shortName } from './lib/names.js'
-import { isPrivate, makePrivate } from './lib/network.js'
-import { preflight } from './lib/preflight.js'
-import { UnknownOutcome, runRemoteMigrate, snapshot, verifyMigrations } from './lib/remote-migrate.js'
-import { chooseRollbackTarget, imageCounts, rollBackFleet } from './lib/rollback.js'
-import { loadSettings, sampleWarning, type Settings } from './lib/settings.js'
-import { Steps, why } from './lib/steps.js'
-import { isObject } from './lib/shape.js'
+import { envFlag, main, type Context } from './lib/core/cli.js'
+import { backupBeforeMigration } from './lib/database/backup.js'
+import { buildContextProblems } from './lib/fly/build-context.js'
+import { loadDatabaseTarget, loadPipelineTargets, readEnvFile, envFilePath } from './lib/secrets/env-files.js'
+import type { Database } from './lib/database/db.js'
+import { CommandError, OperationError, Problems, Refusal, UserError } from './lib/core/errors.js'
+import type { FlyIp, FlyStatus } from './lib/fly/flyctl.js'
+import { readFlyToml } from './lib/fly/flytoml.js'
+import { imageGateFindings } from './lib/database/gate.js'
+import { checkTree } from './lib/safety/git.js'
+import { checkOnce, describe, evidence, judgeFleet, runningImage, waitHealthy, type AppHealth } from './lib/fleet/health.js'
+import { imageMigrations, record, recordImageMigrations } from './lib/safety/ledger.js'
+import { withLock } from './lib/safety/lock.js'
+import { appendSummary, formatDuration, publishTable, shortRef, type Logger } from './lib/core/log.js'
+import { compareMigrations, listLocalMigrations, pendingMigrations, readMigrationRows, type LocalMigration } from './lib/database/migrations.js'
+import { APP_KEYS, type AppKey, buildConfigPath, imageRefProblem, isAppKey, flyAppName, flyConfigPath, shortName } from './lib/core/names.js'
+import { isPrivate, makePrivate } from './lib/fly/network.js'
+import { preflight } from './lib/safety/preflight.js'
+import { UnknownOutcome, runRemoteMigrate, snapshot, verifyMigrations } from './lib/database/remote-migrate.js'
+import { chooseRollbackTarget, imageCounts, rollBackFleet } from './lib/fleet/rollback.js'
+import { loadSettings, sampleWarning, type Settings } from './lib/core/settings.js'
+import { Steps, why } from './lib/core/steps.js'
+import { isObject } from './lib/core/shape.js'
 
 interface AppOutcome {
   key: AppKey
@@ -140,7 +140,7 @@ function colour(result: AppOutcome['result']): string {
 /** What production will receive: the image each staging app runs while healthy (build once),
  * read while holding staging's lock, so a staging deploy cannot be half-way through. Also the
  * gate that follows the images: the internal API image's migrations against staging's database. */
-async function promotionGate(ctx: Context, staging: Database, rows: Awaited<ReturnType<typeof import('./lib/migrations.js').readMigrationRows>>, sources: Map<AppKey, string>, _image: string | undefined) {
+async function promotionGate(ctx: Context, staging: Database, rows: Awaited<ReturnType<typeof import('./lib/database/migrations.js').readMigrationRows>>, sources: Map<AppKey, string>, _image: string | undefined) {
   const stagingCtx = { ...ctx, env: 'staging' as const }
   const looks = await withLock(stagingCtx, staging, 'read for promotion to production', () => Promise.all(ctx.apps.map((key) => checkOnce(stagingCtx, key))), 'staging')
   const sick = looks.filter((h) => !h.healthy || !h.fleet.image)

@@ -3,15 +3,15 @@
 // names one app has and the other lacks (names only: values differ between environments by design).
 // Read-only.
 import chalk from 'chalk'
-import { main, type Context } from './lib/cli.js'
-import { configuredDatabase, envFilePath, loadDatabaseTarget } from './lib/config.js'
-import { UserError } from './lib/errors.js'
-import { assertDistinct, connect } from './lib/db.js'
-import { runningImage } from './lib/health.js'
-import { publishTable, shortRef } from './lib/log.js'
-import { readMigrationRows, type MigrationRow } from './lib/migrations.js'
-import { type Environment, flyAppName } from './lib/names.js'
-import { imageCounts } from './lib/rollback.js'
+import { main, type Context } from './lib/core/cli.js'
+import { configuredDatabase, envFilePath, loadDatabaseTarget } from './lib/secrets/env-files.js'
+import { UserError } from './lib/core/errors.js'
+import { assertDistinct, connect } from './lib/database/db.js'
+import { runningImage } from './lib/fleet/health.js'
+import { publishTable, shortRef } from './lib/core/log.js'
+import { readMigrationRows, type MigrationRow } from './lib/database/migrations.js'
+import { type Environment, flyAppName } from './lib/core/names.js'
+import { imageCounts } from './lib/fleet/rollback.js'
 
 const appliedNames = (rows: MigrationRow[] | null) => new Set((rows ?? []).filter((r) => r.finished_at !== null && r.rolled_back_at === null).map((r) => r.migration_name))
 

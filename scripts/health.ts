@@ -2,9 +2,9 @@
 // The fleet rule (lib/health.ts): started machines pass their checks, auto-stopped ones are
 // fine where fly.toml allows it, min_machines_running run, one image; then the HTTP probe.
 import chalk from 'chalk'
-import { main } from './lib/cli.js'
-import { evidence, waitHealthy } from './lib/health.js'
-import { publishTable } from './lib/log.js'
+import { main } from './lib/core/cli.js'
+import { evidence, waitHealthy } from './lib/fleet/health.js'
+import { publishTable } from './lib/core/log.js'
 
 await main(
   { name: 'health', usage: 'health <staging|production> [--app KEY] [--verbose]', environment: true },

@@ -1,11 +1,11 @@
 // The environment's ledger: every operation, who ran it, from which commit, what changed.
 // Entries made while the database was unreachable are written first (see lib/ledger.ts).
-import { envFlag, main } from './lib/cli.js'
-import { loadDatabaseTarget } from './lib/config.js'
-import { connect } from './lib/db.js'
-import { UserError } from './lib/errors.js'
-import { flushSpool, readLedger } from './lib/ledger.js'
-import { formatDuration, formatWhen, shortRef, table } from './lib/log.js'
+import { envFlag, main } from './lib/core/cli.js'
+import { loadDatabaseTarget } from './lib/secrets/env-files.js'
+import { connect } from './lib/database/db.js'
+import { UserError } from './lib/core/errors.js'
+import { flushSpool, readLedger } from './lib/safety/ledger.js'
+import { formatDuration, formatWhen, shortRef, table } from './lib/core/log.js'
 
 await main(
   { name: 'history', usage: 'history <staging|production> [--limit N] [--json] [--env-dir DIR]', environment: true, options: { limit: { type: 'string' }, json: { type: 'boolean' } } },

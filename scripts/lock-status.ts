@@ -1,8 +1,8 @@
 // Who holds the environment's deploy lock (laptops and CI share it through the database).
-import { main } from './lib/cli.js'
-import { loadDatabaseTarget } from './lib/config.js'
-import { connect } from './lib/db.js'
-import { describeHolder, isHold, lockHolder } from './lib/lock.js'
+import { main } from './lib/core/cli.js'
+import { loadDatabaseTarget } from './lib/secrets/env-files.js'
+import { connect } from './lib/database/db.js'
+import { describeHolder, isHold, lockHolder } from './lib/safety/lock.js'
 
 await main({ name: 'lock-status', usage: 'lock-status <staging|production> [--env-dir DIR]', environment: true }, async (ctx) => {
   const db = await connect(ctx, await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))

@@ -1,14 +1,14 @@
 // `make lock-<env> REASON=…`: hold the environment during an incident. Deploys, migrations,
 // secrets and rollbacks refuse at once (exit 3) naming who holds it and why, until
 // `make unlock-<env> YES=1`. lock-status shows it.
-import { main } from './lib/cli.js'
-import { loadDatabaseTarget } from './lib/config.js'
-import { confirmProduction } from './lib/confirm.js'
-import { connect } from './lib/db.js'
-import { CONTROL, UserError } from './lib/errors.js'
-import { record } from './lib/ledger.js'
-import { holdLock } from './lib/lock.js'
-import { shortName } from './lib/names.js'
+import { main } from './lib/core/cli.js'
+import { loadDatabaseTarget } from './lib/secrets/env-files.js'
+import { confirmProduction } from './lib/safety/confirm.js'
+import { connect } from './lib/database/db.js'
+import { CONTROL, UserError } from './lib/core/errors.js'
+import { record } from './lib/safety/ledger.js'
+import { holdLock } from './lib/safety/lock.js'
+import { shortName } from './lib/core/names.js'
 
 await main({ name: 'lock', usage: 'lock <staging|production> --reason TEXT [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { reason: { type: 'string' } } }, async (ctx) => {
   const reason = ((ctx.flags.reason as string | undefined) ?? '').trim()

@@ -4,11 +4,11 @@
 // like, secrets included: every line goes through the masker, which knows every value of the
 // env files on this machine.
 import chalk from 'chalk'
-import { envFlag, main } from './lib/cli.js'
-import { CommandError } from './lib/errors.js'
-import { seconds } from './lib/knobs.js'
-import { plain } from './lib/log.js'
-import { flyAppName } from './lib/names.js'
+import { envFlag, main } from './lib/core/cli.js'
+import { CommandError } from './lib/core/errors.js'
+import { seconds } from './lib/core/knobs.js'
+import { plain } from './lib/core/log.js'
+import { flyAppName } from './lib/core/names.js'
 
 await main({ name: 'logs', usage: 'logs <staging|production> [--app KEY] [--follow] [--verbose]', environment: true, options: { follow: { type: 'boolean' } } }, async (ctx) => {
   if (ctx.flags.follow || envFlag('FOLLOW')) {

@@ -6,15 +6,15 @@
 // a first-time setup copied production's .env.example) is reported as not configured.
 import { existsSync } from 'node:fs'
 import chalk from 'chalk'
-import { envFlag, main, type Context } from './lib/cli.js'
-import { envFilePath, loadDatabaseTarget, readText, type DatabaseTarget } from './lib/config.js'
-import { assertDistinct, connect, type Database } from './lib/db.js'
-import { parseEnvText } from './lib/envfile.js'
-import { UserError } from './lib/errors.js'
-import { gateFindings } from './lib/gate.js'
-import { publishTable } from './lib/log.js'
-import { compareMigrations, listLocalMigrations, readMigrationRows, type MigrationRow, type MigrationState } from './lib/migrations.js'
-import { ENVIRONMENTS, type Environment, flyAppName, shortName } from './lib/names.js'
+import { envFlag, main, type Context } from './lib/core/cli.js'
+import { envFilePath, loadDatabaseTarget, readText, type DatabaseTarget } from './lib/secrets/env-files.js'
+import { assertDistinct, connect, type Database } from './lib/database/db.js'
+import { parseEnvText } from './lib/secrets/envfile.js'
+import { UserError } from './lib/core/errors.js'
+import { gateFindings } from './lib/database/gate.js'
+import { publishTable } from './lib/core/log.js'
+import { compareMigrations, listLocalMigrations, readMigrationRows, type MigrationRow, type MigrationState } from './lib/database/migrations.js'
+import { ENVIRONMENTS, type Environment, flyAppName, shortName } from './lib/core/names.js'
 
 const COLOUR: Record<MigrationState, (s: string) => string> = {
   applied: chalk.green,

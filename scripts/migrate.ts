@@ -2,18 +2,18 @@
 // with `sh -c` (ssh console runs no shell), the real remote status, and a before/after report.
 // Production first passes the migration gate, the lint and the confirmation, and takes a backup.
 // A session that ends without an exit status is reported as unknown, never as failed or done.
-import { main } from './lib/cli.js'
-import { OperationError, Problems } from './lib/errors.js'
-import { backupBeforeMigration } from './lib/backup.js'
-import { loadPipelineTargets } from './lib/config.js'
-import { checkTree } from './lib/git.js'
-import { record } from './lib/ledger.js'
-import { withLock } from './lib/lock.js'
-import { listLocalMigrations } from './lib/migrations.js'
-import { preflight } from './lib/preflight.js'
-import { UnknownOutcome, runRemoteMigrate, verifyMigrations } from './lib/remote-migrate.js'
-import { flyAppName } from './lib/names.js'
-import { loadSettings } from './lib/settings.js'
+import { main } from './lib/core/cli.js'
+import { OperationError, Problems } from './lib/core/errors.js'
+import { backupBeforeMigration } from './lib/database/backup.js'
+import { loadPipelineTargets } from './lib/secrets/env-files.js'
+import { checkTree } from './lib/safety/git.js'
+import { record } from './lib/safety/ledger.js'
+import { withLock } from './lib/safety/lock.js'
+import { listLocalMigrations } from './lib/database/migrations.js'
+import { preflight } from './lib/safety/preflight.js'
+import { UnknownOutcome, runRemoteMigrate, verifyMigrations } from './lib/database/remote-migrate.js'
+import { flyAppName } from './lib/core/names.js'
+import { loadSettings } from './lib/core/settings.js'
 
 await main(
   { name: 'migrate', usage: 'migrate <staging|production> [--dry-run] [--yes] [--verbose] [--env-dir DIR]', environment: true },

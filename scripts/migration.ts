@@ -5,10 +5,10 @@
 // refuses an empty down.sql for production, so a forgotten template cannot reach it.
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { main } from './lib/cli.js'
-import { CommandError, UserError } from './lib/errors.js'
-import { loadSettings, schemaPath } from './lib/settings.js'
-import { migrationsFolder } from './lib/migrations.js'
+import { main } from './lib/core/cli.js'
+import { CommandError, UserError } from './lib/core/errors.js'
+import { loadSettings, schemaPath } from './lib/core/settings.js'
+import { migrationsFolder } from './lib/database/migrations.js'
 
 const timestamp = () => new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)
 

@@ -2,14 +2,14 @@
 // mpg restore never touches the live one), after confirmation. Without BACKUP_ID it lists the
 // backups to choose from. Pointing the app at the new cluster stays a deliberate, separate step
 // (the README's "Restore a database" section): a restore is checked before traffic moves.
-import { main } from './lib/cli.js'
-import { loadDatabaseTarget } from './lib/config.js'
-import { mpgCluster } from './lib/backup.js'
-import { confirmProduction } from './lib/confirm.js'
-import { OperationError, UserError } from './lib/errors.js'
-import { formatWhen, table } from './lib/log.js'
-import { databaseAppName, flyAppName, shortName } from './lib/names.js'
-import { loadSettings } from './lib/settings.js'
+import { main } from './lib/core/cli.js'
+import { loadDatabaseTarget } from './lib/secrets/env-files.js'
+import { mpgCluster } from './lib/database/backup.js'
+import { confirmProduction } from './lib/safety/confirm.js'
+import { OperationError, UserError } from './lib/core/errors.js'
+import { formatWhen, table } from './lib/core/log.js'
+import { databaseAppName, flyAppName, shortName } from './lib/core/names.js'
+import { loadSettings } from './lib/core/settings.js'
 
 await main({ name: 'restore', usage: 'restore <staging|production> [--backup-id ID] [--name NEW_CLUSTER] [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { 'backup-id': { type: 'string' }, name: { type: 'string' } } }, async (ctx) => {
   const settings = loadSettings()

@@ -4,19 +4,19 @@
 // ledger are used when it answers; when it does not, the rollback still runs, says it is not
 // recorded yet, and the next run that reaches the database records it.
 import chalk from 'chalk'
-import { main, type Context } from './lib/cli.js'
-import { loadDatabaseTarget } from './lib/config.js'
-import { confirmProduction } from './lib/confirm.js'
-import { connect, type Database } from './lib/db.js'
-import { OperationError, UserError } from './lib/errors.js'
-import type { FlyRelease, FlyStatus } from './lib/fly.js'
-import { runningImage } from './lib/health.js'
-import { flushSpool, imageMigrations, readLedger, record } from './lib/ledger.js'
-import { withLock } from './lib/lock.js'
-import { formatWhen, publishTable, shortRef, table } from './lib/log.js'
-import { compareMigrations, listLocalMigrations, readMigrationRows } from './lib/migrations.js'
-import { type AppKey, flyAppName, imageRefProblem, shortName } from './lib/names.js'
-import { chooseRollbackTarget, imageCounts, rollBackFleet, type RollbackChoice } from './lib/rollback.js'
+import { main, type Context } from './lib/core/cli.js'
+import { loadDatabaseTarget } from './lib/secrets/env-files.js'
+import { confirmProduction } from './lib/safety/confirm.js'
+import { connect, type Database } from './lib/database/db.js'
+import { OperationError, UserError } from './lib/core/errors.js'
+import type { FlyRelease, FlyStatus } from './lib/fly/flyctl.js'
+import { runningImage } from './lib/fleet/health.js'
+import { flushSpool, imageMigrations, readLedger, record } from './lib/safety/ledger.js'
+import { withLock } from './lib/safety/lock.js'
+import { formatWhen, publishTable, shortRef, table } from './lib/core/log.js'
+import { compareMigrations, listLocalMigrations, readMigrationRows } from './lib/database/migrations.js'
+import { type AppKey, flyAppName, imageRefProblem, shortName } from './lib/core/names.js'
+import { chooseRollbackTarget, imageCounts, rollBackFleet, type RollbackChoice } from './lib/fleet/rollback.js'
 
 interface RollbackPlan {
   key: AppKey

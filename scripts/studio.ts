@@ -3,13 +3,13 @@
 // environment's database (through flyctl proxy or flyctl mpg proxy for Fly's private hosts), and
 // the tunnel closes when Studio stops. Production asks for confirmation: edits there are live.
 import chalk from 'chalk'
-import { main } from './lib/cli.js'
-import { loadDatabaseTarget } from './lib/config.js'
-import { confirmProduction } from './lib/confirm.js'
-import { reach } from './lib/db.js'
-import { UserError } from './lib/errors.js'
-import { knob } from './lib/knobs.js'
-import { registerSecret } from './lib/secrets-mask.js'
+import { main } from './lib/core/cli.js'
+import { loadDatabaseTarget } from './lib/secrets/env-files.js'
+import { confirmProduction } from './lib/safety/confirm.js'
+import { reach } from './lib/database/db.js'
+import { UserError } from './lib/core/errors.js'
+import { knob } from './lib/core/knobs.js'
+import { registerSecret } from './lib/secrets/mask.js'
 
 await main(
   { name: 'studio', usage: 'studio <staging|production> [--port N] [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { port: { type: 'string' } } },

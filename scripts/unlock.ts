@@ -1,12 +1,12 @@
 // Breaks the environment's deploy lock, for when its holder died and will not come back before
 // the lock expires, or ends a hold (make lock-<env>). Needs YES=1: breaking a live holder's lock
 // lets two deploys interleave.
-import { main } from './lib/cli.js'
-import { loadDatabaseTarget } from './lib/config.js'
-import { connect } from './lib/db.js'
-import { Refusal } from './lib/errors.js'
-import { record } from './lib/ledger.js'
-import { breakLock, describeHolder, lockHolder } from './lib/lock.js'
+import { main } from './lib/core/cli.js'
+import { loadDatabaseTarget } from './lib/secrets/env-files.js'
+import { connect } from './lib/database/db.js'
+import { Refusal } from './lib/core/errors.js'
+import { record } from './lib/safety/ledger.js'
+import { breakLock, describeHolder, lockHolder } from './lib/safety/lock.js'
 
 await main({ name: 'unlock', usage: 'unlock <staging|production> --yes [--dry-run] [--env-dir DIR]', environment: true }, async (ctx) => {
   const db = await connect(ctx, await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))

@@ -17,12 +17,12 @@ import { basename, dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import dotenv from 'dotenv'
 import { parse as parseYaml } from 'yaml'
-import { main } from './lib/cli.js'
-import { envFilePath } from './lib/config.js'
-import { UserError } from './lib/errors.js'
-import { APP_KEYS, type AppKey, type Environment } from './lib/names.js'
-import { registerSecret } from './lib/secrets-mask.js'
-import { encodeSecret } from './lib/secrets-stdin.js'
+import { main } from './lib/core/cli.js'
+import { envFilePath } from './lib/secrets/env-files.js'
+import { UserError } from './lib/core/errors.js'
+import { APP_KEYS, type AppKey, type Environment } from './lib/core/names.js'
+import { registerSecret } from './lib/secrets/mask.js'
+import { encodeSecret } from './lib/secrets/stdin.js'
 
 export const TARGETS = ['staging', 'production', 'staging-database'] as const
 export type Target = (typeof TARGETS)[number]
@@ -80,7 +80,7 @@ export function printWorkflowEnv(target: Target, examplesDir = 'env'): string {
 }
 
 /**
- * The text after `KEY=` that dotenv (the parser scripts/lib/config.ts uses) reads back as exactly
+ * The text after `KEY=` that dotenv (the parser scripts/lib/secrets/envfile.ts uses) reads back as exactly
  * `value`, or why none does. Quoted forms keep every byte; dotenv's single quotes and backticks
  * expand nothing, its double quotes expand \n and \r, and in every quoted form a backslash before
  * the closing quote reads as an escaped quote, which can swallow the lines after it.

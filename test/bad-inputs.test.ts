@@ -5,7 +5,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlink
 import { createConnection, createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { sql } from './support/pg.ts'
-import { createSandbox } from './support/sandbox.ts'
+import { createSandbox } from '../scripts/sandbox/sandbox.ts'
 import { PRODUCTION, STAGING, scenario, type Scenario } from './support/scenario.ts'
 import { MIGRATIONS, SECRET, projectCopy, runMake, runScript, tempDir, writeEnvDir, type RunResult } from './support/toolkit.ts'
 

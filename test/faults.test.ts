@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import pg from 'pg'
-import { createSandbox, type Call } from './support/sandbox.ts'
+import { createSandbox, type Call } from '../scripts/sandbox/sandbox.ts'
 import { sql } from './support/pg.ts'
 import { STAGING, scenario, type Scenario } from './support/scenario.ts'
 import { MIGRATIONS, REPO, SECRET, leftovers, projectCopy, run, runMake, runScript, tempDir, writeEnvDir, type RunResult } from './support/toolkit.ts'

@@ -7,17 +7,17 @@ import { createConnection, createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import pg from 'pg'
 import { parse as parseYaml } from 'yaml'
-import { checksumOf, scriptMatchesChecksum } from '../scripts/lib/checksum.ts'
-import { newApp } from './fly-sim/model/apps.ts'
-import { newMachine } from './fly-sim/model/fleet.ts'
-import { migrateDeploy, migrateResolve, PRISMA_ADVISORY_LOCK, prismaProject, type Connection } from './fly-sim/prisma-standin.ts'
-import { parseSecrets } from './fly-sim/secrets-parser.ts'
-import type { SimState } from './fly-sim/state.ts'
-import { createSandbox, FLY_BIN, type Sandbox } from './support/sandbox.ts'
+import { checksumOf, scriptMatchesChecksum } from '../scripts/lib/database/checksum.ts'
+import { newApp } from '../scripts/sandbox/fly-sim/model/apps.ts'
+import { newMachine } from '../scripts/sandbox/fly-sim/model/fleet.ts'
+import { migrateDeploy, migrateResolve, PRISMA_ADVISORY_LOCK, prismaProject, type Connection } from '../scripts/sandbox/fly-sim/prisma-standin.ts'
+import { parseSecrets } from '../scripts/sandbox/fly-sim/secrets-parser.ts'
+import type { SimState } from '../scripts/sandbox/fly-sim/state.ts'
+import { createSandbox, FLY_BIN, type Sandbox } from '../scripts/sandbox/sandbox.ts'
 import { freshDatabases, sql, stopDatabases } from './support/pg.ts'
 import { REPO, run, tempDir } from './support/toolkit.ts'
 
-// Pins the Fly simulator (test/fly-sim) to what flyctl v0.4.87 and the Fly platform do, so that a
+// Pins the Fly simulator (scripts/sandbox/fly-sim) to what flyctl v0.4.87 and the Fly platform do, so that a
 // simulator easier than Fly cannot hide toolkit bugs. Every test names the reference section it
 // copies (flyctl.md, fly-platform.md, fly-mpg.md, prisma.md in shared/reference) and the flyctl
 // source it follows (git tag v0.4.87; paths relative to the flyctl repository, fly-go where
@@ -469,7 +469,7 @@ test('fly-platform.md §4.1–§4.4, pins §3b, §3c (deploy_first.go provisionI
   await sb.close()
 })
 
-test('fly-platform.md §4.5 (Fly Proxy, no flyctl source: docs networking/flycast.html.markerb, blueprints/private-applications-flycast; played by test/support/fly-proxy.ts): Flycast needs a private_v6, routes by the external port, and force_https answers 301', async () => {
+test('fly-platform.md §4.5 (Fly Proxy, no flyctl source: docs networking/flycast.html.markerb, blueprints/private-applications-flycast; played by scripts/sandbox/fly-proxy.ts): Flycast needs a private_v6, routes by the external port, and force_https answers 301', async () => {
   const names = ['conf-up', 'conf-up-public', 'conf-up-https', 'conf-gw', 'conf-gw-port', 'conf-gw-public', 'conf-gw-https']
   const sb = await sandboxWith(names)
   const upstreams = await Promise.all([
@@ -1157,7 +1157,7 @@ test('prisma.md §1.1–§1.3, §2.2, §2.3, §2.7 (schema-engine sql_migration_
   assert.equal((await sql(url, "SELECT to_regclass('d') AS d"))[0], { d: null })
 })
 
-test('prisma.md §1.3 (schema-connector checksum.rs script_matches_checksum; prisma-engines#1887): scripts/lib/checksum.ts against Prisma\'s rules', () => {
+test('prisma.md §1.3 (schema-connector checksum.rs script_matches_checksum; prisma-engines#1887): scripts/lib/database/checksum.ts against Prisma\'s rules', () => {
   const lf = 'CREATE TABLE a (id INT);\nCREATE TABLE b (id INT);\n'
   const crlf = lf.replace(/\n/g, '\r\n')
   assert.is(checksumOf('hello'), '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824') // the engine's own unit test
@@ -1170,7 +1170,7 @@ test('prisma.md §1.3 (schema-connector checksum.rs script_matches_checksum; pri
   const legacy = [...digest].map((b) => b.toString(16)).join('')
   if (legacy.length === 64) return // this script happens to have no byte below 0x10
   if (scriptMatchesChecksum(lf, legacy)) assert.ok(true)
-  else console.log('  NOTE: scripts/lib/checksum.ts does not accept non-padded legacy checksums (prisma.md §1.3); not asserted')
+  else console.log('  NOTE: scripts/lib/database/checksum.ts does not accept non-padded legacy checksums (prisma.md §1.3); not asserted')
 })
 
 test('prisma.md §4.1, §4.2 (schema-engine mark_migration_applied.rs, mark_migration_rolled_back.rs): migrate resolve rules P3017, P3008, P3011, P3012', async () => {

@@ -4,7 +4,7 @@ import { rejects } from 'node:assert/strict'
 import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { argvs } from './support/sandbox.ts'
+import { argvs } from '../scripts/sandbox/sandbox.ts'
 import { PRODUCTION, STAGING, scenario } from './support/scenario.ts'
 import { REPO, SECRET, run, tempDir } from './support/toolkit.ts'
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { argvs, createSandbox, type Sandbox } from './support/sandbox.ts'
+import { argvs, createSandbox, type Sandbox } from '../scripts/sandbox/sandbox.ts'
 import { freshDatabases, sql, type TestDatabases } from './support/pg.ts'
 import { PRODUCTION, STAGING } from './support/scenario.ts'
 import { leftovers, run, runMake, tempDir, writeEnvDir } from './support/toolkit.ts'

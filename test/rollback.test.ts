@@ -2,12 +2,12 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { argvs } from './support/sandbox.ts'
+import { argvs } from '../scripts/sandbox/sandbox.ts'
 import { freshDatabases, sql } from './support/pg.ts'
 import { STAGING, addMachine, scenario } from './support/scenario.ts'
 import { MIGRATIONS, addMigration, projectCopy, runMake, runScript, tempDir, writeEnvDir } from './support/toolkit.ts'
-import { chooseRollbackTarget } from '../scripts/lib/rollback.ts'
-import type { FlyRelease } from '../scripts/lib/fly.ts'
+import { chooseRollbackTarget } from '../scripts/lib/fleet/rollback.ts'
+import type { FlyRelease } from '../scripts/lib/fly/flyctl.ts'
 
 const release = (Version: number, Status: string, ImageRef: string): FlyRelease => ({ ID: `r${Version}`, Version, Status, Description: 'Release', ImageRef, CreatedAt: '2026-11-01T00:00:00Z' })
 

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { cpus } from 'node:os'
-import { startEnvironmentDatabases } from './support/pglite-server.mjs'
+import { startEnvironmentDatabases } from '../scripts/sandbox/postgres.mjs'
 
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT ?? 600) * 1000
 const patterns = process.argv.slice(2)

@@ -1,6 +1,6 @@
 import pg from 'pg'
 // @ts-expect-error plain ESM module shared with the test runner and the demo
-import { startEnvironmentDatabases } from './pglite-server.mjs'
+import { startEnvironmentDatabases } from '../../scripts/sandbox/postgres.mjs'
 
 // Databases for tests. The runner serves a staging and a production PGlite instance per worker
 // and passes their URLs (TEST_PG_STAGING_URL / TEST_PG_PRODUCTION_URL); a file run on its own

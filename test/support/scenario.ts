@@ -1,4 +1,4 @@
-import { createSandbox, type Sandbox } from './sandbox.ts'
+import { createSandbox, type Sandbox } from '../../scripts/sandbox/sandbox.ts'
 import { freshDatabases, type TestDatabases } from './pg.ts'
 import { defaultEnvFiles, runScript, writeEnvDir, type EnvFiles } from './toolkit.ts'
 

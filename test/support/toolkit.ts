@@ -1,22 +1,13 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { REPO, tempDir, writeEnvDir, type EnvFiles } from '../../scripts/sandbox/files.ts'
+
+export { REPO, tempDir, writeEnvDir, type EnvFiles }
 
 // Runs the toolkit the way an operator does (compiled scripts, or make targets) and builds the
 // throwaway inputs tests need: env folders and project copies with their own migrations.
-
-/** The repository root: found upwards from this file, which may also run bundled from dist/. */
-export const REPO = (() => {
-  let dir = import.meta.dirname
-  while (!existsSync(join(dir, 'Makefile')) || !existsSync(join(dir, 'scripts'))) {
-    const parent = dirname(dir)
-    if (parent === dir) throw new Error('cannot find the repository root')
-    dir = parent
-  }
-  return dir
-})()
 
 export interface RunResult {
   code: number | null
@@ -96,12 +87,6 @@ export function runMake(target: string, vars: Record<string, string> = {}, optio
   return run('make', ['-s', target, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)], options)
 }
 
-export function tempDir(prefix = 'mb-'): string {
-  return mkdtempSync(join(tmpdir(), prefix))
-}
-
-export type EnvFiles = Partial<Record<'staging' | 'production', Partial<Record<'internal-api' | 'public-api' | 'web-admin', Record<string, string>>>>>
-
 /** Recognisable secret values: tests scan every output for them. */
 export const SECRET = {
   stagingDbPassword: 'stg-PW-7c1e9a',
@@ -132,19 +117,6 @@ export function defaultEnvFiles(urls: { staging: string; production: string }): 
       'web-admin': { SESSION_SECRET: SECRET.session + 'P', INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast:3000' },
     },
   }
-}
-
-/** Writes an env folder (mode 0600 files) and returns its path, for ENV_DIR / --env-dir. */
-export function writeEnvDir(files: EnvFiles, dir = tempDir('mb-env-')): string {
-  for (const [env, apps] of Object.entries(files)) {
-    mkdirSync(join(dir, env), { recursive: true })
-    for (const [app, values] of Object.entries(apps ?? {})) {
-      const path = join(dir, env, `${app}.env`)
-      writeFileSync(path, Object.entries(values ?? {}).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 })
-      chmodSync(path, 0o600)
-    }
-  }
-  return dir
 }
 
 /** The sample app's migrations, relative to the repository (infra/fly/settings.json). */

@@ -1,0 +1,264 @@
+import { $, quote, type ProcessPromise } from 'zx/core'
+import { basename } from 'node:path'
+import { StringDecoder } from 'node:string_decoder'
+import { CommandError } from './errors.js'
+import { knob } from './knobs.js'
+import type { Logger } from './log.js'
+import { mask } from '../secrets/mask.js'
+
+// The one chokepoint every flyctl call and database write goes through (release-it's Shell.exec):
+// reads run, even in dry run; writes run, or in dry run are printed as a shell command a person
+// can paste, secrets masked. Secrets travel on stdin only, never in argv.
+//
+// Children never outlive the toolkit. Each runs in its own process group (stopping it stops what
+// it started, a FLY_BIN wrapper's flyctl included), under a small watchdog that stops it when the
+// toolkit's process is gone, even after a kill -9 that left no chance to clean up.
+
+export interface CommandSpec {
+  argv: string[]
+  /** Changes something: skipped (printed) in dry run, never retried blindly. */
+  write: boolean
+  /** Standard input, for secrets. Never printed. */
+  input?: string
+  /** What a dry run prints as the here-document body instead of the input (e.g. NAME=****). */
+  inputPreview?: string
+  timeoutMs?: number
+  /** Retry transient failures with backoff (reads, and writes marked harmless). */
+  retry?: boolean
+  /** A write that is harmless to repeat (flyctl secrets sync): it may be retried. */
+  harmless?: boolean
+  cwd?: string
+  env?: Record<string, string>
+  /** Exit statuses that are answers, not failures (a linter's "found something"). */
+  okStatuses?: number[]
+  /** Shows the child's output as it runs (interactive tools such as Prisma Studio). */
+  passthrough?: boolean
+  /** Streams each line of stdout as it arrives (long-running commands such as flyctl proxy). */
+  onLine?: (line: string) => void
+  /** Shows each line of stdout and stderr indented under the step, as it arrives (deploys, ssh). */
+  stream?: boolean
+  /** A dry run shows the command prefixed with `cd <dir> &&` (builds run in the build context). */
+  showCwd?: string
+}
+
+export interface CommandResult {
+  stdout: string
+  stderr: string
+  status: number
+  durationMs: number
+  skipped: boolean
+}
+
+export interface ExecOptions {
+  dryRun: boolean
+  verbose: boolean
+  log: Logger
+}
+
+// flyctl's texts for failures that a second try may not see (network, API gateway, deadline).
+const TRANSIENT = /connection reset by peer|i\/o timeout|TLS handshake timeout|\b50[234]\b|Bad Gateway|Service Unavailable|Gateway Timeout|too many requests|\b429\b|temporary failure in name resolution|context deadline exceeded|unexpected EOF/i
+
+export function isTransient(status: number | null, stderr: string): boolean {
+  return status === 126 || TRANSIENT.test(stderr)
+}
+
+// POSIX sh gives a background job /dev/null as stdin, hence the copy on fd 3 first.
+const WATCHDOG = [
+  'parent=$1; shift',
+  'exec 3<&0',
+  '"$@" <&3 3<&- &',
+  'child=$!',
+  'exec 3<&-',
+  // The watcher sleeps in a job it can kill when told to stop, so no `sleep` outlives the command.
+  // Once the parent is gone it signals the whole group ($$: this sh leads it), so a FLY_BIN wrapper
+  // that does not exec its flyctl loses both; it ignores that TERM itself to send the KILL after.
+  '( trap \'kill "$nap" 2>/dev/null; exit 0\' TERM; nap=; while kill -0 "$parent" 2>/dev/null; do sleep 1 & nap=$!; wait "$nap"; done; trap "" TERM; kill -TERM -$$ 2>/dev/null; sleep 5; kill -KILL -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
+  'watcher=$!',
+  'wait "$child"; status=$?',
+  'kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null',
+  'exit $status',
+].join('\n')
+
+const running = new Set<ProcessPromise>()
+
+/** Set once the run is stopping: after a signal no child starts; after a lost lock no write does
+ * (an error path such as an automatic rollback must not start a deploy while cleanup runs). */
+let stopping: { reason: string; writesOnly: boolean } | undefined
+
+export function stopStarting(reason: string, writesOnly = false): void {
+  if (!stopping || (stopping.writesOnly && !writesOnly)) stopping = { reason, writesOnly }
+}
+
+/** Why the run is stopping (a signal, a lost lock), if it is: an open transaction rolls back. */
+export const stoppingReason = (): string | undefined => stopping?.reason
+
+/** Set by withLock while it holds a lock: every write first proves the lock is still this run's
+ * (the heartbeat alone would notice a broken lock only a third of LOCK_TTL later). */
+const writeGuards = new Set<() => Promise<void>>()
+
+/** Registers a guard; returns its removal. */
+export function guardWrites(guard: () => Promise<void>): () => void {
+  writeGuards.add(guard)
+  return () => writeGuards.delete(guard)
+}
+
+export async function checkWriteGuard(): Promise<void> {
+  for (const guard of writeGuards) await guard()
+}
+
+/** Signals the child's process group, or the child alone when it has no group of its own. */
+function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, signal)
+      return true
+    } catch {
+      // no such group or process: try the next
+    }
+  }
+  return false
+}
+
+/** Stops a child: SIGTERM, then SIGKILL if it has not ended within a few seconds. */
+export async function stopChild(child: ProcessPromise, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  const pid = child.pid
+  if (pid === undefined || !running.has(child)) return
+  if (!signalGroup(pid, signal)) return // already gone
+  const ended = await Promise.race([child.then(() => true, () => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref())])
+  if (!ended) signalGroup(pid, 'SIGKILL')
+}
+
+/** Stops every child still running (signals, a lost lock). */
+export async function killAllChildren(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  await Promise.all([...running].map((child) => stopChild(child, signal)))
+}
+
+/** One argument as a person would type it: bare when safe, else in single quotes, else in double
+ * quotes when nothing in it is special there (`sh -c 'cd /app'`), else zx's $'…' form. */
+export function shellQuote(arg: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg
+  if (!arg.includes("'")) return `'${arg}'`
+  if (!/["$`\\!\n]/.test(arg)) return `"${arg}"`
+  return quote(arg)
+}
+
+/** The command as a person would type it: the flyctl binary shown by its name, not its path. */
+export function displayCommand(argv: string[]): string {
+  const [program, ...args] = argv
+  return [basename(program), ...args].map(shellQuote).join(' ')
+}
+
+function heredoc(command: string, body: string): string {
+  return `${command} <<'EOF'\n${body.replace(/\n?$/, '\n')}EOF`
+}
+
+export interface Exec {
+  run(spec: CommandSpec): Promise<CommandResult>
+  /** Starts a long-running child (flyctl proxy); the caller stops it. */
+  start(spec: CommandSpec): ProcessPromise
+  /** A write that is not a command (a database statement, a file): printed in dry run, else done. */
+  change<T>(preview: string, action: () => Promise<T>): Promise<T | undefined>
+  readonly dryRun: boolean
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function lines(stream: NodeJS.ReadableStream, each: (line: string) => void): void {
+  let pending = ''
+  // A character split across two chunks is decoded whole.
+  const decoder = new StringDecoder('utf8')
+  stream.on('data', (chunk: Buffer) => {
+    pending += decoder.write(chunk)
+    const parts = pending.split('\n')
+    pending = parts.pop() ?? ''
+    for (const line of parts) each(line)
+  })
+  stream.on('end', () => pending && each(pending))
+}
+
+export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
+  const shown = (spec: CommandSpec) => `${spec.showCwd ? `cd ${shellQuote(spec.showCwd)} && ` : ''}${displayCommand(spec.argv)}`
+
+  const spawn = (spec: CommandSpec): ProcessPromise => {
+    if (stopping && (spec.write || !stopping.writesOnly)) throw new CommandError(mask(shown(spec)), null, '', `was not started: ${stopping.reason}`)
+    const child = $({
+      quiet: true,
+      nothrow: true,
+      prefix: '',
+      postfix: '',
+      // Its own process group, so stopping it also stops whatever it started (see stopChild).
+      detached: true,
+      // No inherited terminal: flyctl must never wait on (or read) the operator's stdin.
+      ...(spec.input !== undefined ? { input: spec.input } : { stdio: ['ignore', 'pipe', 'pipe'] as const }),
+      timeout: spec.timeoutMs,
+      cwd: spec.cwd,
+      env: { ...process.env, ...spec.env },
+    })`sh -c ${WATCHDOG} watchdog ${String(process.pid)} ${spec.argv}`
+    if (spec.passthrough) {
+      // Whole lines, so a secret split across two chunks is still seen (and masked) whole.
+      lines(child.stdout, (line) => process.stdout.write(`${mask(line)}\n`))
+      lines(child.stderr, (line) => process.stderr.write(`${mask(line)}\n`))
+    }
+    running.add(child)
+    child.finally(() => running.delete(child)).catch(() => undefined)
+    if (spec.onLine) lines(child.stdout, spec.onLine)
+    if (spec.stream) {
+      lines(child.stdout, (line) => line.trim() && log.detail(line))
+      lines(child.stderr, (line) => line.trim() && log.detail(line))
+    }
+    return child
+  }
+
+  const once = async (spec: CommandSpec): Promise<CommandResult> => {
+    const started = performance.now()
+    const out = await spawn(spec)
+    const durationMs = performance.now() - started
+    const stderr = mask(out.stderr)
+    if (out.exitCode === 0 || (out.exitCode !== null && spec.okStatuses?.includes(out.exitCode))) {
+      return { stdout: out.stdout, stderr, status: out.exitCode, durationMs, skipped: false }
+    }
+    const timedOut = spec.timeoutMs !== undefined && durationMs >= spec.timeoutMs - 50
+    throw new CommandError(
+      mask(shown(spec)),
+      timedOut ? null : out.exitCode,
+      stderr,
+      timedOut ? `timed out after ${Math.round(spec.timeoutMs! / 1000)}s and was stopped` : out.signal ? `was stopped${stopping ? ` (${stopping.reason})` : ` by ${out.signal}`}` : undefined,
+    )
+  }
+
+  return {
+    dryRun,
+    start(spec) {
+      if (verbose) log.info(mask(`$ ${shown(spec)}`))
+      return spawn(spec)
+    },
+    async change(preview, action) {
+      if (dryRun) {
+        log.result(mask(preview))
+        return undefined
+      }
+      if (verbose) log.info(mask(`! ${preview}`))
+      return action()
+    },
+    async run(spec) {
+      const command = shown(spec)
+      if (spec.write && dryRun) {
+        log.result(mask(spec.input === undefined ? command : heredoc(command, spec.inputPreview ?? '')))
+        return { stdout: '', stderr: '', status: 0, durationMs: 0, skipped: true }
+      }
+      if (verbose) log.info(mask(`${spec.write ? '!' : '$'} ${command}`))
+      if (spec.write) await checkWriteGuard()
+      const attempts = spec.retry && (!spec.write || spec.harmless) ? 3 : 1
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await once(spec)
+        } catch (error) {
+          if (!(error instanceof CommandError) || attempt >= attempts || !isTransient(error.status, error.stderr)) throw error
+          const wait = knob('FLY_RETRY_BASE_MS') * 2 ** (attempt - 1)
+          log.warn(`${mask(command)} failed (${error.stderr.trim().split('\n').pop()}); retrying in ${wait}ms`)
+          await sleep(wait)
+        }
+      }
+    },
+  }
+}

@@ -1,0 +1,244 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { createServer } from 'node:net'
+import { relative } from 'node:path'
+import type { ProcessPromise } from 'zx/core'
+import { OperationError, UserError } from '../core/errors.js'
+import type { Context } from '../core/cli.js'
+import type { DatabaseTarget } from '../secrets/env-files.js'
+import { checkWriteGuard, shellQuote, stopChild, stoppingReason } from '../core/exec.js'
+import { knob, seconds } from '../core/knobs.js'
+import type { Environment } from '../core/names.js'
+
+// How the toolkit reaches an environment's database (interface: Configuration and secrets):
+// a host ending in .flycast or .internal through `flyctl proxy <free local port>:<port> --app
+// <app>` on 127.0.0.1, a Managed Postgres host (*.flympg.net) through `flyctl mpg proxy`, any
+// other host directly. Every session sets statement_timeout and lock_timeout, and every query
+// has a client-side deadline too, so a table lock held elsewhere (or a database that stops
+// answering) ends the step with an error instead of hanging it.
+
+export interface Database {
+  /** Reads run in dry run too. */
+  query<T extends object = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
+  /** Writes go through the chokepoint: printed as psql in dry run. `file`: where `sql` was read
+   * from, shown instead of the SQL; `sensitive`: 1-based parameters shown as **** (salts, hashes). */
+  write(sql: string, params?: unknown[], options?: { file?: string; sensitive?: number[] }): Promise<void>
+  /** Runs fn in one transaction on this session (BEGIN … COMMIT, ROLLBACK on error). Queries from
+   * outside fn wait until it ends. A change to the data (not the toolkit's own bookkeeping) first
+   * proves the run still holds its lock, and rolls back instead of committing once the run is
+   * stopping (a signal, a lost lock). */
+  transaction<T>(fn: () => Promise<T>, options?: { bookkeeping?: boolean }): Promise<T>
+  /** Where it connected, for messages (no password). */
+  readonly where: string
+  readonly env: Environment
+  /** The server and database it reached: equal for two connections to one database. */
+  identity(): Promise<string>
+  /** False once the connection (or its proxy) is gone. */
+  alive(): boolean
+  close(): Promise<void>
+}
+
+export function proxyKind(host: string): 'flyctl' | 'mpg' | undefined {
+  if (host.endsWith('.flympg.net')) return 'mpg'
+  if (host.endsWith('.flycast') || host.endsWith('.internal')) return 'flyctl'
+  return undefined
+}
+
+/** The Fly app a private host belongs to: APP.flycast, top2.nearest.of.APP.internal, … */
+export function privateApp(host: string): string {
+  const labels = host.split('.')
+  return host.endsWith('.flycast') ? labels[0] : labels.at(-2)!
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+interface Tunnel {
+  port: number
+  child: ProcessPromise
+}
+
+async function startProxy(ctx: Context, target: DatabaseTarget): Promise<Tunnel> {
+  const kind = proxyKind(target.host)!
+  const port = await freePort()
+  const name = kind === 'mpg' ? target.host.split('.').at(-3)! : privateApp(target.host)
+  let ready!: () => void
+  const readyLine = new Promise<void>((resolve) => (ready = resolve))
+  const onLine = (line: string) => {
+    if (line.startsWith('Proxying ')) ready()
+  }
+  const child = kind === 'mpg' ? ctx.fly().mpgProxy(name, port, onLine) : ctx.fly().proxy(port, target.port, name, onLine)
+  ctx.onCleanup(() => stopChild(child))
+  let timer: NodeJS.Timeout | undefined
+  const limit = knob('PROXY_READY_TIMEOUT')
+  const outcome = await Promise.race([
+    readyLine.then(() => 'ready' as const),
+    child.then((out) => out),
+    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), limit * 1000))),
+  ])
+  clearTimeout(timer)
+  if (outcome === 'timeout') {
+    await stopChild(child)
+    throw new OperationError(`${kind === 'mpg' ? 'flyctl mpg proxy' : 'flyctl proxy'} to ${name} did not become ready within ${limit}s, and was stopped`, [
+      kind === 'mpg' ? `is the cluster ready? check with: flyctl mpg status ${name}` : `is the database app ${name} running? check with: flyctl status --app ${name}`,
+    ])
+  }
+  if (outcome !== 'ready') {
+    throw new OperationError(`${kind === 'mpg' ? 'flyctl mpg proxy' : 'flyctl proxy'} to ${name} exited with status ${outcome.exitCode}`, outcome.stderr.trim().split('\n').slice(-5))
+  }
+  return { port, child }
+}
+
+/** SQL with its parameters inlined, for the dry-run runbook only. */
+function literalSql(sql: string, params: unknown[] = [], sensitive: number[] = []): string {
+  return sql.replace(/\$(\d+)/g, (_, index) => {
+    if (sensitive.includes(Number(index))) return "'****'"
+    const value = params[Number(index) - 1]
+    if (value === null || value === undefined) return 'NULL'
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+    const text = (v: unknown) => `'${String(v).replace(/'/g, "''")}'`
+    if (Array.isArray(value)) return value.length ? `ARRAY[${value.map(text).join(', ')}]::text[]` : "'{}'::text[]"
+    return text(value)
+  })
+}
+
+/** Whether a table exists yet (the toolkit's own tables and Prisma's appear on first use). */
+export async function tableExists(db: Database, table: string): Promise<boolean> {
+  const [{ exists }] = await db.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [table])
+  return exists
+}
+
+/** Where to connect: the host itself, or the local end of a proxy (stopped at cleanup). */
+export async function reach(ctx: Context, target: DatabaseTarget): Promise<{ host: string; port: number; viaProxy: boolean; tunnel?: Tunnel }> {
+  if (!proxyKind(target.host)) return { host: target.host, port: target.port, viaProxy: false }
+  const tunnel = await startProxy(ctx, target)
+  return { host: '127.0.0.1', port: tunnel.port, viaProxy: true, tunnel }
+}
+
+/** Statement text on one line for `psql -c`: full-line comments dropped, whitespace collapsed. */
+function oneLine(sql: string): string {
+  return sql.replace(/^\s*--.*$/gm, '').replace(/\s+/g, ' ').trim()
+}
+
+const hostForUrl = (host: string) => (host.includes(':') ? `[${host}]` : host)
+
+export async function connect(ctx: Context, target: DatabaseTarget, env: Environment = ctx.env): Promise<Database> {
+  // pg is loaded while the proxy starts, not at every start of every script.
+  const [{ host, port, viaProxy, tunnel }, { default: pg }] = await Promise.all([reach(ctx, target), import('pg')])
+  const statementMs = seconds('DB_STATEMENT_TIMEOUT')
+  const client = new pg.Client({
+    host,
+    port,
+    user: target.user,
+    password: target.password,
+    database: target.database,
+    // Fly's private network (flycast/.internal, mpg proxy) does not speak TLS; elsewhere follow sslmode.
+    ssl: viaProxy || target.socket || !target.sslmode || target.sslmode === 'disable' || target.sslmode === 'prefer' || target.sslmode === 'allow' ? false : { rejectUnauthorized: target.sslmode === 'verify-full' },
+    connectionTimeoutMillis: seconds('DB_CONNECT_TIMEOUT'),
+    statement_timeout: statementMs,
+    lock_timeout: seconds('DB_LOCK_TIMEOUT'),
+    idle_in_transaction_session_timeout: statementMs * 2,
+    // Client-side as well: a server (or a proxy) that accepts and never answers still ends.
+    query_timeout: statementMs + 5000,
+    application_name: 'microbima-deploy',
+  })
+  const where = `${target.socket ? target.host : `${hostForUrl(target.host)}:${target.port}`}/${target.database}${viaProxy ? ` (through ${proxyKind(target.host) === 'mpg' ? 'flyctl mpg proxy' : 'flyctl proxy'} on 127.0.0.1:${port})` : ''}`
+  let alive = true
+  client.on('error', () => (alive = false))
+  client.on('end', () => (alive = false))
+  tunnel?.child.then(() => (alive = false), () => (alive = false))
+  try {
+    await client.connect()
+  } catch (error) {
+    throw new OperationError(`cannot connect to the ${env} database at ${where}: ${(error as Error).message}`)
+  }
+  ctx.onCleanup(() => client.end().catch(() => undefined))
+  const fail = (verb: string, error: unknown, sql: string) => {
+    const code = (error as { code?: string }).code
+    const message = (error as Error).message
+    const why = code === '57014' ? `${message} (DB_STATEMENT_TIMEOUT=${statementMs / 1000}s)` : code === '55P03' ? `${message}: another session holds a lock on it (DB_LOCK_TIMEOUT)` : /timeout/i.test(message) && !code ? `${message}: the database did not answer within ${statementMs / 1000 + 5}s` : message
+    return new OperationError(`${verb} on the ${env} database failed: ${why}${code ? ` (SQLSTATE ${code})` : ''}`, [oneLine(sql).slice(0, 200)])
+  }
+  // One session: a query from outside an open transaction (a signal's cleanup writing the ledger,
+  // releasing the lock) would otherwise run inside it and share its fate.
+  const insideTransaction = new AsyncLocalStorage<boolean>()
+  let openTransaction: Promise<void> | undefined
+  const outsideTransaction = async () => {
+    while (openTransaction && !insideTransaction.getStore()) await openTransaction
+  }
+  const db: Database = {
+    where,
+    env,
+    alive: () => alive,
+    async query<T extends object>(sql: string, params: unknown[] = []) {
+      await outsideTransaction()
+      try {
+        return (await client.query(sql, params)).rows as T[]
+      } catch (error) {
+        throw fail('query', error, sql)
+      }
+    },
+    async write(sql: string, params: unknown[] = [], options = {}) {
+      const preview = options.file
+        ? `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 --single-transaction -f ${shellQuote(relative(process.cwd(), options.file))}`
+        : `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -c ${shellQuote(oneLine(literalSql(sql, params, options.sensitive)))}`
+      await ctx.exec.change(preview, async () => {
+        await outsideTransaction()
+        try {
+          await client.query(sql, params)
+        } catch (error) {
+          throw fail('write', error, sql)
+        }
+      })
+    },
+    async transaction(fn, options = {}) {
+      if (!options.bookkeeping) await checkWriteGuard()
+      await outsideTransaction()
+      let ended!: () => void
+      openTransaction = new Promise<void>((resolve) => (ended = resolve))
+      try {
+        return await insideTransaction.run(true, async () => {
+          await db.query('BEGIN')
+          const result = await fn()
+          const stopping = stoppingReason()
+          if (stopping && !options.bookkeeping) throw new OperationError(`the transaction was rolled back, nothing in it was changed: ${stopping}`)
+          await db.query('COMMIT')
+          return result
+        })
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw error
+      } finally {
+        openTransaction = undefined
+        ended()
+      }
+    },
+    async identity() {
+      const [row] = await db.query<{ sysid: string | null; oid: string; db: string }>(
+        `SELECT (SELECT system_identifier::text FROM pg_control_system()) AS sysid, (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS oid, current_database() AS db`,
+      ).catch(async () => db.query<{ sysid: string | null; oid: string; db: string }>(`SELECT coalesce(inet_server_addr()::text, '') || ':' || coalesce(inet_server_port()::text, '') AS sysid, (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS oid, current_database() AS db`))
+      return `${row.sysid}/${row.oid}/${row.db}`
+    },
+    close: async () => {
+      alive = false
+      await client.end().catch(() => undefined)
+    },
+  }
+  return db
+}
+
+/** Staging and production reached in one run must be two databases: compared by the server's
+ * identity (system identifier and database oid), which no pair of host names can fake. */
+export async function assertDistinct(a: Database, b: Database): Promise<void> {
+  const [x, y] = await Promise.all([a.identity(), b.identity()])
+  if (x === y) {
+    throw new UserError(`staging and production reach the same database (${a.where} and ${b.where} are one server and database): give each environment its own database`)
+  }
+}

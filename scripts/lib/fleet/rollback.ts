@@ -1,0 +1,67 @@
+import type { Context } from '../core/cli.js'
+import { OperationError, UserError } from '../core/errors.js'
+import type { FlyRelease, FlyStatus } from '../fly/flyctl.js'
+import { judgeFleet, waitHealthy, type AppHealth } from './health.js'
+import { readFlyToml } from '../fly/flytoml.js'
+import { shortRef } from '../core/log.js'
+import { type AppKey, flyAppName, flyConfigPath } from '../core/names.js'
+
+// Section 8.1 done right. `fly deploy --image-label v1.0.0` rebuilds the current code; a real
+// rollback redeploys an earlier release's image. The interface's target rule: the newest release
+// with Status `complete` whose ImageRef differs from the running one (secrets-only releases reuse
+// the running image and failed releases never ran, so both are skipped), or the one IMAGE= or
+// VERSION= names. A rollback is verified on every machine: flyctl exiting 0 proves nothing.
+
+export interface RollbackChoice {
+  image?: string
+  version?: number
+}
+
+export function chooseRollbackTarget(releases: FlyRelease[], currentImage: string | undefined, choice: RollbackChoice): FlyRelease | undefined {
+  const newestFirst = [...releases].sort((a, b) => b.Version - a.Version)
+  if (choice.version !== undefined) {
+    const release = newestFirst.find((r) => r.Version === choice.version)
+    if (!release) throw new UserError(`VERSION=${choice.version} is not among the app's last ${releases.length} releases: pick one from the table above`)
+    if (release.Status !== 'complete') throw new UserError(`VERSION=${choice.version} is a ${release.Status} release: pick a complete one`)
+    return release
+  }
+  if (choice.image !== undefined) {
+    const release = newestFirst.find((r) => r.ImageRef === choice.image && r.Status === 'complete')
+    if (!release) throw new UserError(`IMAGE=${choice.image} is not the image of any complete release of this app: pick one from the table above`)
+    return release
+  }
+  return newestFirst.find((r) => r.Status === 'complete' && r.ImageRef !== currentImage)
+}
+
+/** "3 on …:deployment-01K7…WXYZ, 1 on …:v1.0.0" */
+export function imageCounts(status: FlyStatus): string {
+  const counts = new Map<string, number>()
+  for (const m of status.Machines ?? []) counts.set(m.config?.image ?? '(none)', (counts.get(m.config?.image ?? '(none)') ?? 0) + 1)
+  return [...counts].map(([ref, n]) => `${n} on ${shortRef(ref, status.Name)}`).join(', ') || 'no machines'
+}
+
+export interface RollbackResult {
+  /** Machines per image before the rollback. */
+  before: string
+  /** Machines per image after it (all on the target when it worked). */
+  after: string
+  health: AppHealth
+}
+
+/** flyctl deploy --app A --config C --image REF --skip-release-command (the migrations of today's
+ * config are not for yesterday's image), then every machine checked to run REF, then health. */
+export async function rollBackFleet(ctx: Context, key: AppKey, image: string, beforeStatus?: FlyStatus): Promise<RollbackResult> {
+  const app = flyAppName(ctx.env, key)
+  const fly = ctx.fly()
+  const before = beforeStatus ?? (await fly.status(app))
+  await fly.deployRollback(app, flyConfigPath(ctx.env, key), image)
+  if (ctx.dryRun) return { before: imageCounts(before), after: `would be all on ${shortRef(image, app)}`, health: { app, key, healthy: false, fleet: { summary: '', images: new Map(), problems: [], failing: [] }, http: '', evidence: [], seconds: 0 } }
+  const now = await fly.status(app)
+  const fleet = judgeFleet(now, readFlyToml(flyConfigPath(ctx.env, key)), image)
+  const off = (now.Machines ?? []).filter((m) => m.config?.image !== image)
+  if (off.length || !(now.Machines ?? []).length) {
+    throw new OperationError(`flyctl reported the rollback of ${app} as done, but ${off.length} of ${(now.Machines ?? []).length} machines do not run ${shortRef(image, app)}`, [`machines now: ${imageCounts(now)}`, ...fleet.problems])
+  }
+  const health = await waitHealthy(ctx, key, image)
+  return { before: imageCounts(before), after: imageCounts(now), health }
+}

@@ -1,0 +1,49 @@
+import { $ } from 'zx/core'
+import type { Context } from '../core/cli.js'
+import { Refusal } from '../core/errors.js'
+import { flag } from '../core/knobs.js'
+import type { Environment } from '../core/names.js'
+
+// What is being deployed, from git's point of view. Staging deploys from the `staging` branch and
+// production from `main` (the strategy document's §4.2); a working tree with uncommitted changes
+// deploys code nobody can find again. Staging warns; production refuses (exit 3) unless
+// ALLOW_DIRTY=1 says the operator means it.
+
+export const BRANCH: Record<Environment, string> = { staging: 'staging', production: 'main' }
+
+export interface TreeState {
+  repo: boolean
+  branch?: string
+  dirty: string[]
+}
+
+export async function treeState(dir: string): Promise<TreeState> {
+  // One git process, not three: this runs before the first flyctl call, on every deploy.
+  const status = await $({ quiet: true, nothrow: true, prefix: '', cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })`git status --porcelain=v2 --branch --untracked-files=no`
+  if (status.exitCode !== 0) return { repo: false, dirty: [] }
+  const lines = status.stdout.split('\n').filter(Boolean)
+  const head = lines.find((l) => l.startsWith('# branch.head '))?.slice('# branch.head '.length)
+  // CI checks out a commit (detached HEAD): GitHub names the branch in GITHUB_REF_NAME.
+  const branch = head === undefined || head === '(detached)' ? process.env.GITHUB_REF_NAME || undefined : head
+  // Porcelain v2 entries: "1" ordinary (path after 8 fields), "2" renamed (9, then a tab and the
+  // old path), "u" unmerged (10).
+  const fieldsBeforePath: Record<string, number> = { '1': 8, '2': 9, u: 10 }
+  const dirty = lines.filter((l) => l[0] in fieldsBeforePath).map((l) => l.split(' ').slice(fieldsBeforePath[l[0]]).join(' ').split('\t')[0])
+  return { repo: true, branch, dirty }
+}
+
+/** Warns (staging) or refuses (production) a deploy from a dirty tree or another branch. */
+export async function checkTree(ctx: Context, dir: string): Promise<void> {
+  const state = await treeState(dir)
+  if (!state.repo) return
+  const problems: string[] = []
+  if (state.dirty.length) problems.push(`the working tree has ${state.dirty.length} uncommitted change${state.dirty.length === 1 ? '' : 's'} (${state.dirty[0]}${state.dirty.length > 1 ? ', …' : ''})`)
+  const wanted = BRANCH[ctx.env]
+  if (state.branch && state.branch !== wanted) problems.push(`this is branch ${state.branch}, not ${wanted}`)
+  if (!problems.length) return
+  if (ctx.env === 'staging' || flag('ALLOW_DIRTY')) {
+    for (const problem of problems) ctx.log.warn(`${problem}: deploying it anyway${ctx.env === 'production' ? ' (ALLOW_DIRTY=1)' : ''}`)
+    return
+  }
+  throw new Refusal(`production deploys a clean ${wanted} branch: ${problems.join('; ')}`, [`commit and switch to ${wanted}, or run again with ALLOW_DIRTY=1 if you mean to deploy this tree`])
+}

@@ -1,0 +1,49 @@
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+
+// Where the sandbox lives and the throwaway files it needs: the repository it runs from, temporary
+// folders, and env folders written as an operator would write them (mode 0600 files).
+
+/** The repository root: found upwards from this file, which may also run bundled from dist/. */
+export const REPO = (() => {
+  let dir = import.meta.dirname
+  while (!existsSync(join(dir, 'Makefile')) || !existsSync(join(dir, 'scripts'))) {
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error('cannot find the repository root')
+    dir = parent
+  }
+  return dir
+})()
+
+export function tempDir(prefix = 'mb-'): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+export type AppValues = Partial<Record<'internal-api' | 'public-api' | 'web-admin', Record<string, string>>>
+export type EnvFiles = Partial<Record<'staging' | 'production', AppValues>>
+
+/** Writes an env folder (mode 0600 files) and returns its path, for ENV_DIR / --env-dir. */
+export function writeEnvDir(files: EnvFiles, dir = tempDir('mb-env-')): string {
+  for (const [env, apps] of Object.entries(files)) {
+    mkdirSync(join(dir, env), { recursive: true })
+    for (const [app, values] of Object.entries(apps ?? {})) {
+      const path = join(dir, env, `${app}.env`)
+      writeFileSync(path, Object.entries(values ?? {}).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 })
+      chmodSync(path, 0o600)
+    }
+  }
+  return dir
+}
+
+/** Env files for both environments, as an operator fills them in from the .env.example files: the
+ * internal API on the given database URLs, the web admin reaching it over Flycast (port 80, the
+ * service's external port). Values are sandbox placeholders, never real secrets. */
+export function sandboxEnvFiles(urls: { staging: string; production: string }, label = 'sandbox'): EnvFiles {
+  const apps = (env: 'staging' | 'production'): AppValues => ({
+    'internal-api': { DATABASE_URL: urls[env], JWT_SECRET: `${label}-jwt-${env}`, MPESA_CONSUMER_KEY: `${label}-mpesa-key-${env}`, MPESA_CONSUMER_SECRET: `${label}-mpesa-${env}` },
+    'public-api': { KONG_PARTNER_API_KEY: `${label}-partner-key-${env}` },
+    'web-admin': { SESSION_SECRET: `${label}-session-${env}`, INTERNAL_API_URL: `http://microbima-${env}-internal-api.flycast` },
+  })
+  return { staging: apps('staging'), production: apps('production') }
+}

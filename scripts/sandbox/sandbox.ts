@@ -1,0 +1,135 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { newApp } from './fly-sim/model/apps.ts'
+import { logLine } from './fly-sim/model/logs.ts'
+import { autostopPass } from './fly-sim/model/fleet.ts'
+import { allocate } from './fly-sim/model/ips.ts'
+import { readSandbox, readState, updateState, type Sandbox as SandboxSettings, type SimState } from './fly-sim/state.ts'
+import { startFlyProxy, type FlyProxy } from './fly-proxy.ts'
+import { spawn } from 'node:child_process'
+import { REPO, tempDir } from './files.ts'
+
+// A Fly sandbox: the simulator's state directory, its configuration, its call log and faults,
+// and Fly Proxy in front of the apps. `env` is what a toolkit process needs to use it.
+
+export interface Call {
+  argv: string[]
+  stdin: string | null
+  t: number
+  pid: number
+  cwd: string
+}
+
+export type { Fault } from './fly-sim/state.ts'
+import type { Fault } from './fly-sim/state.ts'
+
+export type SandboxOptions = SandboxSettings
+
+export const FLY_BIN = join(REPO, 'scripts', 'sandbox', 'fly-sim', 'flyctl')
+
+// Commands that change something on Fly (the rest only read).
+const WRITES = [/^apps create/, /^secrets (import|set|unset|deploy)/, /^deploy/, /^ssh console/, /^postgres (create|attach)/, /^volumes snapshots create/, /^ips (allocate|release)/, /^mpg (create|attach|backup create|restore)/, /^machine start/]
+
+export interface Sandbox {
+  stateDir: string
+  env: Record<string, string>
+  proxy: FlyProxy
+  calls(): Call[]
+  writes(): Call[]
+  clearCalls(): void
+  fault(fault: Fault): void
+  state(): SimState
+  /** Changes the model directly (no call logged): for setting up a scenario. */
+  update<T>(fn: (state: SimState) => T): T
+  settings(patch: Partial<SandboxSettings>): void
+  /** Creates the six MicroBima apps directly in the simulator state (no call logged). */
+  seedApps(): void
+  /** Fly Proxy stops every idle machine it may, now (apps with auto_stop_machines). */
+  idle(): void
+  /** Appends a line to an app's log buffer, as if the app had printed it. */
+  appLog(app: string, message: string): void
+  fly(args: string[], input?: string, env?: Record<string, string>): Promise<FlyResult>
+  close(): Promise<void>
+}
+
+export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const stateDir = tempDir('mb-sim-')
+  const settingsPath = join(stateDir, 'sandbox.json')
+  writeFileSync(settingsPath, JSON.stringify({ orgs: ['microbima'], ...options }, null, 1))
+  const proxy = await startFlyProxy(stateDir)
+  const env = {
+    FLY_BIN,
+    FLY_SIM_STATE: stateDir,
+    FLY_API_TOKEN: 'FlyV1 fm2_sim-token',
+    FLY_CONFIG_DIR: join(stateDir, 'flyctl-config'),
+    FLY_NO_UPDATE_CHECK: '1',
+    HEALTH_URL_TEMPLATE: proxy.template,
+    HEALTH_TIMEOUT: '5',
+    HEALTH_INTERVAL: '0.2',
+    FLY_RETRY_BASE_MS: '50',
+  }
+  const calls = (): Call[] => {
+    const path = join(stateDir, 'calls.jsonl')
+    return existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []
+  }
+  const update = <T>(fn: (state: SimState) => T) => updateState(stateDir, fn)
+  return {
+    stateDir,
+    env,
+    proxy,
+    calls,
+    writes: () => calls().filter((c) => WRITES.some((w) => w.test(c.argv.join(' ')))),
+    clearCalls: () => writeFileSync(join(stateDir, 'calls.jsonl'), ''),
+    fault(fault) {
+      const path = join(stateDir, 'faults.json')
+      const faults = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : []
+      writeFileSync(path, JSON.stringify([...faults, fault]))
+    },
+    state: () => readState(stateDir),
+    update,
+    settings: (patch) => writeFileSync(settingsPath, JSON.stringify({ ...readSandbox(stateDir), ...patch }, null, 1)),
+    seedApps() {
+      update((state) => {
+        for (const env of ['staging', 'production']) {
+          for (const app of ['internal-api', 'public-api', 'web-admin']) {
+            const name = `microbima-${env}-${app}`
+            state.apps[name] ??= newApp(name, 'microbima')
+            // As make create-apps leaves it: the internal API reachable over Flycast only.
+            if (app === 'internal-api' && !state.apps[name].ips.length) allocate(state.apps[name], 'private_v6')
+          }
+        }
+      })
+    },
+    idle: () => update((state) => autostopPass(state, readSandbox(stateDir), true)),
+    appLog: (app, message) => update((state) => void state.apps[app].logs.push(logLine(state.apps[app].machines[0]?.id ?? 'none', 'jnb', 'info', message))),
+    fly: (args, input, extra) => runFly(args, { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env, ...extra }, input),
+    close: () => proxy.close(),
+  }
+}
+
+export interface FlyResult {
+  code: number | null
+  stdout: string
+  stderr: string
+  /** stdout and stderr together, in arrival order. */
+  output: string
+}
+
+/** Runs the simulated flyctl as an operator's shell would, without blocking this process (it may
+ * serve the databases or the proxy the call talks to). */
+function runFly(args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<FlyResult> {
+  return new Promise((resolve) => {
+    const child = spawn(FLY_BIN, args, { cwd: REPO, env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const result: FlyResult = { code: null, stdout: '', stderr: '', output: '' }
+    child.stdout.on('data', (chunk) => ((result.stdout += chunk), (result.output += chunk)))
+    child.stderr.on('data', (chunk) => ((result.stderr += chunk), (result.output += chunk)))
+    child.stdin.on('error', () => undefined)
+    child.stdin.end(input)
+    child.on('close', (code) => resolve({ ...result, code }))
+  })
+}
+
+/** The argv lists of calls, without the binary, for exact sequence assertions. */
+export function argvs(calls: Call[]): string[][] {
+  return calls.map((c) => c.argv)
+}
