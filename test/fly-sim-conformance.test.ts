@@ -173,7 +173,7 @@ test('flyctl.md §0.1, §0.5 (internal/cli/cli.go Run + printError; cobra legacy
   const missing = await sb.fly(['status', '--app', 'nope', '--json'])
   assert.equal([missing.code, missing.stdout, missing.stderr], [1, '', 'Error: failed to get app: Could not find App "nope"\n'])
   const noState = await run(FLY_BIN, ['apps', 'list', '--json'], { env: { FLY_SIM_STATE: '', FLY_API_TOKEN: 'x' } })
-  assert.equal([noState.code, noState.stderr], [1, 'Error: FLY_SIM_STATE is not set (fly simulator)\n'])
+  assert.equal([noState.code, noState.stderr], [1, "Error: FLY_SIM_STATE is not set: this flyctl is the sandbox's simulator (make sandbox prints the exports to use it)\n"])
   await sb.close()
 })
 

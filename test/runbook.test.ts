@@ -629,6 +629,8 @@ test('logs-*: flyctl logs --no-tail per app, bounded, secrets masked; FOLLOW=1 s
   await until('connected with token ****')
   sandbox.appLog(STAGING[2], `later line ${SECRET.session}`)
   await until('later line ****')
+  // Every app's follower has started (under load the third may still be starting).
+  for (let i = 0; i < 100 && sandbox.calls().length < STAGING.length; i++) await new Promise((r) => setTimeout(r, 100))
   child!.kill('SIGINT')
   const stopped = await following
   assert.is(stopped.code, 130, stopped.output)

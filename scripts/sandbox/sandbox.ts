@@ -6,6 +6,7 @@ import { autostopPass } from './fly-sim/model/fleet.ts'
 import { allocate } from './fly-sim/model/ips.ts'
 import { readSandbox, readState, updateState, type Sandbox as SandboxSettings, type SimState } from './fly-sim/state.ts'
 import { startFlyProxy, type FlyProxy } from './fly-proxy.ts'
+import { runDirect, startSimulator, type DirectResult } from './fly-sim/server.ts'
 import { spawn } from 'node:child_process'
 import { REPO, tempDir } from './files.ts'
 
@@ -25,7 +26,8 @@ import type { Fault } from './fly-sim/state.ts'
 
 export type SandboxOptions = SandboxSettings
 
-export const FLY_BIN = join(REPO, 'scripts', 'sandbox', 'fly-sim', 'flyctl')
+/** The sandbox's flyctl (scripts/sandbox/fly-sim/client.ts, built into dist/ by scripts/build.mjs). */
+export const FLY_BIN = join(REPO, 'dist', 'flyctl')
 
 // Commands that change something on Fly (the rest only read).
 const WRITES = [/^apps create/, /^secrets (import|set|unset|deploy)/, /^deploy/, /^ssh console/, /^postgres (create|attach)/, /^volumes snapshots create/, /^ips (allocate|release)/, /^mpg (create|attach|backup create|restore)/, /^machine start/]
@@ -49,6 +51,9 @@ export interface Sandbox {
   /** Appends a line to an app's log buffer, as if the app had printed it. */
   appLog(app: string, message: string): void
   fly(args: string[], input?: string, env?: Record<string, string>): Promise<FlyResult>
+  /** The same command served without a flyctl process (not logged with a process id to wait for):
+   * for setting the sandbox up quickly. */
+  direct(args: string[], input?: string): Promise<DirectResult>
   close(): Promise<void>
 }
 
@@ -56,7 +61,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const stateDir = tempDir('mb-sim-')
   const settingsPath = join(stateDir, 'sandbox.json')
   writeFileSync(settingsPath, JSON.stringify({ orgs: ['microbima'], ...options }, null, 1))
-  const proxy = await startFlyProxy(stateDir)
+  const [proxy, simulator] = await Promise.all([startFlyProxy(stateDir), startSimulator(stateDir)])
   const env = {
     FLY_BIN,
     FLY_SIM_STATE: stateDir,
@@ -102,8 +107,11 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     },
     idle: () => update((state) => autostopPass(state, readSandbox(stateDir), true)),
     appLog: (app, message) => update((state) => void state.apps[app].logs.push(logLine(state.apps[app].machines[0]?.id ?? 'none', 'jnb', 'info', message))),
+    direct: (args, input) => runDirect(stateDir, args, { env: { ...process.env, ...env } as Record<string, string>, cwd: REPO, input }),
     fly: (args, input, extra) => runFly(args, { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env, ...extra }, input),
-    close: () => proxy.close(),
+    close: async () => {
+      await Promise.all([proxy.close(), simulator.close()])
+    },
   }
 }
 

@@ -28,11 +28,11 @@ export async function scenario(options: { stagingDeployed?: boolean; sandbox?: P
   for (const env of ['staging', 'production'] as const) {
     for (const [key, values] of Object.entries(files[env]!)) {
       const lines = [`NODE_ENV='${env}'`, ...Object.entries(values!).map(([k, v]) => `${k}='${v}'`)]
-      await sandbox.fly(['secrets', 'import', '--app', `microbima-${env}-${key}`, '--stage'], `${lines.join('\n')}\n`)
+      await sandbox.direct(['secrets', 'import', '--app', `microbima-${env}-${key}`, '--stage'], `${lines.join('\n')}\n`)
     }
   }
   for (const db of ['microbima-staging-db', 'microbima-prod-db']) {
-    await sandbox.fly(['postgres', 'create', '--name', db, '--region', 'jnb', '--org', 'microbima', '--initial-cluster-size', '1', '--vm-size', 'shared-cpu-1x', '--volume-size', '10'])
+    await sandbox.direct(['postgres', 'create', '--name', db, '--region', 'jnb', '--org', 'microbima', '--initial-cluster-size', '1', '--vm-size', 'shared-cpu-1x', '--volume-size', '10'])
   }
   // ALLOW_DIRTY: the tests run in whatever checkout they find; the git rule has tests of its own.
   const env = { ...sandbox.env, ENV_DIR: envDir, LOCK_WAIT: '2', ALLOW_DIRTY: '1' }

@@ -2,7 +2,9 @@
 // output streams, flyctl's error shape (`Error: <message>` on stderr, exit 1; internal/cli/cli.go)
 // and how the target app is chosen (internal/command/command.go RequireAppName).
 import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
+import { call, env } from './call.ts'
 
 export class FlyError extends Error {
   constructor(
@@ -17,12 +19,26 @@ export class FlyError extends Error {
   }
 }
 
-export const out = (text: string): void => void process.stdout.write(text)
-export const err = (text: string): void => void process.stderr.write(text)
+export const out = (text: string): void => call().write(1, text)
+export const err = (text: string): void => call().write(2, text)
 /** internal/render/render.go: json.Encoder with a 4-space indent and a trailing newline. */
 export const json = (value: unknown) => out(JSON.stringify(value, null, 4) + '\n')
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-export const hang = () => new Promise<never>(() => setInterval(() => undefined, 60_000))
+/** Waits ms; an interrupted call stops waiting (the call has already ended). */
+export const sleep = (ms: number) =>
+  new Promise<void>((resolve, reject) => {
+    const { interrupted } = call()
+    if (interrupted.aborted) return reject(interrupted.reason)
+    const timer = setTimeout(() => (interrupted.removeEventListener('abort', stop), resolve()), ms)
+    const stop = () => (clearTimeout(timer), reject(interrupted.reason))
+    interrupted.addEventListener('abort', stop, { once: true })
+  })
+/** Waits until the call is interrupted (a command that never returns). */
+export const hang = () =>
+  new Promise<never>((_, reject) => {
+    const { interrupted } = call()
+    if (interrupted.aborted) return reject(interrupted.reason)
+    interrupted.addEventListener('abort', () => reject(interrupted.reason), { once: true })
+  })
 
 export type FlagSpec = Record<string, { short?: string; value: boolean; repeat?: boolean }>
 export type Flags = Record<string, string | boolean | string[]>
@@ -76,9 +92,9 @@ export const str = (flags: Flags, name: string): string | undefined => (typeof f
 
 /** RequireAppName: -a/--app, then FLY_APP, then `app` in the config file (-c, or ./fly.toml). */
 export function appName(flags: Flags): string {
-  const name = str(flags, 'app') || process.env.FLY_APP
+  const name = str(flags, 'app') || env('FLY_APP')
   if (name) return name
-  const config = str(flags, 'config') || 'fly.toml'
+  const config = resolve(call().cwd, str(flags, 'config') || 'fly.toml')
   if (existsSync(config)) {
     const app = (parseToml(readFileSync(config, 'utf8')) as { app?: string }).app
     if (app) return app

@@ -1,35 +1,46 @@
 // What every simulated command shares at run time: the state directory, the sandbox settings,
-// latencies and injected faults, and Fly Proxy's auto-stop pass between commands.
+// latencies and injected faults, and Fly Proxy's auto-stop pass between commands. Settings are
+// read at each call, as a new flyctl process would see them.
 import { randomBytes } from 'node:crypto'
-import { FlyError, hang, sleep } from './cli.ts'
+import { call, Exit } from './call.ts'
+import { FlyError, hang, out, sleep } from './cli.ts'
 import { autostopPass } from './model/fleet.ts'
-import { type Fault, type SimApp, type SimState, readSandbox, stateDir, takeFault, updateState } from './state.ts'
+import { type Fault, type Sandbox, type SimApp, type SimState, readSandbox, takeFault, updateState } from './state.ts'
 
-export const dir = stateDir()
-export const sandbox = readSandbox(dir)
-export const timeScale = sandbox.timeScale ?? 1
+/** The state directory of the sandbox this call belongs to. */
+export const dir = (): string => call().dir
+
+/** The sandbox's settings (sandbox.json), read once per call. */
+export function sandbox(): Sandbox {
+  const memo = call().memo
+  if (!memo.has('sandbox')) memo.set('sandbox', readSandbox(dir()))
+  return memo.get('sandbox') as Sandbox
+}
+
+/** Multiplies flyctl's waits (wait_timeout, …) so a 5-minute health wait passes in a second. */
+export const timeScale = (): number => sandbox().timeScale ?? 1
 
 export const requestId = () => `01${randomBytes(12).toString('hex').toUpperCase()}-jnb`
 
 export async function latency(command: string): Promise<void> {
-  const fromEnv = Object.fromEntries((process.env.FLY_SIM_LATENCY ?? '').split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]))
-  const ms = fromEnv[command] ?? sandbox.latencyMs?.[command] ?? 0
+  const fromEnv = Object.fromEntries((call().env.FLY_SIM_LATENCY ?? '').split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]))
+  const ms = fromEnv[command] ?? sandbox().latencyMs?.[command] ?? 0
   if (ms > 0) await sleep(ms)
 }
 
 /** Faults every command honours; returns the fault for the command-specific kinds. */
 export async function fault(command: string, app?: string): Promise<Fault | undefined> {
-  const f = takeFault(dir, command, app)
+  const f = takeFault(dir(), command, app)
   if (!f) return undefined
   if (f.kind === 'hang') await hang()
   if (f.kind === 'unauthenticated') throw new FlyError("no access token available. Please login with 'flyctl auth login'")
   if (f.kind === 'unauthorized') throw new FlyError(`unauthorized (Request ID: ${requestId()})`)
   if (f.kind === 'transient') throw new FlyError('failed to get app: Get "https://api.fly.io/graphql": read tcp 10.0.0.2:51234->77.83.140.164:443: read: connection reset by peer')
   // Fault `stdout`: the command prints `detail` instead of its answer and exits 0 (a malformed
-  // answer, e.g. JSON list items without their fields). Pipes are written synchronously.
+  // answer, e.g. JSON list items without their fields).
   if (f.kind === 'stdout') {
-    process.stdout.write(f.detail ?? '')
-    process.exit(0)
+    out(f.detail ?? '')
+    throw new Exit(0)
   }
   return f
 }
@@ -43,6 +54,7 @@ export function findApp(state: SimState, name: string): SimApp {
 
 /** Fly Proxy keeps working between commands: idle machines of auto-stop apps are stopped. */
 export function proxyPass(): void {
-  if (sandbox.autostopIdleMs === undefined) return
-  updateState(dir, (state) => autostopPass(state, sandbox))
+  const settings = sandbox()
+  if (settings.autostopIdleMs === undefined) return
+  updateState(dir(), (state) => autostopPass(state, settings))
 }

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 // The simulator's model of Fly, kept between calls in $FLY_SIM_STATE: state.json (apps, machines,
@@ -203,16 +203,6 @@ export interface Fault {
   detail?: string
 }
 
-export function stateDir(): string {
-  const dir = process.env.FLY_SIM_STATE
-  if (!dir) {
-    process.stderr.write('Error: FLY_SIM_STATE is not set (fly simulator)\n')
-    process.exit(1)
-  }
-  mkdirSync(dir, { recursive: true })
-  return dir
-}
-
 function readJson<T>(path: string, fallback: T): T {
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : fallback
 }
@@ -278,6 +268,6 @@ export function takeFault(dir: string, command: string, app: string | undefined)
   })
 }
 
-export function logCall(dir: string, argv: string[], stdin: string | null): void {
-  appendFileSync(join(dir, 'calls.jsonl'), JSON.stringify({ argv, stdin, t: Date.now(), pid: process.pid, cwd: process.cwd() }) + '\n')
+export function logCall(dir: string, argv: string[], stdin: string | null, who: { pid: number; cwd: string }): void {
+  appendFileSync(join(dir, 'calls.jsonl'), JSON.stringify({ argv, stdin, t: Date.now(), pid: who.pid, cwd: who.cwd }) + '\n')
 }

@@ -1,4 +1,5 @@
 // fly apps create | list (internal/command/apps/create.go, list.go; flyctl.md §1).
+import { env } from '../call.ts'
 import { FlyError, JSON_FLAG, NON_INTERACTIVE, err, json, out, parseFlags, str, unknownCommand } from '../cli.ts'
 import { newApp } from '../model/apps.ts'
 import { dir, fault, latency, requestId, sandbox } from '../runtime.ts'
@@ -21,8 +22,8 @@ export function appJson(app: SimApp) {
 
 /** internal/prompt/prompt.go Org: auto-select the only (personal) org, else a non-interactive error. */
 export function chooseOrg(given: string | undefined): string {
-  const orgs = sandbox.orgs ?? ['microbima']
-  let org = given || process.env.FLY_ORG || process.env.FLY_ORGANIZATION
+  const orgs = sandbox().orgs ?? ['microbima']
+  let org = given || env('FLY_ORG') || env('FLY_ORGANIZATION')
   if (!org) {
     if (orgs.length !== 1) throw new FlyError('org slug must be specified when not running interactively')
     org = orgs[0]
@@ -40,8 +41,8 @@ async function create(args: string[]) {
   if (!name) throw new FlyError(NON_INTERACTIVE)
   const org = chooseOrg(str(flags, 'org'))
   await fault('apps', name)
-  const app = updateState(dir, (state) => {
-    if (state.apps[name] || sandbox.takenNames?.includes(name)) {
+  const app = updateState(dir(), (state) => {
+    if (state.apps[name] || sandbox().takenNames?.includes(name)) {
       throw new FlyError(`Validation failed: Name has already been taken (Request ID: ${requestId()})`, 1, '', 'App names are unique across all of Fly.io, not just your organization, so this name may be held by an app you cannot see. Try a different name.\n')
     }
     return (state.apps[name] = newApp(name, org))
@@ -54,7 +55,7 @@ async function list(args: string[]) {
   const { flags } = parseFlags(args, { org: { short: 'o', value: true }, quiet: { short: 'q', value: false }, ...JSON_FLAG })
   await latency('apps')
   await fault('apps')
-  const apps = Object.values(readState(dir).apps).filter((a) => !flags.org || a.org === flags.org)
+  const apps = Object.values(readState(dir()).apps).filter((a) => !flags.org || a.org === flags.org)
   if (flags.json) json(apps.map(appJson))
   else if (flags.quiet) out(apps.map((a) => a.name).join('\n') + (apps.length ? '\n' : ''))
   else out(apps.length ? apps.map((a) => `${a.name}\t${a.org}\t${appJson(a).Status}`).join('\n') + '\n' : 'No apps found\n')

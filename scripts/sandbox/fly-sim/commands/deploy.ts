@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { call, env } from '../call.ts'
 import { APP_FLAG, FlyError, err, out, parseFlags, str } from '../cli.ts'
 import { build } from '../model/build.ts'
 import { hex, machineConfig, nowIso, secretsAt, launchSecretsVersion } from '../model/fleet.ts'
@@ -14,7 +15,7 @@ import { loadAppConfig, parseDuration } from '../model/flytoml.ts'
 import { provisionOnFirstDeploy } from '../model/ips.ts'
 import { createMachines, updateMachines } from '../model/rollout.ts'
 import { localMinVersion } from '../model/secrets.ts'
-import { dir, fault, findApp, latency, requestId, sandbox, timeScale } from '../runtime.ts'
+import { dir, fault, findApp, latency, requestId, timeScale } from '../runtime.ts'
 import { readState, updateState } from '../state.ts'
 import { runReleaseCommand } from './release-command.ts'
 import { addRelease, finishRelease } from './releases-model.ts'
@@ -37,15 +38,15 @@ const FLAGS = {
 export async function deploy(args: string[]) {
   const { flags, positionals } = parseFlags(args, FLAGS)
   // ChangeWorkingDirectoryToFirstArgIfPresent: the positional working directory comes first.
-  const context = positionals[0] ? resolve(positionals[0]) : process.cwd()
+  const context = resolve(call().cwd, positionals[0] ?? '.')
   const { config, path: configPath } = loadAppConfig(resolve(context, str(flags, 'config') || 'fly.toml'))
-  const name = str(flags, 'app') || process.env.FLY_APP || config.app
+  const name = str(flags, 'app') || env('FLY_APP') || config.app
   if (!name) throw new FlyError('the config for your app is missing an app name, add an app field to the fly.toml file or specify with the -a flag')
   for (const kv of (flags.env as string[] | undefined) ?? []) {
     const eq = kv.indexOf('=')
     if (eq > 0) config.env[kv.slice(0, eq)] = kv.slice(eq + 1)
   }
-  const target = findApp(readState(dir), name)
+  const target = findApp(readState(dir()), name)
   const f = await fault('deploy', name)
   await latency('deploy')
 
@@ -54,7 +55,7 @@ export async function deploy(args: string[]) {
   if (image) {
     const ref = image
     err(`==> Building image\nSearching for image '${ref}' remotely...\n`)
-    const known = readState(dir).images[ref]
+    const known = readState(dir()).images[ref]
     // resolver.go: `could not find image %q`, wrapped by DeployWithConfig.
     if (!known || known.org !== target.org) throw new FlyError(`failed to fetch an image or build from source: could not find image "${ref}"`)
     err(`image found: img_${known.digest.slice(7, 23)}\n`)
@@ -62,30 +63,30 @@ export async function deploy(args: string[]) {
     if (flags['local-only']) throw new FlyError('failed to fetch an image or build from source: docker daemon not available')
     image = `registry.fly.io/${name}:${str(flags, 'image-label') || `deployment-${ulid()}`}`
     const ref = image
-    const imageDir = join(dir, 'images', ref.replace(/[^\w.-]+/g, '_'))
+    const imageDir = join(dir(), 'images', ref.replace(/[^\w.-]+/g, '_'))
     mkdirSync(imageDir, { recursive: true })
     const buildArgs = { ...Object.fromEntries(Object.entries(config.build.args).map(([k, v]) => [k, String(v)])) }
     for (const kv of (flags['build-arg'] as string[] | undefined) ?? []) {
       const eq = kv.indexOf('=')
-      buildArgs[eq < 0 ? kv : kv.slice(0, eq)] = eq < 0 ? (process.env[kv] ?? '') : kv.slice(eq + 1)
+      buildArgs[eq < 0 ? kv : kv.slice(0, eq)] = eq < 0 ? (env(kv) ?? '') : kv.slice(eq + 1)
     }
     err('==> Building image\nWaiting for depot builder...\n')
     const built = build({ context, configPath, config, dockerfileFlag: str(flags, 'dockerfile'), ignorefileFlag: str(flags, 'ignorefile'), buildArgs, builder: str(flags, 'depot') === 'false' ? 'docker' : 'depot', imageDir })
     err(`==> Building image with Depot\n--> build:  (${built.uploaded.length} files in context)\n--> Pushing image done\nimage: ${ref}\nimage size: ${120 + (built.uploaded.length % 80)} MB\n`)
     const digest = `sha256:${hex(32)}`
-    updateState(dir, (state) => {
+    updateState(dir(), (state) => {
       state.images[ref] = { ref, app: name, org: target.org, digest, createdAt: nowIso(), fsDir: built.fsDir, uploaded: built.uploaded, entrypoint: built.entrypoint, cmd: built.cmd }
     })
     if (flags['build-only'] && !flags.push) {
-      updateState(dir, (state) => delete state.images[ref])
+      updateState(dir(), (state) => delete state.images[ref])
       return
     }
     if (flags['build-only']) return
   }
   const deployedImage = image
   if (f?.kind === 'fail') throw new FlyError(`failed to update machine ${hex(7)}: failed to update VM: request returned non-2xx status, 500 (Request ID: ${requestId()})`)
-  if (f?.kind === 'unhealthy' && f.afterMachines === undefined) updateState(dir, (state) => void (state.images[deployedImage].broken = true))
-  if (f?.kind === 'http-5xx') updateState(dir, (state) => void (state.images[deployedImage].http5xxUntil = f.ms ? Date.now() + f.ms : 0))
+  if (f?.kind === 'unhealthy' && f.afterMachines === undefined) updateState(dir(), (state) => void (state.images[deployedImage].broken = true))
+  if (f?.kind === 'http-5xx') updateState(dir(), (state) => void (state.images[deployedImage].http5xxUntil = f.ms ? Date.now() + f.ms : 0))
 
   // DeployWithConfig prints the monitoring line before NewMachineDeployment, which provisions IPs on
   // a first deploy before anything else, even if the deploy fails later (deploy_first.go).
@@ -93,29 +94,27 @@ export async function deploy(args: string[]) {
   const first = !target.deployed && !target.machines.some((m) => m.state !== 'destroyed')
   if (first) {
     const kind = flags.flycast ? 'private' : flags['no-public-ips'] ? 'none' : 'public'
-    out(updateState(dir, (state) => provisionOnFirstDeploy(state.apps[name], kind, config.services.length > 0)))
+    out(updateState(dir(), (state) => provisionOnFirstDeploy(state.apps[name], kind, config.services.length > 0)))
   }
-  const release = updateState(dir, (state) => addRelease(state.apps[name], 'running', deployedImage))
+  const release = updateState(dir(), (state) => addRelease(state.apps[name], 'running', deployedImage))
   const fail = (error: unknown, status: 'failed' | 'interrupted' = 'failed') => {
-    updateState(dir, (state) => finishRelease(state.apps[name], release.Version, status))
+    updateState(dir(), (state) => finishRelease(state.apps[name], release.Version, status))
     return error
   }
-  process.removeAllListeners('SIGTERM')
-  process.removeAllListeners('SIGINT')
-  const interrupted = () => {
+  // A cancelled context marks the release interrupted (DeployMachinesApp), then cli.Run exits 127.
+  call().onInterrupt = () => {
     fail(undefined, 'interrupted')
-    process.exit(127)
+    return 127
   }
-  process.on('SIGINT', interrupted).on('SIGTERM', interrupted)
 
   const minSecretsVersion = localMinVersion(name)
   if (config.deploy.releaseCommand && !flags['skip-release-command']) {
-    const state = readState(dir)
+    const state = readState(dir())
     const app = state.apps[name]
-    const version = updateState(dir, (s) => launchSecretsVersion(s.apps[name], minSecretsVersion))
+    const version = updateState(dir(), (s) => launchSecretsVersion(s.apps[name], minSecretsVersion))
     const env = { ...config.env, ...secretsAt(app, version), RELEASE_COMMAND: '1', FLY_PROCESS_GROUP: 'fly_app_release_command', PRIMARY_REGION: config.primaryRegion }
     try {
-      await runReleaseCommand({ app: name, command: config.deploy.releaseCommand, image: state.images[deployedImage], env, injectedFailure: f?.kind === 'release-command-fail', region: config.primaryRegion, timeoutMs: parseDuration(str(flags, 'release-command-timeout') || config.deploy.releaseCommandTimeout, 300_000) * timeScale })
+      await runReleaseCommand({ app: name, command: config.deploy.releaseCommand, image: state.images[deployedImage], env, injectedFailure: f?.kind === 'release-command-fail', region: config.primaryRegion, timeoutMs: parseDuration(str(flags, 'release-command-timeout') || config.deploy.releaseCommandTimeout, 300_000) * timeScale() })
     } catch (error) {
       throw fail(error)
     }
@@ -128,7 +127,7 @@ export async function deploy(args: string[]) {
     region: str(flags, 'primary-region') || config.primaryRegion,
     releaseVersion: release.Version,
     minSecretsVersion,
-    waitMs: parseDuration(str(flags, 'wait-timeout') || config.deploy.waitTimeout, 300_000) * timeScale,
+    waitMs: parseDuration(str(flags, 'wait-timeout') || config.deploy.waitTimeout, 300_000) * timeScale(),
     strategy,
     skipHealthChecks: Boolean(flags.detach),
     skipSmokeChecks: Boolean(flags.detach) || flags['smoke-checks'] === false,
@@ -139,11 +138,11 @@ export async function deploy(args: string[]) {
   }
   if (f?.kind === 'no-op') {
     // The failure mode of flyctl#2651: a deploy that changes nothing yet exits 0.
-    updateState(dir, (state) => finishRelease(state.apps[name], release.Version, 'complete'))
+    updateState(dir(), (state) => finishRelease(state.apps[name], release.Version, 'complete'))
     return out(`\nVisit your newly deployed app at https://${name}.fly.dev/\n\n`)
   }
   try {
-    const live = readState(dir).apps[name].machines.filter((m) => m.state !== 'destroyed')
+    const live = readState(dir()).apps[name].machines.filter((m) => m.state !== 'destroyed')
     if (live.length === 0) {
       // warnAboutProcessGroupChanges: the header depends on isFirstDeploy, not on the machine count.
       out(`${first ? 'This deployment will:' : 'Process groups have changed. This will:'}\n * create ${config.mounts.length || !rollout.ha ? '1 "app" machine' : config.services.length ? '2 "app" machines' : '1 "app" machine and 1 standby machine for it'}\n\n`)
@@ -160,7 +159,7 @@ export async function deploy(args: string[]) {
   } catch (error) {
     throw fail(error)
   }
-  updateState(dir, (state) => {
+  updateState(dir(), (state) => {
     const app = state.apps[name]
     finishRelease(app, release.Version, 'complete')
     app.deployed = true
@@ -170,11 +169,11 @@ export async function deploy(args: string[]) {
   })
   // checkDNS: only after success, and only for an app with a URL and at least one IP.
   const url = config.url?.replace('{app}', name) ?? null
-  if (!flags.detach && flags['dns-checks'] !== false && url && readState(dir).apps[name].ips.length) err(`Checking DNS configuration for ${new URL(url).hostname}\n✓ DNS configuration verified\n`)
-  if (process.env.FLY_EMIT_RELEASE_JSON) out(JSON.stringify({ id: release.ID, version: release.Version, image_ref: deployedImage }) + '\n')
+  if (!flags.detach && flags['dns-checks'] !== false && url && readState(dir()).apps[name].ips.length) err(`Checking DNS configuration for ${new URL(url).hostname}\n✓ DNS configuration verified\n`)
+  if (env('FLY_EMIT_RELEASE_JSON')) out(JSON.stringify({ id: release.ID, version: release.Version, image_ref: deployedImage }) + '\n')
   // DeployWithConfig's closing line: public needs an app URL (an app without http services prints none).
   if (flags.flycast) out(`\nYour your newly deployed app is available in the organizations' private network under http://${name}.flycast\n`)
   else if (flags['no-public-ips']) out('\nYour app is deployed but does not have a public or private IP address\n')
   else if (url) out(`\nVisit your newly deployed app at ${url}\n\n`)
-  void sandbox
+
 }

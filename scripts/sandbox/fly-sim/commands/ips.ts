@@ -14,7 +14,7 @@ export async function ips(sub: string | undefined, args: string[]) {
     const name = appName(flags)
     await latency('ips')
     await fault('ips list', name)
-    const list = ipsJson(findApp(readState(dir), name))
+    const list = ipsJson(findApp(readState(dir()), name))
     if (flags.json) return json(list)
     const label = { v4: 'public ingress (dedicated, $2/mo)', v6: 'public ingress (dedicated)', shared_v4: 'public ingress (shared)', private_v6: 'private ingress' } as Record<string, string>
     return out(`VERSION\tIP\tTYPE\tREGION\tCREATED AT\n${list.map((ip) => `${ip.Type.replace(/^shared_|^private_/, '')}\t${ip.Address}\t${label[ip.Type]}\t${ip.Region || 'global'}\t${ageOf()}`).join('\n')}\n\nLearn more about Fly.io public, private, shared and dedicated IP addresses in our docs: https://fly.io/docs/networking/services/\n`)
@@ -25,7 +25,7 @@ export async function ips(sub: string | undefined, args: string[]) {
     await latency('ips')
     await fault('ips allocate-v6', name)
     // flyctl does not look for an existing private address: each call allocates another one.
-    const ip = updateState(dir, (state) => allocate(findApp(state, name), flags.private ? 'private_v6' : 'v6', (flags.region as string) || 'global'))
+    const ip = updateState(dir(), (state) => allocate(findApp(state, name), flags.private ? 'private_v6' : 'v6', (flags.region as string) || 'global'))
     return out(`VERSION\tIP\tTYPE\tREGION\tCREATED AT\nv6\t${ip.Address}\t${flags.private ? 'private ingress' : 'public ingress (dedicated)'}\t${ip.Region}\t${ageOf()}\n`)
   }
   if (sub === 'allocate-v4') {
@@ -34,7 +34,7 @@ export async function ips(sub: string | undefined, args: string[]) {
     await latency('ips')
     if (!flags.shared && !flags.yes) throw new FlyError('yes flag must be specified when not running interactively')
     await fault('ips allocate-v4', name)
-    const ip = updateState(dir, (state) => allocate(findApp(state, name), flags.shared ? 'shared_v4' : 'v4', (flags.region as string) || 'global'))
+    const ip = updateState(dir(), (state) => allocate(findApp(state, name), flags.shared ? 'shared_v4' : 'v4', (flags.region as string) || 'global'))
     if (flags.shared) return out(`VERSION\tIP\tTYPE\tREGION\nv4\t${ip.Address}\tshared\tglobal\n`)
     return out(`VERSION\tIP\tTYPE\tREGION\tCREATED AT\nv4\t${ip.Address}\tpublic ingress (dedicated, $2/mo)\t${ip.Region}\t${ageOf()}\n`)
   }
@@ -46,7 +46,7 @@ export async function ips(sub: string | undefined, args: string[]) {
     for (const address of positionals) {
       if (!isIP(address)) throw new FlyError(`Invalid IP address: '${address}'`)
       await fault('ips release', name)
-      updateState(dir, (state) => {
+      updateState(dir(), (state) => {
         const app = findApp(state, name)
         const index = app.ips.findIndex((ip) => ip.Address === address)
         if (index < 0) throw new FlyError(`Could not find IP address ${address} for app ${name}`)

@@ -29,7 +29,7 @@ export async function logs(args: string[]) {
   const name = appName(flags)
   await latency('logs')
   await fault('logs', name)
-  const lines = findApp(readState(dir), name).logs
+  const lines = findApp(readState(dir()), name).logs
   if (flags['no-tail']) {
     if (!lines.length) await hang()
     return render(lines.slice(-100), Boolean(flags.json))
@@ -37,7 +37,7 @@ export async function logs(args: string[]) {
   // Streaming: what is there, then every new line as it arrives, until cancelled.
   let shown = Math.max(0, lines.length - 100)
   for (;;) {
-    const now = findApp(readState(dir), name).logs
+    const now = findApp(readState(dir()), name).logs
     render(now.slice(shown), Boolean(flags.json))
     shown = now.length
     await sleep(200)

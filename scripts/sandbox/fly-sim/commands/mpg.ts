@@ -4,6 +4,7 @@
 // *pooled* URL as a staged secret; proxy tunnels to the direct address; backups and restores are
 // asynchronous; empty lists are plain text even with --json.
 import { randomBytes } from 'node:crypto'
+import { call, env } from '../call.ts'
 import { FlyError, JSON_FLAG, NON_INTERACTIVE, err, hang, json, out, parseFlags, sleep, str, unknownCommand } from '../cli.ts'
 import { nowIso } from '../model/fleet.ts'
 import { currentSecrets, recordMinVersion, updateSecrets } from '../model/secrets.ts'
@@ -21,7 +22,7 @@ const PLANS: Record<string, { name: string; cpu: string; memory: string; price: 
   Performance: { name: 'Performance', cpu: 'Performance x 8', memory: '64 GB', price: 1922 },
 }
 const clusterId = () => Array.from(randomBytes(16), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')
-const provisionMs = () => sandbox.mpgProvisionMs ?? 0
+const provisionMs = () => sandbox().mpgProvisionMs ?? 0
 
 /**
  * mpg.go requireMacaroonToken: the token (-t, FLY_ACCESS_TOKEN, FLY_API_TOKEN) must hold a macaroon.
@@ -30,9 +31,10 @@ const provisionMs = () => sandbox.mpgProvisionMs ?? 0
  * error text ends in a newline of its own, so a blank line follows it.
  */
 function requireMacaroon() {
-  const flagIndex = process.argv.findIndex((a) => a === '-t' || a === '--access-token' || a.startsWith('--access-token='))
-  const fromFlag = flagIndex < 0 ? undefined : process.argv[flagIndex].includes('=') ? process.argv[flagIndex].split('=').slice(1).join('=') : process.argv[flagIndex + 1]
-  let token = (fromFlag ?? (process.env.FLY_ACCESS_TOKEN || process.env.FLY_API_TOKEN || '')).trim()
+  const argv = call().argv
+  const flagIndex = argv.findIndex((a) => a === '-t' || a === '--access-token' || a.startsWith('--access-token='))
+  const fromFlag = flagIndex < 0 ? undefined : argv[flagIndex].includes('=') ? argv[flagIndex].split('=').slice(1).join('=') : argv[flagIndex + 1]
+  let token = (fromFlag ?? (env('FLY_ACCESS_TOKEN') || env('FLY_API_TOKEN') || '')).trim()
   for (;;) {
     const [scheme, ...rest] = token.split(' ')
     if (!rest.length || !/^(bearer|flyv1)$/i.test(scheme.trim())) break
@@ -47,14 +49,14 @@ function requireMacaroon() {
 /** ClusterFromArgOrSelect: a lookup that fails for any reason reads as "not found". */
 function findCluster(id: string | undefined): SimMpgCluster {
   if (!id) throw new FlyError(NON_INTERACTIVE)
-  const cluster = readState(dir).mpg[id]
+  const cluster = readState(dir()).mpg[id]
   if (!cluster) throw new FlyError(`managed postgres cluster "${id}" not found`)
   return cluster
 }
 
 /** Clusters and backups move on with time: initializing → ready, pending → completed. */
 function settle() {
-  updateState(dir, (state) => {
+  updateState(dir(), (state) => {
     for (const c of Object.values(state.mpg)) {
       if (c.status === 'initializing' && c.readyAt >= 0 && Date.now() >= c.readyAt) c.status = 'ready'
       for (const b of c.backups) {
@@ -98,8 +100,8 @@ async function create(args: string[]) {
   requireMacaroon()
   const name = str(flags, 'name')
   if (!name) throw new FlyError('name argument or flag must be specified when not running interactively')
-  const orgs = sandbox.orgs ?? ['microbima']
-  let org = str(flags, 'org') || process.env.FLY_ORG || process.env.FLY_ORGANIZATION
+  const orgs = sandbox().orgs ?? ['microbima']
+  let org = str(flags, 'org') || env('FLY_ORG') || env('FLY_ORGANIZATION')
   if (!org) {
     if (orgs.length !== 1) throw new FlyError('org slug must be specified when not running interactively')
     org = orgs[0]
@@ -119,7 +121,7 @@ async function create(args: string[]) {
   const f = await fault('mpg create', name)
   const id = clusterId()
   const size = Number(str(flags, 'volume-size') ?? 10)
-  updateState(dir, (state) => {
+  updateState(dir(), (state) => {
     state.mpg[id] = {
       id, name, org, region, plan, disk: size, status: 'initializing', readyAt: f?.kind === 'never-ready' ? -1 : Date.now() + provisionMs(),
       user: 'fly-user', password: randomBytes(18).toString('base64url'), dbname: 'fly-db', directIp: `fdaa:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}:0:1::${randomBytes(1)[0] % 200 + 2}`,
@@ -132,15 +134,15 @@ async function create(args: string[]) {
   // Polls every 5 s with no timeout; only "ready" or "error" end the wait.
   for (;;) {
     settle()
-    const cluster = readState(dir).mpg[id]
+    const cluster = readState(dir()).mpg[id]
     if (cluster.readyAt === -2) {
-      updateState(dir, (state) => void (state.mpg[id].status = 'error'))
+      updateState(dir(), (state) => void (state.mpg[id].status = 'error'))
       throw new FlyError('cluster creation failed')
     }
     if (cluster.status === 'ready') break
     await sleep(Math.min(200, Math.max(20, cluster.readyAt - Date.now())))
   }
-  const c = readState(dir).mpg[id]
+  const c = readState(dir()).mpg[id]
   out(`\nManaged Postgres cluster created successfully!\n  ID: ${id}\n  Name: ${name}\n  Organization: ${org}\n  Region: ${region}\n  Plan: ${plan}\n  Disk: ${size}GB\n  PostGIS: false\n  Connection string: ${pooledUrl(c)}\n`)
 }
 
@@ -152,7 +154,7 @@ async function list(args: string[]) {
   await latency('mpg')
   await fault('mpg list')
   settle()
-  const clusters = Object.values(readState(dir).mpg).filter((c) => c.org === org)
+  const clusters = Object.values(readState(dir()).mpg).filter((c) => c.org === org)
   if (!clusters.length || flags.deleted) return out(`No ${flags.deleted ? 'deleted ' : ''}managed postgres clusters found in organization ${org}\n`)
   if (flags.json) return json(clusters.map(listedClusterJson))
   out(`ID\tName\tOrg\tRegion\tStatus\tPlan\tAttached Apps\n${clusters.map((c) => `${c.id}\t${c.name}\t${c.org}\t${c.region}\t${c.status}\t${c.plan}\t${c.attachedApps.map((a) => a.name).join(', ') || '<no attached apps>'}`).join('\n')}\n`)
@@ -173,16 +175,16 @@ async function status(args: string[]) {
 async function attach(args: string[]) {
   const { flags, positionals } = parseFlags(args, { app: { short: 'a', value: true }, config: { short: 'c', value: true }, 'variable-name': { value: true }, database: { short: 'd', value: true }, username: { short: 'u', value: true } })
   requireMacaroon()
-  const app = str(flags, 'app') || process.env.FLY_APP
+  const app = str(flags, 'app') || env('FLY_APP')
   if (!app) throw new FlyError('the config for your app is missing an app name, add an app field to the fly.toml file or specify with the -a flag')
   await latency('mpg')
   const f = await fault('mpg attach', app)
   settle()
-  const target = findApp(readState(dir), app)
+  const target = findApp(readState(dir()), app)
   if (!positionals[0]) {
     // ClusterFromArgOrSelect without an ID lists the org's clusters and prompts for one.
     out(`Listing clusters in organization ${target.org}\n`)
-    const any = Object.values(readState(dir).mpg).some((c) => c.org === target.org)
+    const any = Object.values(readState(dir()).mpg).some((c) => c.org === target.org)
     throw new FlyError(`failed retrieving cluster : ${any ? NON_INTERACTIVE : `no managed postgres clusters found in organization ${target.org}`}`)
   }
   let cluster: SimMpgCluster
@@ -195,7 +197,7 @@ async function attach(args: string[]) {
   const variable = str(flags, 'variable-name') || 'DATABASE_URL'
   if (currentSecrets(target).has(variable)) throw new FlyError(`app ${app} already has ${variable} set. Use 'fly secrets unset ${variable}' to remove it first`)
   const url = pooledUrl(cluster, str(flags, 'username') ?? cluster.user, str(flags, 'database') ?? cluster.dbname)
-  const version = updateState(dir, (state) => {
+  const version = updateState(dir(), (state) => {
     const v = updateSecrets(state.apps[app], { [variable]: url }, [])
     if (f?.kind !== 'attachment-record-fail') state.mpg[cluster.id].attachedApps.push({ name: app, id: state.apps[app].id })
     return v
@@ -216,7 +218,7 @@ async function proxy(args: string[]) {
   if (c.status === 'error' || !c.password) throw new FlyError('error getting cluster password')
   if (!c.directIp) throw new FlyError('error getting cluster IP')
   if (f?.kind === 'proxy-never-ready') await hang()
-  const backend = sandbox.postgres?.[c.name]
+  const backend = sandbox().postgres?.[c.name]
   if (!backend) throw new FlyError(`tunnel unavailable: no route to ${c.directIp} (the sandbox has no backend for ${c.name})`)
   return serveTunnel({ local: str(flags, 'local-port') ?? '16380', bind: str(flags, 'bind-addr') ?? '127.0.0.1', backend, shown: `[${c.directIp}]:5432`, watchStdin: false, dieAfterMs: f?.kind === 'proxy-dies' ? (f.ms ?? 0) : undefined })
 }
@@ -233,7 +235,7 @@ async function backup(action: string | undefined, args: string[]) {
     // RunBackupCreate prints its first line before the API call.
     out(`Creating ${type} backup for cluster ${c.id}...\n`)
     if (f?.kind === 'fail') throw new FlyError(`failed to create backup: 500 Internal Server Error`)
-    updateState(dir, (state) => {
+    updateState(dir(), (state) => {
       state.mpg[c.id].backups.push({ id: `bk_${randomBytes(6).toString('hex')}`, status: 'pending', type, start: nowIso(), stop: '', readyAt: f?.kind === 'backup-stuck' ? -1 : Date.now() + (f?.ms ?? provisionMs()), fails: f?.kind === 'backup-fail' })
     })
     return out('Backup queued successfully!\n')
@@ -295,7 +297,7 @@ async function restore(args: string[]) {
   if (backupId && !source.backups.some((b) => b.id === backupId && b.status === 'completed')) throw new FlyError(`failed to restore cluster: backup ${backupId} not found or not completed`)
   const id = clusterId()
   const name = str(flags, 'name') ?? `${source.name}-restore-${id.slice(0, 6)}`
-  updateState(dir, (state) => {
+  updateState(dir(), (state) => {
     state.mpg[id] = { ...structuredClone(source), id, name, status: 'initializing', readyAt: Date.now() + provisionMs(), password: randomBytes(18).toString('base64url'), attachedApps: [], backups: [], createdAt: nowIso(), restoredFrom: source.id, directIp: `fdaa:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}:0:1::${randomBytes(1)[0] % 200 + 2}` }
   })
   out(`Restore initiated successfully!\n  Cluster ID: ${id}\n  Cluster Name: ${name}\n`)

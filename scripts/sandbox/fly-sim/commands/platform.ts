@@ -13,7 +13,7 @@ export const REGIONS: [string, string, number, number, string][] = [
 ]
 
 /** fly-mpg.md §3.2 / docs mpg/index: the MPG regions (the sandbox may narrow them). */
-export const mpgRegions = () => sandbox.mpgRegions ?? ['ams', 'fra', 'gru', 'iad', 'lax', 'lhr', 'nrt', 'ord', 'sin', 'sjc', 'syd', 'yyz']
+export const mpgRegions = () => sandbox().mpgRegions ?? ['ams', 'fra', 'gru', 'iad', 'lax', 'lhr', 'nrt', 'ord', 'sin', 'sjc', 'syd', 'yyz']
 
 export async function platform(sub: string | undefined, args: string[]) {
   if (sub !== 'regions') throw unknownCommand(sub, 'flyctl platform')

@@ -27,9 +27,9 @@ async function create(args: string[]) {
   await latency('postgres')
   await fault('postgres create', name)
   const operatorPassword = str(flags, 'password') || password(16)
-  const { flycast, machineId } = updateState(dir, (state) => {
+  const { flycast, machineId } = updateState(dir(), (state) => {
     if (state.apps[name]) throw new FlyError(`Validation failed: Name has already been taken (Request ID: ${requestId()})`)
-    if (!(sandbox.orgs ?? ['microbima']).includes(str(flags, 'org')!)) throw new FlyError(`organization ${str(flags, 'org')} not found`)
+    if (!(sandbox().orgs ?? ['microbima']).includes(str(flags, 'org')!)) throw new FlyError(`organization ${str(flags, 'org')} not found`)
     const app = (state.apps[name] = newApp(name, str(flags, 'org')!))
     app.postgres = { operatorPassword, users: ['postgres', 'flypgadmin', 'repmgr'], databases: ['postgres'], attachments: [] }
     app.deployed = true
@@ -57,7 +57,7 @@ async function attach(args: string[]) {
   const db = (str(flags, 'database-name') || snake).replace(/-/g, '_').toLowerCase()
   const user = (str(flags, 'database-user') || snake).replace(/-/g, '_').toLowerCase()
   const step = (s: string) => (f?.kind === 'attach-interrupted' && f.detail === s ? `interrupted after ${s}` : undefined)
-  const result = updateState(dir, (state) => {
+  const result = updateState(dir(), (state) => {
     const pg = state.apps[pgName]
     if (!pg?.postgres) throw new FlyError(`app ${pgName} is not a postgres app`)
     const app = findApp(state, consumer)

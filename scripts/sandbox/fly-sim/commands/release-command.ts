@@ -31,7 +31,7 @@ export async function runReleaseCommand(r: ReleaseCommand): Promise<void> {
   err('Starting machine\n')
   const run = r.injectedFailure
     ? Promise.resolve({ status: 1, stdout: '', stderr: 'Error: P3018\n\nA migration failed to apply (injected fault)\n' })
-    : runCommand({ state: readState(dir), sandbox, image: r.image, env: r.env }, shellWords(r.command))
+    : runCommand({ state: readState(dir()), sandbox: sandbox(), image: r.image, env: r.env }, shellWords(r.command))
   let timer: NodeJS.Timeout | undefined
   const result = await Promise.race([run, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), r.timeoutMs)))])
   clearTimeout(timer)
@@ -44,7 +44,7 @@ export async function runReleaseCommand(r: ReleaseCommand): Promise<void> {
   }
   const lines = (result.stdout + result.stderr).split('\n').filter(Boolean).slice(-100)
   // Like every machine's output, the release command's reaches the app's logs (flyctl logs).
-  updateState(dir, (state) => void state.apps[r.app]?.logs.push(...lines.map((line) => logLine(machineId, r.region, 'info', line))))
+  updateState(dir(), (state) => void state.apps[r.app]?.logs.push(...lines.map((line) => logLine(machineId, r.region, 'info', line))))
   if (result.status !== 0) {
     const error = `machine ${machineId} exited with non-zero status of ${result.status}`
     out('✖ release_command failed\n')

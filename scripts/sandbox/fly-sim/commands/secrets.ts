@@ -1,6 +1,7 @@
 // fly secrets import | set | unset | list | deploy | sync (internal/command/secrets/*.go,
 // internal/appsecrets; flyctl.md §2, fly-platform.md §6). Values are stored before any restart;
 // a failed restart leaves them stored. Values are never printed back.
+import { call } from '../call.ts'
 import { APP_FLAG, FlyError, JSON_FLAG, appName, err, json, out, parseFlags, unknownCommand } from '../cli.ts'
 import { hex } from '../model/fleet.ts'
 import { parseDuration } from '../model/flytoml.ts'
@@ -14,9 +15,8 @@ import { addRelease, finishRelease } from './releases-model.ts'
 const COMMON = { ...APP_FLAG, stage: { value: false }, detach: { value: false }, 'dns-checks': { value: false } }
 
 async function readStdin(): Promise<Buffer> {
-  if (process.stdin.isTTY) return Buffer.alloc(0)
   const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  for await (const chunk of call().stdin) chunks.push(chunk as Buffer)
   return Buffer.concat(chunks)
 }
 
@@ -30,14 +30,14 @@ async function store(sub: string, name: string, set: Record<string, string>, uns
   await latency('secrets')
   const f = await fault(`secrets ${sub}`, name)
   if (f?.kind === 'fail') throw new FlyError(`failed to update app secrets: internal server error (Request ID: ${requestId()})`)
-  const { version, machines } = updateState(dir, (state) => {
+  const { version, machines } = updateState(dir(), (state) => {
     const app = findApp(state, name)
     return { version: updateSecrets(app, set, unset), machines: app.machines.filter((m) => m.state !== 'destroyed').length }
   })
   recordMinVersion(name, version)
   if (f?.kind === 'drop') {
     // A write the API acknowledged but did not keep (the digest will not move).
-    updateState(dir, (state) => {
+    updateState(dir(), (state) => {
       const app = findApp(state, name)
       app.secretsLog = app.secretsLog.filter((e) => !(e.version === version && (f.detail === undefined || e.name === f.detail)))
     })
@@ -53,14 +53,14 @@ async function store(sub: string, name: string, set: Record<string, string>, uns
  * command, no "Visit" line; DNS checks after success unless --detach or --dns-checks=false.
  */
 async function restartOnly(name: string, failRestart: boolean, detach: boolean, dnsChecks = true) {
-  const state = readState(dir)
+  const state = readState(dir())
   const app = findApp(state, name)
   const live = app.machines.filter((m) => m.state !== 'destroyed')
   if (!live.length || !app.deployed) throw new FlyError('no machines available to deploy', 1, '', "'fly secrets deploy' will only work if the app has been deployed and there are machines available\n\nTry 'fly deploy' first\n\n")
   const image = [...app.releases].sort((a, b) => b.Version - a.Version).find((r) => r.Status === 'complete')?.ImageRef ?? live[0].image
-  const release = updateState(dir, (s) => addRelease(s.apps[name], 'running', image, 'Secrets updated'))
+  const release = updateState(dir(), (s) => addRelease(s.apps[name], 'running', image, 'Secrets updated'))
   if (failRestart) {
-    updateState(dir, (s) => finishRelease(s.apps[name], release.Version, 'failed'))
+    updateState(dir(), (s) => finishRelease(s.apps[name], release.Version, 'failed'))
     throw new FlyError(`failed to update machine ${live[0].id}: failed to update VM ${live[0].id}: request returned non-2xx status, 500 (Request ID: ${requestId()})`)
   }
   const strategy = app.deployedConfig?.deploy.strategy || 'rolling'
@@ -69,16 +69,16 @@ async function restartOnly(name: string, failRestart: boolean, detach: boolean, 
     await updateMachines(
       {
         app: name, config: live[0].config, region: live[0].region, releaseVersion: release.Version, minSecretsVersion: localMinVersion(name),
-        waitMs: parseDuration(app.deployedConfig?.deploy.waitTimeout, 300_000) * timeScale, strategy, skipHealthChecks: detach, skipSmokeChecks: false,
+        waitMs: parseDuration(app.deployedConfig?.deploy.waitTimeout, 300_000) * timeScale(), strategy, skipHealthChecks: detach, skipSmokeChecks: false,
         maxUnavailable: app.deployedConfig?.deploy.maxUnavailable ?? 0.33, healthyAfterMs: 0, ha: true,
       },
       (m) => ({ ...m.config, metadata: { ...m.config.metadata, fly_release_version: String(release.Version), fly_release_id: release.ID } }),
     )
   } catch (error) {
-    updateState(dir, (s) => finishRelease(s.apps[name], release.Version, 'failed'))
+    updateState(dir(), (s) => finishRelease(s.apps[name], release.Version, 'failed'))
     throw error
   }
-  updateState(dir, (s) => finishRelease(s.apps[name], release.Version, 'complete'))
+  updateState(dir(), (s) => finishRelease(s.apps[name], release.Version, 'complete'))
   const url = app.deployedConfig?.url?.replace('{app}', name)
   if (!detach && dnsChecks && url && app.ips.length) err(`Checking DNS configuration for ${new URL(url).hostname}\n✓ DNS configuration verified\n`)
 }
@@ -87,9 +87,9 @@ export async function secrets(sub: string | undefined, args: string[], argv: str
   if (sub === 'import') {
     const { flags } = parseFlags(args, COMMON)
     const name = appName(flags)
-    findApp(readState(dir), name) // the app is looked up before stdin is read
+    findApp(readState(dir()), name) // the app is looked up before stdin is read
     const input = await readStdin()
-    logCall(dir, argv, input.toString('utf8'))
+    logCall(dir(), argv, input.toString('utf8'), call())
     const parsed = parseSecrets(input)
     if (parsed.kind === 'panic') throw panic(parsed.message)
     if (parsed.kind === 'error') throw new FlyError(`Failed to parse secrets from stdin: ${parsed.message}`)
@@ -119,7 +119,7 @@ export async function secrets(sub: string | undefined, args: string[], argv: str
     const name = appName(flags)
     await latency('secrets')
     const f = await fault('secrets list', name)
-    const app = findApp(readState(dir), name)
+    const app = findApp(readState(dir()), name)
     // Fault `json-null`: Go renders a nil slice as null, not [].
     if (f?.kind === 'json-null' && flags.json) return out('null\n')
     const list = [...currentSecrets(app)].sort(([a], [b]) => a.localeCompare(b)).map(([k, s]) => ({ name: k, digest: s.digest, status: secretStatus(app, s.at) }))
@@ -139,7 +139,7 @@ export async function secrets(sub: string | undefined, args: string[], argv: str
     const name = appName(flags)
     await latency('secrets')
     await fault('secrets sync', name)
-    const version = updateState(dir, (state) => updateSecrets(findApp(state, name), {}, [`BogusDummySecret_${hex(8)}`]))
+    const version = updateState(dir(), (state) => updateSecrets(findApp(state, name), {}, [`BogusDummySecret_${hex(8)}`]))
     recordMinVersion(name, version)
     return
   }

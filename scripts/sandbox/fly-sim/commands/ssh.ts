@@ -2,7 +2,7 @@
 // §2.4, §9): only started machines are candidates; the command runs without a shell; a remote
 // exit N≠0 is exit 1 with `Error: ssh shell: Process exited with status N`; a session that ends
 // without an exit status, or is cancelled, says so and the remote command may still be running.
-import { spawn } from 'node:child_process'
+import { call, env as callEnv } from '../call.ts'
 import { APP_FLAG, FlyError, err, out, parseFlags, str, unknownCommand } from '../cli.ts'
 import { secretsAt } from '../model/fleet.ts'
 import { runCommand, shellWords } from '../model/exec.ts'
@@ -18,11 +18,11 @@ const FLAGS = {
 export async function ssh(sub: string | undefined, args: string[]) {
   if (sub !== 'console') throw unknownCommand(sub, 'flyctl ssh')
   const { flags } = parseFlags(args, FLAGS)
-  const name = str(flags, 'app') || process.env.FLY_APP
+  const name = str(flags, 'app') || callEnv('FLY_APP')
   if (!name) throw new FlyError('the config for your app is missing an app name, add an app field to the fly.toml file or specify with the -a flag')
   await latency('ssh')
   const f = await fault('ssh', name)
-  const state = readState(dir)
+  const state = readState(dir())
   const app = findApp(state, name)
   // console.go selectMachine: started machines only (no started one is an error even with
   // --machine), then -r/--region, then --machine among what is left.
@@ -47,30 +47,19 @@ export async function ssh(sub: string | undefined, args: string[]) {
 
   if (f?.kind === 'ssh-dropped-running') {
     // The session drops while the remote command goes on: it runs to its end after flyctl returned.
-    const child = spawn(process.execPath, [process.argv[1], '__remote', JSON.stringify({ app: name, machine: machine.id, words, delayMs: f.ms ?? 1500 })], { detached: true, stdio: 'ignore', env: process.env })
-    child.unref()
+    void runCommand({ state, sandbox: sandbox(), image: state.images[machine.image], env, slowMs: f.ms ?? 1500 }, words).catch(() => undefined)
     throw new FlyError('ssh shell: wait: remote command exited without exit status or exit signal')
   }
-  const stop = () => {
+  // Cancelled while the command runs: flyctl returns at once; the remote command goes on.
+  call().onInterrupt = () => {
     err('Error: ssh shell: session forcibly closed; the remote process may still be running\n')
-    process.exit(1)
+    return 1
   }
-  process.removeAllListeners('SIGINT')
-  process.removeAllListeners('SIGTERM')
-  process.on('SIGINT', stop).on('SIGTERM', stop)
   const result = f?.kind === 'remote-fail'
     ? { status: 1, stdout: '', stderr: 'Error: P3018 (injected fault)\n' }
-    : await runCommand({ state, sandbox, image: state.images[machine.image], env, slowMs: f?.kind === 'slow' ? f.ms : undefined }, words)
+    : await runCommand({ state, sandbox: sandbox(), image: state.images[machine.image], env, slowMs: f?.kind === 'slow' ? f.ms : undefined }, words)
   out(result.stdout)
   err(result.stderr)
   if (f?.kind === 'ssh-dropped') throw new FlyError('ssh shell: wait: remote command exited without exit status or exit signal')
   if (result.status !== 0) throw new FlyError(`ssh shell: Process exited with status ${result.status}`)
-}
-
-/** The remote half of a dropped session, run detached (internal to the simulator). */
-export async function remoteContinuation(spec: string) {
-  const { app, machine, words, delayMs } = JSON.parse(spec) as { app: string; machine: string; words: string[]; delayMs: number }
-  const state = readState(dir)
-  const m = state.apps[app].machines.find((x) => x.id === machine)!
-  await runCommand({ state, sandbox, image: state.images[m.image], env: { ...m.config.env, ...secretsAt(state.apps[app], m.secretsVersion) }, slowMs: delayMs }, words)
 }

@@ -12,7 +12,7 @@ export async function status(args: string[]) {
   await latency('status')
   await fault('status', name)
   if (flags.watch && flags.json) throw new FlyError('--watch and --json are not supported together')
-  const state = readState(dir)
+  const state = readState(dir())
   const app = findApp(state, name)
   const machines = activeMachines(app)
   if (flags.json) {
@@ -35,7 +35,7 @@ export async function checks(sub: string | undefined, args: string[]) {
   const name = appName(flags)
   await latency('checks')
   await fault('checks', name)
-  const state = readState(dir)
+  const state = readState(dir())
   const byMachine = Object.fromEntries(activeMachines(findApp(state, name)).map((m) => [m.id, checkResults(state, m)]))
   if (flags.json) return json(byMachine)
   out(Object.entries(byMachine).map(([id, list]) => list.map((c) => `${c.name}\t${c.status}\t${id}`).join('\n')).join('\n') + '\n')
@@ -47,7 +47,7 @@ export async function machine(sub: string | undefined, args: string[]) {
     const name = appName(flags)
     await latency('machine')
     await fault('machine list', name)
-    const state = readState(dir)
+    const state = readState(dir())
     const app = findApp(state, name)
     // flaps List: every machine, release-command and console ones included.
     if (flags.json) return json(app.machines.filter((m) => m.state !== 'destroyed').map((m) => machineJson(state, m)))
@@ -61,7 +61,7 @@ export async function machine(sub: string | undefined, args: string[]) {
     await latency('machine')
     await fault('machine start', name)
     for (const id of positionals) {
-      updateState(dir, (state) => {
+      updateState(dir(), (state) => {
         const m = findApp(state, name).machines.find((x) => x.id === id && x.state !== 'destroyed')
         if (!m) throw new FlyError(`machine ${id} was not found in app '${name}'`)
         if (m.state !== 'started') startMachine(state, m)
@@ -85,10 +85,10 @@ export async function releases(args: string[]) {
   const f = await fault('releases', name)
   // Fault `json-null`: Go renders a nil slice as null, not [].
   if (f?.kind === 'json-null' && flags.json) {
-    findApp(readState(dir), name)
+    findApp(readState(dir()), name)
     return out('null\n')
   }
-  const list = [...findApp(readState(dir), name).releases].sort((a, b) => b.Version - a.Version).slice(0, 25)
+  const list = [...findApp(readState(dir()), name).releases].sort((a, b) => b.Version - a.Version).slice(0, 25)
   if (flags.json) return json(list.map(releaseJson))
   out(`VERSION\tSTATUS\tDESCRIPTION\tUSER\tDATE${flags.image ? '\tDOCKER IMAGE' : ''}\n` + list.map((r) => `v${r.Version}\t${r.Status}\t${r.Description}\t${r.UserName}\t${r.CreatedAt}${flags.image ? `\t${r.ImageRef}` : ''}`).join('\n') + '\n')
 }

@@ -11,7 +11,7 @@ export async function volumes(sub: string | undefined, args: string[]) {
     const name = appName(flags)
     await latency('volumes')
     await fault('volumes', name)
-    const state = readState(dir)
+    const state = readState(dir())
     findApp(state, name)
     const list = Object.values(state.volumes).filter((v) => v.app === name).map((v) => ({ id: v.id, name: v.name, state: 'created', size_gb: v.size_gb, region: v.region, zone: '2824', encrypted: true, attached_machine_id: v.attached_machine_id, attached_alloc_id: null, created_at: v.created_at, host_dedication_id: '', snapshot_retention: 5, auto_backup_enabled: true }))
     if (flags.json) return json(list)
@@ -25,7 +25,7 @@ export async function volumes(sub: string | undefined, args: string[]) {
     await latency('volumes')
     if (action === 'create') {
       await fault('volumes snapshots create', flags.app as string | undefined)
-      updateState(dir, (state) => {
+      updateState(dir(), (state) => {
         const volume = state.volumes[volumeId]
         if (!volume) throw new FlyError(`failed to create volume snapshot: volume ${volumeId} not found (Request ID: ${requestId()})`)
         volume.snapshots.push({ id: `vs_${hex(8)}`, created_at: nowIso() })
@@ -33,7 +33,7 @@ export async function volumes(sub: string | undefined, args: string[]) {
       return out(`Scheduled to snapshot volume ${volumeId}\n`)
     }
     if (action === 'list' || action === 'ls') {
-      const volume = readState(dir).volumes[volumeId]
+      const volume = readState(dir()).volumes[volumeId]
       if (!volume) throw new FlyError(`volume ${volumeId} not found`)
       const list = volume.snapshots.map((s) => ({ id: s.id, size: 1024, volume_size: volume.size_gb, digest: hex(8), created_at: s.created_at, status: 'created', retention_days: 5 }))
       if (flags.json) return json(list)

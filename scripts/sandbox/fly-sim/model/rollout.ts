@@ -10,7 +10,7 @@
 // - `immediate` (updateUsingImmediateStrategy) updates every machine and waits for nothing.
 // Progress lines follow statuslogger's non-interactive format (internal/statuslogger/
 // noninteractive.go): `<glyph> [i/N] <text>` on stdout, where Logf reuses the line's last glyph.
-import { FlyError, out, sleep } from '../cli.ts'
+import { FlyError, err, out, sleep } from '../cli.ts'
 import { dir } from '../runtime.ts'
 import { type SimMachine, type SimMachineConfig, readState, updateState } from '../state.ts'
 import { boots } from './boot.ts'
@@ -57,7 +57,7 @@ async function waitHealthy(app: string, id: string, waitMs: number, report?: (pa
   const deadline = Date.now() + waitMs
   let printedFirst = false
   for (;;) {
-    const state = readState(dir)
+    const state = readState(dir())
     const machine = state.apps[app]?.machines.find((m) => m.id === id)
     if (!machine) return false
     const configured = machine.config.services.some((s) => s.checks.length) || machine.config.checks.length > 0
@@ -98,7 +98,7 @@ export async function createMachines(r: Rollout): Promise<void> {
   out('No machines in group app, launching a new machine\n')
   let created = 0
   const spawn = (standbyFor?: string): string => {
-    const id = updateState(dir, (state) => {
+    const id = updateState(dir(), (state) => {
       const app = state.apps[r.app]
       const machine = newMachine(app, { ...r.config, ...(standbyFor ? { standbys: [standbyFor], env: { ...r.config.env, FLY_STANDBY_FOR: standbyFor } } : {}) }, r.region, launchSecretsVersion(app, r.minSecretsVersion))
       app.machines.push(machine)
@@ -131,12 +131,12 @@ export async function createMachines(r: Rollout): Promise<void> {
       spawn(first)
     }
   }
-  process.stderr.write('Finished launching new machines\n')
+  err('Finished launching new machines\n')
 }
 
 /** The warm and cold machines of one update (updateUsingRollingStrategy / updateUsingImmediateStrategy). */
 export async function updateMachines(r: Rollout, describe: (m: SimMachine) => SimMachineConfig = () => r.config): Promise<void> {
-  const machines = readState(dir).apps[r.app].machines.filter((m) => m.state !== 'destroyed').sort((a, b) => (a.id < b.id ? -1 : 1))
+  const machines = readState(dir()).apps[r.app].machines.filter((m) => m.state !== 'destroyed').sort((a, b) => (a.id < b.id ? -1 : 1))
   if (!machines.length) return
   const total = machines.length
   const cold = machines.filter((m) => m.state !== 'started')
@@ -149,7 +149,7 @@ export async function updateMachines(r: Rollout, describe: (m: SimMachine) => Si
   /** updateMachine: the new config in place; a started machine restarts with it, a stopped one keeps its state (skip_launch). */
   const apply = (m: SimMachine) => {
     const crash = m.state === 'started' && r.crashAfter !== undefined && landed++ >= r.crashAfter
-    updateState(dir, (state) => {
+    updateState(dir(), (state) => {
       const app = state.apps[r.app]
       const machine = app.machines.find((x) => x.id === m.id)!
       const config = describe(machine)

@@ -3,15 +3,15 @@
 // it as a minimum in its own config.yml (app_secrets_minvers) and sends it with later launches.
 // A flyctl on another machine (a fresh CI runner) has no entry until `secrets sync`.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
+import { call, env } from '../call.ts'
 import { digestOf } from './fleet.ts'
 import type { SimApp } from '../state.ts'
 
 /** $FLY_CONFIG_DIR/config.yml, or ~/.fly/config.yml (helpers.GetConfigDirectory). */
 function configFile(): string {
-  return join(process.env.FLY_CONFIG_DIR || join(homedir(), '.fly'), 'config.yml')
+  return join(env('FLY_CONFIG_DIR') || join(env('HOME') ?? '/root', '.fly'), 'config.yml')
 }
 
 function readConfig(): Record<string, any> {
@@ -22,22 +22,32 @@ function readConfig(): Record<string, any> {
 // flyctl reads config.yml once, at start (viper), and saving a minimum version writes its whole
 // in-memory map back over the file's key (appsecrets/minvers.go setMinvers, config/file.go set).
 // So two flyctl processes that save at once for different apps lose one entry: the second writes
-// the map it read before the first saved. Read here at module load, as flyctl does at start.
-let minvers: Record<string, number> = { ...(readConfig().app_secrets_minvers ?? {}) }
+// the map it read before the first saved. Read once per call, at its start, as flyctl does.
+function minvers(): Record<string, number> {
+  const memo = call().memo
+  if (!memo.has('minvers')) memo.set('minvers', { ...(readConfig().app_secrets_minvers ?? {}) })
+  return memo.get('minvers') as Record<string, number>
+}
+
+/** Reads config.yml now: called when a call starts, before anything that takes time. */
+export function loadMinVersions(): void {
+  minvers()
+}
 
 export function localMinVersion(app: string): number | undefined {
-  const value = minvers[app]
+  const value = minvers()[app]
   return typeof value === 'number' ? value : undefined
 }
 
 export function recordMinVersion(app: string, version: number): void {
-  minvers = { ...minvers, [app]: version }
+  const map = { ...minvers(), [app]: version }
+  call().memo.set('minvers', map)
   const config = readConfig()
-  config.app_secrets_minvers = minvers
+  config.app_secrets_minvers = map
   mkdirSync(join(configFile(), '..'), { recursive: true })
   // flyctl writes under a file lock that its readers take too, so no reader sees half a file:
   // here a rename does the same. What is lost is only what the map read at start did not have.
-  const temp = `${configFile()}.${process.pid}.tmp`
+  const temp = `${configFile()}.${call().pid}.${Math.random().toString(36).slice(2)}.tmp`
   writeFileSync(temp, stringify(config))
   renameSync(temp, configFile())
 }
