@@ -99,18 +99,18 @@ await main(
     const kind = settings.database[ctx.env]
     if (wantDb && kind === 'mpg') {
       // Fly's MPG region list decides; jnb (the app region) has none: one line, before anything.
-      const regions = await fly.platformRegions()
+      const regions = await fly.network.regions()
       const region = regions.find((r) => r.code === settings.mpg.region)
       if (!region?.mpg_available) {
         const offered = regions.filter((r) => r.mpg_available).map((r) => r.code)
         throw new UserError(`region ${settings.mpg.region} is not available for Managed Postgres (available: ${offered.join(', ')}): set "mpg.region" in infra/fly/settings.json (nearest to jnb: fra, lhr or ams)`)
       }
     }
-    const existing = new Set((await fly.appsList()).map((app) => app.Name))
+    const existing = new Set((await fly.apps.list()).map((app) => app.Name))
     const rows: string[][] = []
     const missing = ctx.apps.map((key) => flyAppName(ctx.env, key)).filter((name) => !existing.has(name))
     const api = flyAppName(ctx.env, 'internal-api')
-    const apiIps = ctx.apps.includes('internal-api') && existing.has(api) ? await fly.ipsList(api) : []
+    const apiIps = ctx.apps.includes('internal-api') && existing.has(api) ? await fly.network.ips(api) : []
     const ipWork = ctx.apps.includes('internal-api') && (!existing.has(api) || !apiIps.some((ip) => ip.Type === 'private_v6') || apiIps.some((ip) => PUBLIC_IP.has(ip.Type)))
     if (missing.length || ipWork || wantDb) await confirmProduction(ctx, `create-apps-${ctx.env}`)
 
@@ -118,7 +118,7 @@ await main(
       const name = flyAppName(ctx.env, key as AppKey)
       if (existing.has(name)) rows.push([name, 'exists'])
       else {
-        await fly.appsCreate(name, settings.org)
+        await fly.apps.create(name, settings.org)
         rows.push([name, ctx.dryRun ? 'would create' : 'created'])
       }
     }
@@ -136,7 +136,7 @@ async function flyPostgres(ctx: Context, settings: Settings, existing: Set<strin
   const rows: string[][] = []
   if (existing.has(dbApp)) rows.push([dbApp, 'exists'])
   else {
-    const created = await fly.postgresCreate({ name: dbApp, region: settings.region, org: settings.org, ...settings.flypg })
+    const created = await fly.postgres.create({ name: dbApp, region: settings.region, org: settings.org, ...settings.flypg })
     if (ctx.dryRun) rows.push([dbApp, 'would create'])
     else {
       // Shown once by flyctl and never again: kept, not printed.
@@ -146,14 +146,14 @@ async function flyPostgres(ctx: Context, settings: Settings, existing: Set<strin
     }
   }
   // A run that created the database but died before attaching it gets the attach now.
-  const attached = existing.has(consumer) && (await fly.secretsList(consumer)).some((s) => s.name === 'DATABASE_URL')
+  const attached = existing.has(consumer) && (await fly.secrets.list(consumer)).some((s) => s.name === 'DATABASE_URL')
   if (attached) {
     rows.push([`${dbApp} → ${consumer}`, 'already attached (DATABASE_URL is on the app)'])
     return rows
   }
   let out
   try {
-    out = await fly.postgresAttach(dbApp, consumer)
+    out = await fly.postgres.attach(dbApp, consumer)
   } catch (error) {
     // flyctl creates the user before it writes the secret: an attach that died in between left a
     // user whose password nobody knows. Attach again with a new user; say what to clean up.
@@ -161,7 +161,7 @@ async function flyPostgres(ctx: Context, settings: Settings, existing: Set<strin
     if (!user) throw error
     const fresh = `${user}_${new Date().toISOString().replace(/\D/g, '').slice(0, 12)}`
     ctx.log.warn(`an earlier attach stopped after creating the database user ${user} (its password is lost): attaching with the new user ${fresh}; drop ${user} when convenient (flyctl postgres connect --app ${dbApp}, then DROP ROLE ${user};)`)
-    out = await fly.postgresAttach(dbApp, consumer, fresh)
+    out = await fly.postgres.attach(dbApp, consumer, fresh)
   }
   rows.push([`${dbApp} → ${consumer}`, ctx.dryRun ? 'would attach (sets DATABASE_URL)' : 'attached (DATABASE_URL staged on the app)'])
   const url = /DATABASE_URL=(postgres(?:ql)?:\/\/\S+)/.exec(out.stdout)?.[1]
@@ -173,9 +173,9 @@ async function flyPostgres(ctx: Context, settings: Settings, existing: Set<strin
  * Undefined in a dry run, which prints both writes. */
 async function attachManaged(ctx: Context, cluster: string, consumer: string): Promise<{ pooled: string; direct: string } | undefined> {
   const fly = ctx.fly()
-  const out = await fly.mpgAttach(cluster, consumer)
+  const out = await fly.mpg.attach(cluster, consumer)
   if (ctx.dryRun) {
-    await fly.secretsImport(consumer, { DIRECT_DATABASE_URL: 'postgresql://…@direct.…' })
+    await fly.secrets.import(consumer, { DIRECT_DATABASE_URL: 'postgresql://…@direct.…' })
     return undefined
   }
   const pooled = /DATABASE_URL=(postgres(?:ql)?:\/\/\S+)/.exec(out.stdout)?.[1]
@@ -184,7 +184,7 @@ async function attachManaged(ctx: Context, cluster: string, consumer: string): P
   // Migrations need a real session (advisory locks): the direct URL, which no flyctl command prints.
   const direct = pooled.replace('@pgbouncer.', '@direct.')
   registerSecret(direct)
-  await fly.secretsImport(consumer, { DIRECT_DATABASE_URL: direct })
+  await fly.secrets.import(consumer, { DIRECT_DATABASE_URL: direct })
   return { pooled, direct }
 }
 
@@ -193,10 +193,10 @@ async function managedPostgres(ctx: Context, settings: Settings, existing: Set<s
   const name = databaseAppName(ctx.env)
   const consumer = flyAppName(ctx.env, 'internal-api')
   const rows: string[][] = []
-  let cluster = (await fly.mpgList(settings.org)).find((c) => c.name === name)
+  let cluster = (await fly.mpg.list(settings.org)).find((c) => c.name === name)
   if (cluster) rows.push([`${name} (Managed Postgres ${cluster.id})`, `exists (${cluster.status})`])
   else {
-    await fly.mpgCreate({ name, org: settings.org, region: settings.mpg.region, plan: settings.mpg.plan, volumeSizeGb: settings.mpg.volumeSizeGb })
+    await fly.mpg.create({ name, org: settings.org, region: settings.mpg.region, plan: settings.mpg.plan, volumeSizeGb: settings.mpg.volumeSizeGb })
     if (ctx.dryRun) {
       rows.push([name, `would create (Managed Postgres, ${settings.mpg.region}, ${settings.mpg.plan})`])
       // The cluster's id exists only once it is created: the runbook names it by a placeholder.
@@ -204,11 +204,11 @@ async function managedPostgres(ctx: Context, settings: Settings, existing: Set<s
       rows.push([`${name} → ${consumer}`, 'would attach (pooled DATABASE_URL) and stage DIRECT_DATABASE_URL'])
       return rows
     }
-    cluster = (await fly.mpgList(settings.org)).find((c) => c.name === name)
+    cluster = (await fly.mpg.list(settings.org)).find((c) => c.name === name)
     if (!cluster) throw new OperationError(`flyctl mpg create ended, but flyctl mpg list --org ${settings.org} shows no cluster ${name}`)
     rows.push([`${name} (Managed Postgres ${cluster.id})`, `created in ${cluster.region}`])
   }
-  const secrets = existing.has(consumer) || !ctx.dryRun ? await fly.secretsList(consumer).catch(() => []) : []
+  const secrets = existing.has(consumer) || !ctx.dryRun ? await fly.secrets.list(consumer).catch(() => []) : []
   if (secrets.some((s) => s.name === 'DATABASE_URL')) {
     rows.push([`${name} → ${consumer}`, `already attached (DATABASE_URL is on the app${secrets.some((s) => s.name === 'DIRECT_DATABASE_URL') ? ', and DIRECT_DATABASE_URL' : ''})`])
     return rows
@@ -219,7 +219,7 @@ async function managedPostgres(ctx: Context, settings: Settings, existing: Set<s
     return rows
   }
   const { pooled, direct } = attached
-  const after = new Set((await fly.secretsList(consumer)).map((s) => s.name))
+  const after = new Set((await fly.secrets.list(consumer)).map((s) => s.name))
   if (!after.has('DATABASE_URL') || !after.has('DIRECT_DATABASE_URL')) throw new OperationError(`${consumer} should now have DATABASE_URL and DIRECT_DATABASE_URL, but flyctl secrets list shows ${[...after].join(', ') || 'neither'}`)
   rows.push([`${name} → ${consumer}`, 'attached: pooled DATABASE_URL for the app, DIRECT_DATABASE_URL for migrations (staged)'])
   rows.push([envFile, saveValues(ctx, envFile, { DATABASE_URL: pooled, DIRECT_DATABASE_URL: direct })])

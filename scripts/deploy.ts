@@ -13,7 +13,7 @@ import { buildContextProblems } from './lib/fly/build-context.js'
 import { loadDatabaseTarget, loadPipelineTargets, readEnvFile, envFilePath } from './lib/secrets/env-files.js'
 import type { Database } from './lib/database/db.js'
 import { CommandError, OperationError, Problems, Refusal, UserError } from './lib/core/errors.js'
-import type { FlyIp, FlyStatus } from './lib/fly/flyctl.js'
+import type { FlyIp, FlyStatus } from './lib/fly/types.js'
 import { readFlyToml } from './lib/fly/flytoml.js'
 import { imageGateFindings } from './lib/database/gate.js'
 import { checkTree } from './lib/safety/git.js'
@@ -110,8 +110,8 @@ await main(
             // Staging also learns its secrets versions meanwhile (production does after its confirmation).
             alongside: () =>
               Promise.all([
-                ...outcomes.map(async (o) => (o.status = await fly.status(o.app))),
-                ctx.apps.includes('internal-api') ? fly.ipsList(flyAppName(ctx.env, 'internal-api')).then((ips) => (apiIps = ips)) : undefined,
+                ...outcomes.map(async (o) => (o.status = await fly.apps.status(o.app))),
+                ctx.apps.includes('internal-api') ? fly.network.ips(flyAppName(ctx.env, 'internal-api')).then((ips) => (apiIps = ips)) : undefined,
                 ctx.env === 'staging' && !ctx.dryRun ? void (syncing = startSyncs(ctx, outcomes)) : undefined,
               ]),
             imageGate: promote ? (staging, rows) => promotionGate(ctx, staging, rows, sources, image) : undefined,
@@ -159,14 +159,14 @@ async function promotionGate(ctx: Context, staging: Database, rows: Awaited<Retu
 /** IMAGE= must name an image some release used, before anything (a backup, a deploy) happens. */
 async function checkImageExists(ctx: Context, image: string, outcome: AppOutcome): Promise<void> {
   const apps = [...new Set([outcome.app, flyAppName('staging', outcome.key), flyAppName('production', outcome.key)])]
-  const releases = (await Promise.all(apps.map((app) => ctx.fly().releases(app).catch(() => [])))).flat()
+  const releases = (await Promise.all(apps.map((app) => ctx.fly().apps.releases(app).catch(() => [])))).flat()
   if (!releases.some((r) => r.ImageRef === image)) {
     throw new UserError(`IMAGE=${image} is not the image of any release of ${apps.join(' or ')}: pick one from flyctl releases --app ${outcome.app} --json`)
   }
 }
 
 async function makePlan(ctx: Context, pending: LocalMigration[], outcomes: AppOutcome[], sources: Map<AppKey, string>, image: string | undefined): Promise<Plan> {
-  const staged = await Promise.all(outcomes.map(async (o) => [o.key, (await ctx.fly().secretsList(o.app)).filter((s) => s.status === 'Staged' || s.status === 'Partial').map((s) => s.name).sort()] as const))
+  const staged = await Promise.all(outcomes.map(async (o) => [o.key, (await ctx.fly().secrets.list(o.app)).filter((s) => s.status === 'Staged' || s.status === 'Partial').map((s) => s.name).sort()] as const))
   return {
     environment: ctx.env,
     images: Object.fromEntries(outcomes.map((o) => [o.key, { running: o.before ?? null, deploy: image ?? sources.get(o.key) ?? null }])),
@@ -271,8 +271,8 @@ function startSyncs(ctx: Context, outcomes: AppOutcome[]): Syncs {
   let chain: Promise<unknown> = Promise.resolve()
   for (const o of outcomes) {
     const done = chain.then(async () => {
-      await fly.secretsSync(o.app)
-      return fly.knownSecretsVersion(o.app)
+      await fly.secrets.sync(o.app)
+      return fly.secrets.knownVersion(o.app)
     })
     done.catch(() => undefined) // awaited by ready(); a failure must not surface unhandled first
     syncs.set(o.app, done)
@@ -286,10 +286,10 @@ function startSyncs(ctx: Context, outcomes: AppOutcome[]): Syncs {
  * it read at its start, which may undo the sync: then it runs again, now that nothing else runs. */
 async function ready(ctx: Context, syncs: Syncs, app: string): Promise<void> {
   const synced = await syncs.get(app)
-  const now = await ctx.fly().knownSecretsVersion(app)
+  const now = await ctx.fly().secrets.knownVersion(app)
   if (synced !== undefined && now !== undefined && now >= synced) return
   if (ctx.verbose) ctx.log.info(`${app}: flyctl's config.yml does not show the synced secrets version (${now ?? 'none'}, synced ${synced ?? 'unknown'}): syncing again`)
-  await ctx.fly().secretsSync(app)
+  await ctx.fly().secrets.sync(app)
 }
 
 async function pipeline(ctx: Context, settings: Settings, db: Database, steps: Steps, outcomes: AppOutcome[], options: PipelineOptions): Promise<void> {
@@ -300,12 +300,12 @@ async function pipeline(ctx: Context, settings: Settings, db: Database, steps: S
   // Production's syncs start after its confirmation, beside the backup; a dry run prints them in order.
   const syncs = options.syncing ?? (ctx.dryRun ? undefined : startSyncs(ctx, outcomes))
   if (!syncs) await steps.run('secrets sync', async () => {
-    for (const o of outcomes) await fly.secretsSync(o.app)
+    for (const o of outcomes) await fly.secrets.sync(o.app)
   }, { detail: () => 'latest secrets version of each app', write: true })
 
   if (ctx.apps.includes('internal-api')) {
     const api = flyAppName(ctx.env, 'internal-api')
-    const ips = options.apiIps ?? (await fly.ipsList(api))
+    const ips = options.apiIps ?? (await fly.network.ips(api))
     if (!isPrivate(ips)) await steps.run('private network', () => makePrivate(ctx, api, ips), { write: true, detail: (done) => `${api}: ${done.join('; ')}` })
   }
 
@@ -383,9 +383,9 @@ async function deployOne(ctx: Context, settings: Settings, db: Database, steps: 
     outcome.after = await steps.run(
       `deploy ${outcome.app}`,
       () => {
-        if (source) return fly.deployImage(outcome.app, flyConfigPath(ctx.env, outcome.key), source)
+        if (source) return fly.deploys.image(outcome.app, flyConfigPath(ctx.env, outcome.key), source)
         const app = settings.apps[outcome.key]
-        return fly.deployBuild(outcome.app, buildConfigPath(settings.toolkitFromRoot, ctx.env, outcome.key), { WORKSPACE: settings.workspace, APP_DIR: app.source, APP_PACKAGE: app.package }, settings.root, settings.toolkitFromRoot === '.' ? undefined : settings.root)
+        return fly.deploys.build(outcome.app, buildConfigPath(settings.toolkitFromRoot, ctx.env, outcome.key), { WORKSPACE: settings.workspace, APP_DIR: app.source, APP_PACKAGE: app.package }, settings.root, settings.toolkitFromRoot === '.' ? undefined : settings.root)
       },
       { write: true, detail: (ref) => shortRef(ref, outcome.app) },
     )
@@ -427,7 +427,7 @@ function explain(error: unknown, source: string | undefined): string {
  * before this deploy's (a fleet that was already mixed). */
 async function priorImage(ctx: Context, outcome: AppOutcome): Promise<string | undefined> {
   if (outcome.before) return outcome.before
-  const releases = await ctx.fly().releases(outcome.app)
+  const releases = await ctx.fly().apps.releases(outcome.app)
   return chooseRollbackTarget(releases, outcome.after, {})?.ImageRef
 }
 
@@ -435,7 +435,7 @@ async function priorImage(ctx: Context, outcome: AppOutcome): Promise<string | u
  * and what stayed changed (a migration the release command applied stays applied). */
 async function rollBack(ctx: Context, db: Database, steps: Steps, outcome: AppOutcome, why: string): Promise<void> {
   const app = outcome.app
-  const now = await ctx.fly().status(app).catch(() => undefined)
+  const now = await ctx.fly().apps.status(app).catch(() => undefined)
   const target = await priorImage(ctx, outcome).catch(() => undefined)
   if (!now) {
     outcome.detail += '; could not read the fleet to roll it back'

@@ -42,7 +42,7 @@ await main({ name: 'diff', usage: 'diff [--app KEY] [--env-dir DIR]', environmen
     Promise.all(
       ctx.apps.map(async (key) => {
         const [s, p] = [flyAppName('staging', key), flyAppName('production', key)]
-        const [ss, ps, sSecrets, pSecrets] = await Promise.all([fly.status(s), fly.status(p), fly.secretsList(s), fly.secretsList(p)])
+        const [ss, ps, sSecrets, pSecrets] = await Promise.all([fly.apps.status(s), fly.apps.status(p), fly.secrets.list(s), fly.secrets.list(p)])
         return { key, s, p, ss, ps, sNames: new Set(sSecrets.map((x) => x.name)), pNames: new Set(pSecrets.map((x) => x.name)) }
       }),
     ),

@@ -14,7 +14,7 @@ await main({ name: 'logs', usage: 'logs <staging|production> [--app KEY] [--foll
   if (ctx.flags.follow || envFlag('FOLLOW')) {
     const children = ctx.apps.map((key) => {
       const app = flyAppName(ctx.env, key)
-      return ctx.fly().logsFollow(app, (line) => ctx.log.result(`${chalk.dim(key.padEnd(12))} ${plain(line)}`))
+      return ctx.fly().machines.logsFollow(app, (line) => ctx.log.result(`${chalk.dim(key.padEnd(12))} ${plain(line)}`))
     })
     ctx.log.info(`following the logs of ${ctx.apps.map((k) => flyAppName(ctx.env, k)).join(', ')}; Ctrl-C stops`)
     const ends = await Promise.all(children)
@@ -28,7 +28,7 @@ await main({ name: 'logs', usage: 'logs <staging|production> [--app KEY] [--foll
     const app = flyAppName(ctx.env, key)
     ctx.log.result(chalk.bold(`== ${app}`))
     try {
-      const out = await ctx.fly().logs(app, timeoutMs)
+      const out = await ctx.fly().machines.logs(app, timeoutMs)
       ctx.log.result(plain(out.stdout).trimEnd() || '(no log lines)')
     } catch (error) {
       if (error instanceof CommandError && error.status === null) {

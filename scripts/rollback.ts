@@ -9,7 +9,7 @@ import { loadDatabaseTarget } from './lib/secrets/env-files.js'
 import { confirmProduction } from './lib/safety/confirm.js'
 import { connect, type Database } from './lib/database/db.js'
 import { OperationError, UserError } from './lib/core/errors.js'
-import type { FlyRelease, FlyStatus } from './lib/fly/flyctl.js'
+import type { FlyRelease, FlyStatus } from './lib/fly/types.js'
 import { runningImage } from './lib/fleet/health.js'
 import { flushSpool, imageMigrations, readLedger, record } from './lib/safety/ledger.js'
 import { withLock } from './lib/safety/lock.js'
@@ -68,7 +68,7 @@ await main(
     const plans: RollbackPlan[] = []
     for (const key of ctx.apps) {
       const app = flyAppName(ctx.env, key)
-      const [releases, status] = await Promise.all([fly.releases(app), fly.status(app)])
+      const [releases, status] = await Promise.all([fly.apps.releases(app), fly.apps.status(app)])
       const current = runningImage(status)
       const target = chooseRollbackTarget(releases, current, choice)
       ctx.log.result(chalk.bold(`${app} (${current ? `running ${shortRef(current, app)}` : `mixed: ${imageCounts(status)}`})`))
@@ -124,7 +124,7 @@ await main(
           plan.detail ||= (error as Error).message.split('\n')[0]
           // A rolling update that stopped half-way leaves some machines on each image: the summary
           // shows the fleet as it is now, not as it was before.
-          const fleet = ctx.dryRun ? undefined : await ctx.fly().status(plan.app).catch(() => undefined)
+          const fleet = ctx.dryRun ? undefined : await ctx.fly().apps.status(plan.app).catch(() => undefined)
           if (fleet) plan.now = imageCounts(fleet)
           if (fleet && new Set((fleet.Machines ?? []).map((m) => m.config?.image)).size > 1) {
             ctx.log.warn(`${plan.app} is left with machines on different images (${plan.now}): run the rollback again (make rollback-${shortName(ctx.env)} APP=${plan.key} VERSION=${plan.target.Version}) or deploy a fixed image`)

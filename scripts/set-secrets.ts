@@ -11,7 +11,7 @@ import { envFilePath, loadDatabaseTarget, readEnvFile } from './lib/secrets/env-
 import { OperationError, Problems, UserError } from './lib/core/errors.js'
 import { confirmProduction } from './lib/safety/confirm.js'
 import { connect, type Database } from './lib/database/db.js'
-import type { FlySecret } from './lib/fly/flyctl.js'
+import type { FlySecret } from './lib/fly/types.js'
 import { record } from './lib/safety/ledger.js'
 import { withLock } from './lib/safety/lock.js'
 import { table } from './lib/core/log.js'
@@ -62,7 +62,7 @@ await main(
     const fingerprints = await readFingerprints(db, ctx.env)
     const plans = await Promise.all(
       payloads.map(async (p) => {
-        const onFly = await fly.secretsList(p.app)
+        const onFly = await fly.secrets.list(p.app)
         const changes = new Map<string, Change>()
         for (const [name, value] of Object.entries(p.values)) {
           changes.set(name, await classify(value, onFly.find((s) => s.name === name), fingerprints.get(p.app)?.get(name)))
@@ -100,8 +100,8 @@ async function push(ctx: Context, db: Database, plan: { app: string; toPush: Rec
   const removed = prune ? plan.onlyOnFly : []
   if (!names.length && !removed.length) return
   try {
-    if (names.length) await fly.secretsImport(plan.app, plan.toPush)
-    if (removed.length) await fly.secretsUnset(plan.app, removed)
+    if (names.length) await fly.secrets.import(plan.app, plan.toPush)
+    if (removed.length) await fly.secrets.unset(plan.app, removed)
   } catch (error) {
     // flyctl failed or timed out: what Fly holds now is unknown, and the history says so.
     // (A run stopped by a signal or a lost lock records that instead.)
@@ -114,7 +114,7 @@ async function push(ctx: Context, db: Database, plan: { app: string; toPush: Rec
   // For a value the toolkit cannot compare (on Fly, never pushed by it) the status tells: Fly dates
   // each secret's last write, so a secret written now is newer than every machine's release and
   // cannot still show Deployed.
-  const listed = new Map((await fly.secretsList(plan.app)).map((s) => [s.name, s]))
+  const listed = new Map((await fly.secrets.list(plan.app)).map((s) => [s.name, s]))
   const after = new Map([...listed].map(([name, s]) => [name, s.digest]))
   const notWritten = (name: string) => {
     const was = plan.before.get(name)
@@ -159,12 +159,12 @@ async function push(ctx: Context, db: Database, plan: { app: string; toPush: Rec
 /** `flyctl secrets deploy`: the machines restart with the staged secrets. */
 async function restart(ctx: Context, db: Database, app: string): Promise<void> {
   const fly = ctx.fly()
-  if (!ctx.dryRun && !(await fly.status(app)).Machines?.length) {
+  if (!ctx.dryRun && !(await fly.apps.status(app)).Machines?.length) {
     ctx.log.info(`${app} has no machines yet: its first deploy starts them with these secrets`)
     return
   }
   try {
-    await fly.secretsDeploy(app)
+    await fly.secrets.deploy(app)
   } catch (error) {
     const message = `${app}: the secrets are stored on Fly, but restarting its machines failed; they take effect at the next deploy, or retry with flyctl secrets deploy --app ${app}`
     await record(ctx, db, { operation: 'set-secrets', app, result: 'failed', detail: message })
@@ -172,7 +172,7 @@ async function restart(ctx: Context, db: Database, app: string): Promise<void> {
     throw error
   }
   if (ctx.dryRun) return
-  const pending = (await fly.secretsList(app)).filter((s) => s.status !== undefined && s.status !== 'Deployed')
+  const pending = (await fly.secrets.list(app)).filter((s) => s.status !== undefined && s.status !== 'Deployed')
   if (pending.length) {
     const message = `${app}: flyctl secrets deploy exited 0, but ${pending.map((s) => `${s.name} is ${s.status}`).join(', ')}`
     await record(ctx, db, { operation: 'set-secrets', app, result: 'failed', detail: message })

@@ -7,7 +7,7 @@ import { freshDatabases, sql } from './support/pg.ts'
 import { STAGING, addMachine, scenario } from './support/scenario.ts'
 import { MIGRATIONS, addMigration, projectCopy, runMake, runScript, tempDir, writeEnvDir } from './support/toolkit.ts'
 import { chooseRollbackTarget } from '../scripts/lib/fleet/rollback.ts'
-import type { FlyRelease } from '../scripts/lib/fly/flyctl.ts'
+import type { FlyRelease } from '../scripts/lib/fly/types.ts'
 
 const release = (Version: number, Status: string, ImageRef: string): FlyRelease => ({ ID: `r${Version}`, Version, Status, Description: 'Release', ImageRef, CreatedAt: '2026-11-01T00:00:00Z' })
 

@@ -1,5 +1,5 @@
 import chalk from 'chalk'
-import { shortFlyError } from '../fly/flyctl.js'
+import { shortFlyError } from '../fly/errors.js'
 import { formatDuration, publishTable, type Logger } from './log.js'
 
 // Step timings and the closing summary of a pipeline: what ran, how long, what changed. A step is

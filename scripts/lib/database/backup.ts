@@ -34,17 +34,17 @@ export function mpgCluster(target: DatabaseTarget): string | undefined {
 async function snapshotVolumes(ctx: Context): Promise<string> {
   const dbApp = databaseAppName(ctx.env)
   const fly = ctx.fly()
-  const volumes = (await fly.volumesList(dbApp)).filter((v) => v.attached_machine_id && v.state !== 'destroyed' && v.state !== 'pending_destroy')
+  const volumes = (await fly.postgres.volumes(dbApp)).filter((v) => v.attached_machine_id && v.state !== 'destroyed' && v.state !== 'pending_destroy')
   if (!volumes.length) throw new OperationError(`${dbApp} has no attached volume to snapshot`)
   if (ctx.dryRun) {
-    for (const volume of volumes) await fly.snapshotCreate(volume.id, dbApp)
+    for (const volume of volumes) await fly.postgres.snapshot(volume.id, dbApp)
     return `would snapshot ${volumes.map((v) => v.id).join(', ')} of ${dbApp}`
   }
   for (const volume of volumes) {
-    const before = (await fly.snapshotsList(volume.id, dbApp)).length
-    await fly.snapshotCreate(volume.id, dbApp)
+    const before = (await fly.postgres.snapshots(volume.id, dbApp)).length
+    await fly.postgres.snapshot(volume.id, dbApp)
     // `create` returns no ID: the new snapshot must show up in the list (pending or done).
-    const after = (await fly.snapshotsList(volume.id, dbApp)).length
+    const after = (await fly.postgres.snapshots(volume.id, dbApp)).length
     if (after <= before) throw new OperationError(`flyctl said a snapshot of ${volume.id} was scheduled, but none appeared in flyctl volumes snapshots list ${volume.id}`)
   }
   return `volume snapshot${volumes.length > 1 ? 's' : ''} of ${dbApp} scheduled and listed: ${volumes.map((v) => v.id).join(', ')}`
@@ -53,15 +53,15 @@ async function snapshotVolumes(ctx: Context): Promise<string> {
 async function mpgBackup(ctx: Context, cluster: string): Promise<string> {
   const fly = ctx.fly()
   if (ctx.dryRun) {
-    await fly.mpgBackupCreate(cluster)
+    await fly.mpg.backupCreate(cluster)
     return `would back up Managed Postgres cluster ${cluster} and wait until the backup is completed`
   }
-  const known = new Set((await fly.mpgBackupList(cluster)).map((b) => b.id))
-  await fly.mpgBackupCreate(cluster)
+  const known = new Set((await fly.mpg.backupList(cluster)).map((b) => b.id))
+  await fly.mpg.backupCreate(cluster)
   const deadline = Date.now() + knob('BACKUP_TIMEOUT') * 1000
   let last = 'not listed yet'
   for (;;) {
-    const fresh = (await fly.mpgBackupList(cluster)).filter((b) => !known.has(b.id))
+    const fresh = (await fly.mpg.backupList(cluster)).filter((b) => !known.has(b.id))
     const backup = fresh.at(-1)
     if (backup?.status === 'completed') return `Managed Postgres backup ${backup.id} of cluster ${cluster} completed`
     if (backup && /fail|error/i.test(backup.status)) throw new OperationError(`the Managed Postgres backup ${backup.id} of cluster ${cluster} ended ${backup.status}`)

@@ -74,7 +74,7 @@ async function startProxy(ctx: Context, target: DatabaseTarget): Promise<Tunnel>
   const onLine = (line: string) => {
     if (line.startsWith('Proxying ')) ready()
   }
-  const child = kind === 'mpg' ? ctx.fly().mpgProxy(name, port, onLine) : ctx.fly().proxy(port, target.port, name, onLine)
+  const child = kind === 'mpg' ? ctx.fly().mpg.proxy(name, port, onLine) : ctx.fly().network.proxy(port, target.port, name, onLine)
   ctx.onCleanup(() => stopChild(child))
   let timer: NodeJS.Timeout | undefined
   const limit = knob('PROXY_READY_TIMEOUT')

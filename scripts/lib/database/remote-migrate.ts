@@ -2,7 +2,7 @@ import chalk from 'chalk'
 import type { Context } from '../core/cli.js'
 import type { Database } from './db.js'
 import { CommandError, OperationError } from '../core/errors.js'
-import { remoteExitStatus, sessionLost } from '../fly/flyctl.js'
+import { remoteExitStatus, sessionLost } from '../fly/errors.js'
 import { table } from '../core/log.js'
 import {
   compareMigrations,
@@ -47,7 +47,7 @@ export async function runRemoteMigrate(ctx: Context, db: Database): Promise<Migr
   ctx.log.info(pendingBefore.length ? `pending on ${ctx.env}: ${pendingBefore.join(', ')}` : `no pending migrations on ${ctx.env}`)
   let remoteOutput = ''
   try {
-    const out = await ctx.fly().sshConsole(app, REMOTE_MIGRATE_COMMAND, { write: true })
+    const out = await ctx.fly().machines.ssh(app, REMOTE_MIGRATE_COMMAND, { write: true })
     remoteOutput = out.stdout + out.stderr
   } catch (error) {
     if (!(error instanceof CommandError)) throw error

@@ -1,6 +1,6 @@
 import type { Context } from '../core/cli.js'
 import { OperationError } from '../core/errors.js'
-import type { FlyMachine, FlyStatus } from '../fly/flyctl.js'
+import type { FlyMachine, FlyStatus } from '../fly/types.js'
 import { autostop, healthPath, readFlyToml, type FlyToml } from '../fly/flytoml.js'
 import { knob, seconds } from '../core/knobs.js'
 import { plain, shortRef } from '../core/log.js'
@@ -140,9 +140,9 @@ export async function checkOnce(ctx: Context, key: AppKey, expected?: string): P
   const app = flyAppName(ctx.env, key)
   const started = performance.now()
   const via = loadSettings().apps[key].probeVia
-  const gateway = via ? { via, status: ctx.fly().status(flyAppName(ctx.env, via.app)) } : undefined
+  const gateway = via ? { via, status: ctx.fly().apps.status(flyAppName(ctx.env, via.app)) } : undefined
   gateway?.status.catch(() => undefined) // awaited only when the app's own fleet is fine
-  const status = await ctx.fly().status(app)
+  const status = await ctx.fly().apps.status(app)
   const fleet = judgeFleet(status, readFlyToml(flyConfigPath(ctx.env, key)), expected)
   let http = 'not probed'
   const evidence: string[] = []
@@ -180,7 +180,7 @@ export function describe(health: AppHealth): string {
 export async function evidence(ctx: Context, health: AppHealth): Promise<string[]> {
   const lines = [...health.fleet.problems.map((p) => `fleet: ${p}`), ...health.fleet.failing.map((f) => `check: ${f}`), ...health.evidence.map((e) => `probe: ${e}`)]
   try {
-    const out = await ctx.fly().logs(health.app, Math.min(seconds('LOGS_TIMEOUT'), 10_000))
+    const out = await ctx.fly().machines.logs(health.app, Math.min(seconds('LOGS_TIMEOUT'), 10_000))
     const tail = plain(out.stdout).split('\n').filter((l) => l.trim()).slice(-knob('LOGS_LINES'))
     lines.push(...tail.map((l) => `log: ${l}`))
   } catch (error) {

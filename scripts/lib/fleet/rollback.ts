@@ -1,6 +1,6 @@
 import type { Context } from '../core/cli.js'
 import { OperationError, UserError } from '../core/errors.js'
-import type { FlyRelease, FlyStatus } from '../fly/flyctl.js'
+import type { FlyRelease, FlyStatus } from '../fly/types.js'
 import { judgeFleet, waitHealthy, type AppHealth } from './health.js'
 import { readFlyToml } from '../fly/flytoml.js'
 import { shortRef } from '../core/log.js'
@@ -53,10 +53,10 @@ export interface RollbackResult {
 export async function rollBackFleet(ctx: Context, key: AppKey, image: string, beforeStatus?: FlyStatus): Promise<RollbackResult> {
   const app = flyAppName(ctx.env, key)
   const fly = ctx.fly()
-  const before = beforeStatus ?? (await fly.status(app))
-  await fly.deployRollback(app, flyConfigPath(ctx.env, key), image)
+  const before = beforeStatus ?? (await fly.apps.status(app))
+  await fly.deploys.rollback(app, flyConfigPath(ctx.env, key), image)
   if (ctx.dryRun) return { before: imageCounts(before), after: `would be all on ${shortRef(image, app)}`, health: { app, key, healthy: false, fleet: { summary: '', images: new Map(), problems: [], failing: [] }, http: '', evidence: [], seconds: 0 } }
-  const now = await fly.status(app)
+  const now = await fly.apps.status(app)
   const fleet = judgeFleet(now, readFlyToml(flyConfigPath(ctx.env, key)), image)
   const off = (now.Machines ?? []).filter((m) => m.config?.image !== image)
   if (off.length || !(now.Machines ?? []).length) {

@@ -1,0 +1,23 @@
+import type { Flyctl } from '../flyctl.js'
+import type { FlyApp, FlyRelease, FlyStatus } from '../types.js'
+
+/** flyctl apps, status and releases (flyctl.md §1, §3.3, §5.1). */
+export class Apps {
+  constructor(private readonly flyctl: Flyctl) {}
+
+  list(): Promise<FlyApp[]> {
+    return this.flyctl.json<FlyApp[]>(['apps', 'list', '--json'], 'apps list', [])
+  }
+
+  async create(name: string, org: string): Promise<void> {
+    await this.flyctl.run(['apps', 'create', name, '--org', org], { write: true })
+  }
+
+  status(app: string): Promise<FlyStatus> {
+    return this.flyctl.json<FlyStatus>(['status', '--app', app, '--json'], 'status')
+  }
+
+  releases(app: string): Promise<FlyRelease[]> {
+    return this.flyctl.json<FlyRelease[]>(['releases', '--app', app, '--json'], 'releases', [])
+  }
+}

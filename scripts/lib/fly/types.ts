@@ -1,0 +1,100 @@
+// The JSON shapes of flyctl v0.4.87 that the toolkit reads (flyctl.md §0.2: GraphQL types have
+// capitalised keys, Machines API types snake_case). Only the fields the toolkit uses are typed.
+
+export interface FlyApp {
+  Name: string
+  Status: string
+  Deployed: boolean
+  Hostname: string
+  Organization?: { Slug: string }
+}
+
+export interface FlyCheck {
+  name: string
+  status: 'passing' | 'warning' | 'critical' | string
+  output?: string
+}
+
+export interface FlyService {
+  internal_port?: number
+  autostop?: boolean | 'suspend'
+  autostart?: boolean
+  min_machines_running?: number
+}
+
+export interface FlyMachine {
+  id: string
+  state: string
+  region: string
+  config?: { image?: string; metadata?: Record<string, string>; services?: FlyService[]; standbys?: string[]; env?: Record<string, string> }
+  checks?: FlyCheck[]
+}
+
+export interface FlyStatus {
+  Name: string
+  Hostname: string
+  Deployed: boolean
+  Version: number
+  Machines: FlyMachine[] | null
+}
+
+export interface FlyRelease {
+  ID: string
+  Version: number
+  Status: string
+  Description: string
+  ImageRef: string
+  CreatedAt: string
+  User?: { Name?: string; Email?: string }
+}
+
+export interface FlySecret {
+  name: string
+  digest: string
+  status?: string
+}
+
+export interface FlyVolume {
+  id: string
+  name: string
+  state: string
+  size_gb: number
+  region: string
+  attached_machine_id: string | null
+}
+
+export interface FlySnapshot {
+  id: string
+  created_at: string
+  status: string
+}
+
+export interface FlyIp {
+  ID: string
+  Address: string
+  Type: string
+  Region: string
+}
+
+export interface FlyRegion {
+  code: string
+  name: string
+  mpg_available?: boolean
+}
+
+export interface MpgCluster {
+  id: string
+  name: string
+  region: string
+  status: string
+  organization?: { Slug?: string }
+  attached_apps: { name: string }[] | null
+}
+
+export interface MpgBackup {
+  id: string
+  status: string
+  type: string
+  start: string
+  stop: string
+}
