@@ -26,8 +26,8 @@ import type { Fault } from './fly-sim/state.ts'
 
 export type SandboxOptions = SandboxSettings
 
-/** The sandbox's flyctl (scripts/sandbox/fly-sim/client.ts, built into dist/ by scripts/build.mjs). */
-export const FLY_BIN = join(REPO, 'dist', 'flyctl')
+/** The sandbox's flyctl: a bash client of the simulator's server. */
+export const FLY_BIN = join(REPO, 'scripts', 'sandbox', 'flyctl')
 
 // Commands that change something on Fly (the rest only read).
 const WRITES = [/^apps create/, /^secrets (import|set|unset|deploy)/, /^deploy/, /^ssh console/, /^postgres (create|attach)/, /^volumes snapshots create/, /^ips (allocate|release)/, /^mpg (create|attach|backup create|restore)/, /^machine start/]

@@ -1,107 +1,198 @@
-// The simulator as a server: one per sandbox, listening on $FLY_SIM_STATE/flyctl.sock. A flyctl
-// process (client.ts) sends one request — its argv, environment, working directory and process id
-// — then its standard input and any signal it gets; the server runs the command in a Call and
-// streams back what it writes and its exit code. One long-lived process instead of a Node start-up
-// per flyctl call; calls still run side by side, each with its own view, as flyctl processes do.
+// The simulator as a server: one per sandbox, on 127.0.0.1 at the port written in
+// $FLY_SIM_STATE/flyctl.port. Each `flyctl …` the toolkit runs is scripts/sandbox/flyctl, a short
+// bash script that hands the server its argv, environment, working directory and process id,
+// streams its standard input and passes on the signals it gets; the server runs the command in a
+// Call and streams back what it writes and its exit code. One long-lived process instead of a Node
+// start-up per flyctl call; calls still run side by side, each with its own view, as flyctl
+// processes do.
 //
-// Frames are JSON lines. Client → server: the request, then {"in": base64}, {"eof": true},
-// {"signal": "SIGTERM"}. Server → client: {"1": text} (stdout), {"2": text} (stderr), {"exit": N}.
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
+// Wire format (what bash can read and write without helpers):
+// - a call connection opens with NUL-terminated fields: `call`, call id, pid, cwd, argc, the argv,
+//   `NAME=value` environment entries, an empty field; then it carries one line per signal (`k`);
+// - a stdin connection opens with `stdin`, call id (NUL-terminated), then the raw bytes; its close is
+//   the end of standard input;
+// - the server answers on the call connection with lines: `o`/`e` + a line of stdout/stderr, `O`/`E`
+//   + a last piece without a newline, and finally `x` + the exit code.
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { type Call, runInCall } from './call.ts'
 import { runFlyctl } from './dispatch.ts'
 
-export const SOCKET = 'flyctl.sock'
+/** The file that holds the server's port, in the state directory. */
+export const PORT_FILE = 'flyctl.port'
 
 export interface Simulator {
   /** The state directory it serves (FLY_SIM_STATE). */
   dir: string
+  port: number
   close(): Promise<void>
 }
 
 /** Ends a call that was interrupted: flyctl's own answer to the signal, or 127. */
 class Interrupted extends Error {}
 
-function serve(connection: Socket, dir: string): void {
-  connection.setEncoding('utf8')
-  const stdin = new PassThrough()
-  const interrupt = new AbortController()
-  let current: Call | undefined
-  let finished = false
-  let buffer = ''
-  const send = (frame: object) => {
-    if (!finished && !connection.destroyed) connection.write(`${JSON.stringify(frame)}\n`)
+/** The first `count` NUL-terminated fields of buf, and what follows them (undefined: not all here yet). */
+function fields(buf: Buffer, count: number): { values: string[]; rest: Buffer } | undefined {
+  const values: string[] = []
+  let at = 0
+  while (values.length < count) {
+    const end = buf.indexOf(0, at)
+    if (end < 0) return undefined
+    values.push(buf.subarray(at, end).toString('utf8'))
+    at = end + 1
   }
-  const finish = (code: number) => {
-    if (finished) return
-    connection.end(`${JSON.stringify({ exit: code })}\n`)
-    finished = true
+  return { values, rest: buf.subarray(at) }
+}
+
+interface Request {
+  id: string
+  pid: number
+  cwd: string
+  argv: string[]
+  env: Record<string, string>
+}
+
+/** A whole request, or undefined while its fields are still arriving. */
+function parseRequest(buf: Buffer): { request: Request; rest: Buffer } | undefined {
+  const head = fields(buf, 5)
+  if (!head) return undefined
+  const [, id, pid, cwd, argc] = head.values
+  const args = fields(head.rest, Number(argc))
+  if (!args) return undefined
+  const env: Record<string, string> = {}
+  let rest = args.rest
+  for (;;) {
+    const entry = fields(rest, 1)
+    if (!entry) return undefined
+    rest = entry.rest
+    const [text] = entry.values
+    if (text === '') break
+    const eq = text.indexOf('=')
+    env[text.slice(0, eq)] = text.slice(eq + 1)
   }
-  const onInterrupt = () => {
-    if (finished || !current) return
-    const { onInterrupt: answer } = current
-    const code = answer ? runInCall(current, answer) : 127
-    finish(code)
-    interrupt.abort(new Interrupted())
+  return { request: { id, pid: Number(pid), cwd, argv: args.values, env }, rest }
+}
+
+/** Text as the client prints it: one protocol line per output line, the last piece marked. */
+function lines(kind: 'o' | 'e', text: string): string {
+  const parts = text.split('\n')
+  const last = parts.pop()!
+  return parts.map((line) => `${kind}${line}\n`).join('') + (last ? `${kind.toUpperCase()}${last}\n` : '')
+}
+
+class Server {
+  private readonly stdins = new Map<string, PassThrough>()
+
+  constructor(private readonly dir: string) {}
+
+  /** The stdin stream of a call, whichever of its two connections arrives first. */
+  private stdinFor(id: string): PassThrough {
+    let stream = this.stdins.get(id)
+    if (!stream) {
+      stream = new PassThrough()
+      this.stdins.set(id, stream)
+      stream.on('close', () => this.stdins.delete(id))
+    }
+    return stream
   }
-  const start = (request: { argv: string[]; env: Record<string, string>; cwd: string; pid: number }) => {
-    current = {
+
+  accept(connection: Socket): void {
+    let buffer = Buffer.alloc(0)
+    const onData = (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk])
+      const kind = fields(buffer, 1)?.values[0]
+      if (kind === undefined) return
+      if (kind === 'stdin') {
+        const head = fields(buffer, 2)
+        if (!head) return
+        connection.off('data', onData)
+        const stdin = this.stdinFor(head.values[1])
+        if (head.rest.length) stdin.write(head.rest)
+        connection.on('data', (more: Buffer) => stdin.write(more))
+        connection.on('close', () => stdin.end())
+        connection.on('error', () => undefined)
+        return
+      }
+      const parsed = parseRequest(buffer)
+      if (!parsed) return
+      connection.off('data', onData)
+      this.run(connection, parsed.request, parsed.rest)
+    }
+    connection.on('data', onData)
+    connection.on('error', () => undefined)
+  }
+
+  private run(connection: Socket, request: Request, early: Buffer): void {
+    const stdin = this.stdinFor(request.id)
+    const interrupt = new AbortController()
+    let finished = false
+    const send = (text: string) => {
+      if (!finished && !connection.destroyed) connection.write(text)
+    }
+    const call: Call = {
       argv: request.argv,
       env: request.env,
       cwd: request.cwd,
-      dir,
+      dir: this.dir,
       pid: request.pid,
       stdin,
-      write: (fd, text) => send({ [fd]: text }),
+      write: (fd, text) => send(lines(fd === 1 ? 'o' : 'e', text)),
       interrupted: interrupt.signal,
       memo: new Map(),
     }
-    runInCall(current, runFlyctl).then(finish, (error: unknown) => {
+    const finish = (code: number) => {
+      if (finished) return
+      send(`x${code}\n`)
+      finished = true
+      connection.end()
+    }
+    const onInterrupt = () => {
+      if (finished) return
+      const answer = call.onInterrupt
+      finish(answer ? runInCall(call, answer) : 127)
+      interrupt.abort(new Interrupted())
+    }
+    // After the request, the call connection carries only signals, one `k` line each.
+    const onSignals = (chunk: Buffer) => chunk.includes(0x6b) && onInterrupt()
+    if (early.length) onSignals(early)
+    connection.on('data', onSignals)
+    // The flyctl process went away (killed): for the call, that is an interrupt.
+    connection.on('close', () => {
+      onInterrupt()
+      // A stdin connection that never came (a process killed early) must not leave the stream open.
+      setTimeout(() => stdin.destroy(), 5000).unref()
+    })
+    runInCall(call, runFlyctl).then(finish, (error: unknown) => {
       if (interrupt.signal.aborted) return // the call already ended
-      send({ 2: `fly simulator: internal error: ${(error as Error)?.stack ?? String(error)}\n` })
+      send(lines('e', `fly simulator: internal error: ${(error as Error)?.stack ?? String(error)}\n`))
       finish(70)
     })
   }
-  connection.on('data', (chunk: string) => {
-    buffer += chunk
-    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-      const frame = JSON.parse(buffer.slice(0, nl))
-      buffer = buffer.slice(nl + 1)
-      if (!current) start(frame)
-      else if (frame.in !== undefined) stdin.write(Buffer.from(frame.in, 'base64'))
-      else if (frame.eof) stdin.end()
-      else if (frame.signal) onInterrupt()
-    }
-  })
-  // The flyctl process went away (killed): for the call, that is an interrupt.
-  connection.on('close', () => {
-    stdin.end()
-    onInterrupt()
-  })
-  connection.on('error', () => undefined)
 }
 
 export async function startSimulator(dir: string): Promise<Simulator> {
   mkdirSync(dir, { recursive: true })
-  const path = join(dir, SOCKET)
-  if (existsSync(path)) rmSync(path)
+  const server = new Server(dir)
   const connections = new Set<Socket>()
-  const server = createServer((connection) => {
+  const tcp = createServer((connection) => {
     connections.add(connection)
     connection.on('close', () => connections.delete(connection))
-    serve(connection, dir)
+    server.accept(connection)
   })
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(path, resolve))
+  await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(0, '127.0.0.1', resolve))
   // The sandbox's owner decides when it ends; a listening socket must not keep a finished test alive.
-  server.unref()
+  tcp.unref()
+  const { port } = tcp.address() as { port: number }
+  writeFileSync(join(dir, PORT_FILE), `${port}\n`)
   return {
     dir,
+    port,
     close: () =>
       new Promise((resolve) => {
         for (const connection of connections) connection.destroy()
-        server.close(() => resolve())
+        tcp.close(() => resolve())
       }),
   }
 }
