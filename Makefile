@@ -39,8 +39,8 @@ $(BUILT): $(INSTALLED) $(SOURCES)
 	node scripts/build.mjs
 
 .PHONY: help
-help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [APP=key] [DRY_RUN=1] [YES=1] [VERBOSE=1] [ENV_DIR=dir] [IMAGE=ref] [VERSION=n] [NAME=migration] [REASON=text] [DB=1] [DB_KIND=flypg|mpg]\n\n"} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-28s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+help: ## list the targets (colour on a terminal, none with NO_COLOR)
+	@colour=; if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then colour=1; fi; awk -v colour="$$colour" -f scripts/help.awk $(MAKEFILE_LIST)
 
 .PHONY: install
 install: $(INSTALLED) ## install the npm packages from the lockfile (once)
@@ -51,6 +51,10 @@ build: $(BUILT) ## compile the scripts into dist/
 .PHONY: test
 test: $(BUILT) ## install what is missing and run every test; last line "N passed, N failed"
 	node test/run.mjs
+
+.PHONY: check
+check: $(INSTALLED) ## the edit-run loop in about 30 s: the type check and the other fast unit tests (test/unit/)
+	node test/run.mjs test/unit/
 
 .PHONY: typecheck
 typecheck: $(INSTALLED) ## type-check every TypeScript file (tsc --noEmit)

@@ -6,7 +6,7 @@
 //
 //   node test/run.mjs [pattern…]   (patterns are substrings of test file paths)
 import { spawn } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cpus } from 'node:os'
 import { startEnvironmentDatabases } from '../scripts/sandbox/postgres.mjs'
@@ -22,13 +22,23 @@ function findTests(dir) {
   })
 }
 
+// Slowest first (as the last run measured them), so two workers finish together.
+const TIMES = 'node_modules/.cache/microbima-test-times.json'
+const lastTimes = (() => {
+  try {
+    return JSON.parse(readFileSync(TIMES, 'utf8'))
+  } catch {
+    return {}
+  }
+})()
 const files = findTests('test')
   .filter((file) => patterns.length === 0 || patterns.some((p) => file.includes(p)))
-  .sort()
+  .sort((a, b) => (lastTimes[b] ?? 0) - (lastTimes[a] ?? 0) || a.localeCompare(b))
 const workers = Math.max(1, Math.min(Number(process.env.TEST_WORKERS ?? Math.min(2, cpus().length)), files.length))
 
-// One staging and one production database per worker, unless a real server was given.
-const databases = process.env.TEST_DATABASE_URL
+// One staging and one production database per worker, unless a real server was given or every
+// file is a unit test (test/unit/ runs nothing against a database).
+const databases = process.env.TEST_DATABASE_URL || files.every((file) => file.startsWith('test/unit/'))
   ? []
   : await Promise.all(Array.from({ length: workers }, () => startEnvironmentDatabases()))
 
@@ -63,6 +73,7 @@ const queue = [...files]
 let passed = 0
 let failed = 0
 const failures = []
+const times = {}
 await Promise.all(
   Array.from({ length: workers }, async (_, worker) => {
     while (queue.length) {
@@ -71,12 +82,24 @@ await Promise.all(
       process.stdout.write(`\n# ${file} (${(result.ms / 1000).toFixed(1)}s)\n${result.output.trimEnd()}\n`)
       passed += result.passed
       failed += result.failed
+      times[file] = result.ms
       if (result.failed) failures.push(file)
     }
   }),
 )
 await Promise.all(databases.map((db) => db.stop()))
 
+// The per-file times: printed (slowest first) and kept for the next run's order; TEST_TIMINGS=FILE
+// also writes them as JSON (make bench puts them in bench/results.md).
+const slowest = Object.entries(times).sort(([, a], [, b]) => b - a)
+console.log(`\nper file (s): ${slowest.map(([file, ms]) => `${file.replace(/^test\//, '')} ${(ms / 1000).toFixed(1)}`).join(', ')}`)
+try {
+  mkdirSync('node_modules/.cache', { recursive: true })
+  writeFileSync(TIMES, JSON.stringify({ ...lastTimes, ...times }))
+} catch {
+  // the order is only an optimisation
+}
+if (process.env.TEST_TIMINGS) writeFileSync(process.env.TEST_TIMINGS, JSON.stringify(times, null, 1))
 if (failures.length) console.log(`\nfailed files:\n${failures.map((f) => `  ${f}`).join('\n')}`)
 if (passed + failed === 0) {
   console.log('no test ran')

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
-import { APP_KEYS, ENVIRONMENTS, flyAppName, flyConfigPath, otherEnvironment, databaseAppName } from '../scripts/lib/core/names.ts'
+import { APP_KEYS, ENVIRONMENTS, flyAppName, flyConfigPath, otherEnvironment, databaseAppName } from '../../scripts/lib/core/names.ts'
 
 const seconds = (d: string) => Number(/^(\d+)s$/.exec(d)?.[1] ?? NaN)
 

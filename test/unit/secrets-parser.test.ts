@@ -2,9 +2,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { encodeSecret, secretLine } from '../scripts/lib/secrets/stdin.ts'
-import { UserError } from '../scripts/lib/core/errors.ts'
-import { type ParseOutcome, parseSecrets, parseSecretsBytes } from '../scripts/sandbox/fly-sim/secrets-parser.ts'
+import { encodeSecret, secretLine } from '../../scripts/lib/secrets/stdin.ts'
+import { UserError } from '../../scripts/lib/core/errors.ts'
+import { type ParseOutcome, parseSecrets, parseSecretsBytes } from '../../scripts/sandbox/fly-sim/secrets-parser.ts'
 
 const MAX_LINE = 65_535
 const x = (n: number) => 'x'.repeat(n)
@@ -115,7 +115,7 @@ interface OracleCase {
   message?: string
   pairs?: [string, string | { bytes: number; sha256: string }][]
 }
-const oracle = JSON.parse(readFileSync(new URL('./fixtures/secrets-parser-oracle.json', import.meta.url), 'utf8')) as { short: OracleCase[]; long: OracleCase[] }
+const oracle = JSON.parse(readFileSync(new URL('../fixtures/secrets-parser-oracle.json', import.meta.url), 'utf8')) as { short: OracleCase[]; long: OracleCase[] }
 
 function asOracle(input: Buffer): OracleCase {
   const result = parseSecretsBytes(input)

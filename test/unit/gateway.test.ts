@@ -6,7 +6,7 @@ import { createRequire } from 'node:module'
 import { posix } from 'node:path'
 import { DockerfileParser } from 'dockerfile-ast'
 import { parse as parseYaml } from 'yaml'
-import { loadGateway } from '../scripts/sandbox/gateway.ts'
+import { loadGateway } from '../../scripts/sandbox/gateway.ts'
 
 // Issue 12: one image per app for every environment. The public API's Kong configuration is rendered
 // from the environment when the container starts (the real renderer runs here, under sh), and the

@@ -1,6 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { run } from './support/toolkit.ts'
+import { run } from '../support/toolkit.ts'
 
 // The scripts are bundled by esbuild, which strips types without checking them: tsc does.
 test('the TypeScript of scripts, simulator and tests type-checks (tsc --noEmit)', async () => {

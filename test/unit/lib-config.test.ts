@@ -2,12 +2,12 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadDatabaseTarget, parseDatabaseUrl, readEnvFile } from '../scripts/lib/secrets/env-files.ts'
-import { UserError } from '../scripts/lib/core/errors.ts'
-import { createLogger } from '../scripts/lib/core/log.ts'
-import { mask } from '../scripts/lib/secrets/mask.ts'
-import { encodeSecret } from '../scripts/lib/secrets/stdin.ts'
-import { tempDir } from './support/toolkit.ts'
+import { loadDatabaseTarget, parseDatabaseUrl, readEnvFile } from '../../scripts/lib/secrets/env-files.ts'
+import { UserError } from '../../scripts/lib/core/errors.ts'
+import { createLogger } from '../../scripts/lib/core/log.ts'
+import { mask } from '../../scripts/lib/secrets/mask.ts'
+import { encodeSecret } from '../../scripts/lib/secrets/stdin.ts'
+import { tempDir } from '../support/toolkit.ts'
 
 const quiet = { ...createLogger(), warn: () => {}, info: () => {} }
 

