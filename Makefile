@@ -64,6 +64,14 @@ typecheck: $(INSTALLED) ## type-check every TypeScript file (tsc --noEmit)
 demo: $(BUILT) ## rehearse the whole runbook against the local sandbox (Fly simulator + embedded Postgres); DB_KIND=mpg for Managed Postgres
 	$(RUN) dist/demo.mjs
 
+.PHONY: sandbox
+sandbox: $(BUILT) ## start a local sandbox that stays up (Fly simulator + embedded Postgres) and print the exports: eval "$$(make -s sandbox)"
+	$(RUN) dist/sandbox.mjs start
+
+.PHONY: sandbox-stop
+sandbox-stop: $(BUILT) ## stop the local sandbox and remove its state
+	$(RUN) dist/sandbox.mjs stop
+
 .PHONY: bench
 bench: $(BUILT) ## run the performance benchmarks; writes bench/results.md
 	$(RUN) dist/bench.mjs

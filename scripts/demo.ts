@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { startRehearsal } from './sandbox/rehearsal.ts'
-import { REPO, tempDir, writeEnvDir } from './sandbox/files.ts'
+import { PLACEHOLDER_DATABASE_URLS, REPO, sandboxEnvFiles, tempDir, writeEnvDir } from './sandbox/files.ts'
 import { formatDuration, table, WIDTH, wrapLine } from './lib/core/log.js'
 
 interface Step {
@@ -40,19 +40,7 @@ say('starting the sandbox: Fly simulator, Fly Proxy, staging and production Post
 const rehearsal = await startRehearsal({ latencyMs: { deploy: 400, ssh: 200, status: 50, releases: 50 }, timeScale: 0.01 })
 const { sandbox } = rehearsal
 // As an operator starts: DATABASE_URL is the .env.example's placeholder; create-apps DB=1 fills it in.
-const placeholder = (env: string) => `postgres://microbima_${env}_internal_api:CHANGE_ME@microbima-${env === 'production' ? 'prod' : 'staging'}-db.flycast:5432/microbima_${env}_internal_api?sslmode=disable`
-const envDir = writeEnvDir({
-  staging: {
-    'internal-api': { DATABASE_URL: placeholder('staging'), JWT_SECRET: 'demo-jwt-staging', MPESA_CONSUMER_KEY: 'demo-key', MPESA_CONSUMER_SECRET: 'demo-mpesa-staging' },
-    'public-api': { KONG_PARTNER_API_KEY: 'demo-partner-key-staging' },
-    'web-admin': { SESSION_SECRET: 'demo-session-staging', INTERNAL_API_URL: 'http://microbima-staging-internal-api.flycast' },
-  },
-  production: {
-    'internal-api': { DATABASE_URL: placeholder('production'), JWT_SECRET: 'demo-jwt-prod', MPESA_CONSUMER_KEY: 'demo-key-prod', MPESA_CONSUMER_SECRET: 'demo-mpesa-prod' },
-    'public-api': { KONG_PARTNER_API_KEY: 'demo-partner-key-prod' },
-    'web-admin': { SESSION_SECRET: 'demo-session-prod', INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast' },
-  },
-}, tempDir('mb-demo-env-'))
+const envDir = writeEnvDir(sandboxEnvFiles(PLACEHOLDER_DATABASE_URLS, 'demo'), tempDir('mb-demo-env-'))
 // ALLOW_DIRTY: the rehearsal deploys whatever checkout it runs in.
 const env = { ...sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '3', LOCK_WAIT: '5', ALLOW_DIRTY: '1', DB_KIND: kind }
 

@@ -222,7 +222,7 @@ async function place(kind: 'flypg' | 'mpg'): Promise<Place> {
     // With mpg, create-apps DB=1 writes DATABASE_URL and DIRECT_DATABASE_URL into the file.
     'internal-api': { ...(kind === 'flypg' ? { DATABASE_URL: url(env === 'staging' ? 'microbima-staging-db' : 'microbima-prod-db') } : {}), JWT_SECRET: `change-me-${short}` },
     'public-api': { KONG_PARTNER_API_KEY: `change-me-${short}` },
-    'web-admin': { SESSION_SECRET: `change-me-${short}`, INTERNAL_API_URL: `http://microbima-${env}-internal-api.flycast:3000` },
+    'web-admin': { SESSION_SECRET: `change-me-${short}`, INTERNAL_API_URL: `http://microbima-${env}-internal-api.flycast` },
   })
   const envDir = writeEnvDir({ staging: files('staging', 'staging'), production: files('production', 'prod') }, tempDir('mb-runbook-env-'))
   // ALLOW_DIRTY: the runbook is generated from whatever checkout runs it (the git rule is not the point here).

@@ -316,12 +316,12 @@ function envFiles(dbs: TestDatabases): EnvFiles {
     staging: {
       'internal-api': { DATABASE_URL: flycast(dbs.staging, 'microbima-staging-db', SECRET.stagingDbPassword), JWT_SECRET: SECRET.jwt, MPESA_CONSUMER_SECRET: SECRET.mpesa },
       'public-api': { KONG_PARTNER_API_KEY: SECRET.kong },
-      'web-admin': { SESSION_SECRET: SECRET.session, INTERNAL_API_URL: 'http://microbima-staging-internal-api.flycast:3000' },
+      'web-admin': { SESSION_SECRET: SECRET.session, INTERNAL_API_URL: 'http://microbima-staging-internal-api.flycast' },
     },
     production: {
       'internal-api': { DATABASE_URL: flycast(dbs.production, 'microbima-prod-db', SECRET.productionDbPassword), JWT_SECRET: `${SECRET.jwt}P`, MPESA_CONSUMER_SECRET: `${SECRET.mpesa}P` },
       'public-api': { KONG_PARTNER_API_KEY: `${SECRET.kong}P` },
-      'web-admin': { SESSION_SECRET: `${SECRET.session}P`, INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast:3000' },
+      'web-admin': { SESSION_SECRET: `${SECRET.session}P`, INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast' },
     },
   }
 }
@@ -377,7 +377,7 @@ test('set-secrets: a diff by name, NODE_ENV plus every key staged on stdin, veri
   assert.equal(imports.map((c) => c.stdin), [
     `NODE_ENV='staging'\nDATABASE_URL='${staging['internal-api']!.DATABASE_URL}'\nJWT_SECRET='${SECRET.jwt}'\nMPESA_CONSUMER_SECRET='${SECRET.mpesa}'\n`,
     `NODE_ENV='staging'\nKONG_PARTNER_API_KEY='${SECRET.kong}'\n`,
-    `NODE_ENV='staging'\nSESSION_SECRET='${SECRET.session}'\nINTERNAL_API_URL='http://microbima-staging-internal-api.flycast:3000'\n`,
+    `NODE_ENV='staging'\nSESSION_SECRET='${SECRET.session}'\nINTERNAL_API_URL='http://microbima-staging-internal-api.flycast'\n`,
   ])
   assert.match(first.stdout, /JWT_SECRET\s+on Fly, not pushed by the toolkit before: re-staged/)
   // Already Staged on Fly with these values, by someone else: Fly's digests cannot move, so the

@@ -47,3 +47,10 @@ export function sandboxEnvFiles(urls: { staging: string; production: string }, l
   })
   return { staging: apps('staging'), production: apps('production') }
 }
+
+/** DATABASE_URL as env/<environment>/internal-api.env.example has it: `make create-apps-<env> DB=1`
+ * replaces the placeholder with the attached database's URL. */
+export const PLACEHOLDER_DATABASE_URLS = {
+  staging: 'postgres://microbima_staging_internal_api:CHANGE_ME@microbima-staging-db.flycast:5432/microbima_staging_internal_api?sslmode=disable',
+  production: 'postgres://microbima_production_internal_api:CHANGE_ME@microbima-prod-db.flycast:5432/microbima_production_internal_api?sslmode=disable',
+}

@@ -3,7 +3,7 @@
 // reaches them on Fly. One PGlite instance is one database, hence two instances, not two names.
 // @ts-expect-error plain ESM module shared with the test runner
 import { startEnvironmentDatabases } from './postgres.mjs'
-import { createSandbox, type Sandbox, type SandboxOptions } from './sandbox.ts'
+import { createSandbox, type Sandbox, type SandboxOptions, type Where } from './sandbox.ts'
 
 export interface Rehearsal {
   sandbox: Sandbox
@@ -11,7 +11,7 @@ export interface Rehearsal {
   stop(): Promise<void>
 }
 
-export async function startRehearsal(options: Omit<SandboxOptions, 'postgres'> = {}): Promise<Rehearsal> {
+export async function startRehearsal(options: Omit<SandboxOptions, 'postgres'> = {}, where: Where = {}): Promise<Rehearsal> {
   const databases = await startEnvironmentDatabases()
   const sandbox = await createSandbox({
     ...options,
@@ -19,7 +19,7 @@ export async function startRehearsal(options: Omit<SandboxOptions, 'postgres'> =
       'microbima-staging-db': { host: '127.0.0.1', port: databases.staging.port },
       'microbima-prod-db': { host: '127.0.0.1', port: databases.production.port },
     },
-  })
+  }, where)
   return {
     sandbox,
     databases,

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { newApp } from './fly-sim/model/apps.ts'
 import { logLine } from './fly-sim/model/logs.ts'
@@ -34,6 +34,9 @@ const WRITES = [/^apps create/, /^secrets (import|set|unset|deploy)/, /^deploy/,
 
 export interface Sandbox {
   stateDir: string
+  /** What points flyctl and the toolkit at this sandbox (the exports `make sandbox` prints). */
+  connection: Record<string, string>
+  /** The connection plus short waits, for rehearsals and tests (the sandbox answers at once). */
   env: Record<string, string>
   proxy: FlyProxy
   calls(): Call[]
@@ -57,18 +60,34 @@ export interface Sandbox {
   close(): Promise<void>
 }
 
-export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
-  const stateDir = tempDir('mb-sim-')
+export interface Where {
+  /** The state directory to use (kept on close); default: a new temporary one, removed on close. */
+  stateDir?: string
+}
+
+/** Temporary state directories still open: removed when the process ends, closed or not. */
+const temporary = new Set<string>()
+process.on('exit', () => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true })
+})
+
+export async function createSandbox(options: SandboxOptions = {}, where: Where = {}): Promise<Sandbox> {
+  const stateDir = where.stateDir ?? tempDir('mb-sim-')
+  if (!where.stateDir) temporary.add(stateDir)
+  mkdirSync(stateDir, { recursive: true })
   const settingsPath = join(stateDir, 'sandbox.json')
   writeFileSync(settingsPath, JSON.stringify({ orgs: ['microbima'], ...options }, null, 1))
   const [proxy, simulator] = await Promise.all([startFlyProxy(stateDir), startSimulator(stateDir)])
-  const env = {
+  const connection = {
     FLY_BIN,
     FLY_SIM_STATE: stateDir,
     FLY_API_TOKEN: 'FlyV1 fm2_sim-token',
     FLY_CONFIG_DIR: join(stateDir, 'flyctl-config'),
     FLY_NO_UPDATE_CHECK: '1',
     HEALTH_URL_TEMPLATE: proxy.template,
+  }
+  const env = {
+    ...connection,
     HEALTH_TIMEOUT: '5',
     HEALTH_INTERVAL: '0.2',
     FLY_RETRY_BASE_MS: '50',
@@ -80,6 +99,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const update = <T>(fn: (state: SimState) => T) => updateState(stateDir, fn)
   return {
     stateDir,
+    connection,
     env,
     proxy,
     calls,
@@ -111,6 +131,10 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     fly: (args, input, extra) => runFly(args, { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env, ...extra }, input),
     close: async () => {
       await Promise.all([proxy.close(), simulator.close()])
+      if (!where.stateDir) {
+        rmSync(stateDir, { recursive: true, force: true })
+        temporary.delete(stateDir)
+      }
     },
   }
 }

@@ -109,12 +109,12 @@ export function defaultEnvFiles(urls: { staging: string; production: string }): 
     staging: {
       'internal-api': { DATABASE_URL: withPassword(urls.staging, SECRET.stagingDbPassword), JWT_SECRET: SECRET.jwt, MPESA_CONSUMER_SECRET: SECRET.mpesa },
       'public-api': { KONG_PARTNER_API_KEY: SECRET.kong },
-      'web-admin': { SESSION_SECRET: SECRET.session, INTERNAL_API_URL: 'http://microbima-staging-internal-api.flycast:3000' },
+      'web-admin': { SESSION_SECRET: SECRET.session, INTERNAL_API_URL: 'http://microbima-staging-internal-api.flycast' },
     },
     production: {
       'internal-api': { DATABASE_URL: withPassword(urls.production, SECRET.productionDbPassword), JWT_SECRET: SECRET.jwt + 'P', MPESA_CONSUMER_SECRET: SECRET.mpesa + 'P' },
       'public-api': { KONG_PARTNER_API_KEY: SECRET.kong + 'P' },
-      'web-admin': { SESSION_SECRET: SECRET.session + 'P', INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast:3000' },
+      'web-admin': { SESSION_SECRET: SECRET.session + 'P', INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast' },
     },
   }
 }

@@ -28,9 +28,36 @@ export async function latency(command: string): Promise<void> {
   if (ms > 0) await sleep(ms)
 }
 
+/** The faults FLY_SIM_FAULT may name, and the command each acts on: a sandbox user practises a
+ * failure with `make deploy-staging APP=web-admin FLY_SIM_FAULT=unhealthy:web-admin`. */
+export const ENV_FAULTS: Record<string, string> = {
+  unhealthy: 'deploy',
+  'http-5xx': 'deploy',
+  'release-command-fail': 'deploy',
+  fail: 'deploy',
+  'remote-fail': 'ssh',
+  'ssh-dropped': 'ssh',
+  'proxy-never-ready': 'proxy',
+  'backup-fail': 'mpg backup create',
+}
+
+/** A fault named in the caller's FLY_SIM_FAULT (`kind` or `kind:app`, comma-separated), for this
+ * command and app. A deploy that rolls back (--skip-release-command) is never the one it breaks. */
+function envFault(command: string, app: string | undefined): Fault | undefined {
+  const { argv, env } = call()
+  if (command === 'deploy' && argv.includes('--skip-release-command')) return undefined
+  for (const entry of (env.FLY_SIM_FAULT ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const [kind, target] = entry.split(':')
+    if (ENV_FAULTS[kind] !== command) continue
+    if (target && app !== target && !app?.endsWith(`-${target}`)) continue
+    return { command, kind, app }
+  }
+  return undefined
+}
+
 /** Faults every command honours; returns the fault for the command-specific kinds. */
 export async function fault(command: string, app?: string): Promise<Fault | undefined> {
-  const f = takeFault(dir(), command, app)
+  const f = takeFault(dir(), command, app) ?? envFault(command, app)
   if (!f) return undefined
   if (f.kind === 'hang') await hang()
   if (f.kind === 'unauthenticated') throw new FlyError("no access token available. Please login with 'flyctl auth login'")
