@@ -27,6 +27,12 @@ const APP_JS = 'console.log("listening on 0.0.0.0:8080")\n'
 const DOCKERFILE = 'FROM node:20-slim\nWORKDIR /app\nCOPY app.js ./\nCMD ["node", "app.js"]\n'
 const keys = (o: object) => Object.keys(o).sort()
 const lines = (...l: string[]) => l.join('\n')
+/** A deploy's stdout after DeployWithConfig's config check (deploy.go: `Validating <fly.toml>` and
+ * `✓ Configuration is valid` come first, on stdout; flyctl-facts item 11), which it asserts. */
+function deployOutput(stdout: string): string {
+  assert.match(stdout, /^Validating \S+fly\.toml\n✓ Configuration is valid\n/, 'a deploy starts by validating its fly.toml')
+  return stdout.replace(/^Validating \S+\n✓ Configuration is valid\n/, '')
+}
 
 /** A throwaway project folder from a map of relative paths to contents. */
 function project(files: Record<string, string>): string {
@@ -243,8 +249,7 @@ test('fly-platform.md §1.1, §4.1 (internal/command/deploy/machines_deploymachi
   const [m1, m2] = machinesOf(sb, app).map((m) => m.id)
   const [v6, v4] = sb.state().apps[app].ips
   assert.equal([v6.Type, v4.Type], ['v6', 'shared_v4'])
-  assert.is(
-    out.stdout,
+  assert.is(deployOutput(out.stdout),
     lines(
       '', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '',
       `Provisioning ips for ${app}`, `  Dedicated ipv6: ${v6.Address}`, `  Shared ipv4: ${v4.Address}`, '  Add a dedicated ipv4 with: fly ips allocate-v4', '',
@@ -265,7 +270,7 @@ test('fly-platform.md §1.1, §4.1 (internal/command/deploy/machines_deploymachi
   const again = await deploy(sb, dir, app)
   assert.is(again.code, 0, again.output)
   const [a, b] = sortedIds(sb, app)
-  assert.is(again.stdout, lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, ...warmOk(1, 2, a), ...warmOk(2, 2, b), '', `Visit your newly deployed app at https://${app}.fly.dev/`, '', ''))
+  assert.is(deployOutput(again.stdout), lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, ...warmOk(1, 2, a), ...warmOk(2, 2, b), '', `Visit your newly deployed app at https://${app}.fly.dev/`, '', ''))
   assert.is(machinesOf(sb, app).length, 2)
   assert.is(new Set(machinesOf(sb, app).map((m) => m.image)).size, 1)
   await sb.close()
@@ -298,8 +303,7 @@ test('fly-platform.md §1.1 (machines_deploymachinesapp.go deployCreateMachinesF
   const worker = await deploy(sb, appProject({ app: 'conf-worker', service: 'none' }), 'conf-worker')
   assert.is(worker.code, 0, worker.output)
   const [main, standby] = machinesOf(sb, 'conf-worker')
-  assert.is(
-    worker.stdout,
+  assert.is(deployOutput(worker.stdout),
     lines(
       '', 'Watch your deployment at https://fly.io/apps/conf-worker/monitoring', '',
       'This deployment will:', ' * create 1 "app" machine and 1 standby machine for it', '',
@@ -333,7 +337,7 @@ test('fly-platform.md §2.3, §3.2 (machines_deploymachinesapp.go updateUsingRol
   const out = await deploy(sb, dir, app, ['--image-label', 'v2'])
   assert.is(out.code, 0, out.output)
   // Cold machines are numbered first; each group is in ascending id order.
-  assert.is(out.stdout, lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, ...coldOk(1, 3, b), ...warmOk(2, 3, a), ...warmOk(3, 3, c), '', `Visit your newly deployed app at https://${app}.fly.dev/`, '', ''))
+  assert.is(deployOutput(out.stdout), lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, ...coldOk(1, 3, b), ...warmOk(2, 3, a), ...warmOk(3, 3, c), '', `Visit your newly deployed app at https://${app}.fly.dev/`, '', ''))
   const after = Object.fromEntries(machinesOf(sb, app).map((m) => [m.id, m]))
   const image = `registry.fly.io/${app}:v2`
   assert.equal([after[a].image, after[b].image, after[c].image], [image, image, image])
@@ -358,7 +362,7 @@ test('fly-platform.md §3.2, §3.6, §3.7, pins §3a (updateEntriesGroup spearhe
   const out = await deploy(sb, dir, app, ['--image-label', 'v2'])
   assert.is(out.code, 1)
   assert.ok(out.stderr.endsWith(`Error: ${healthTimeout(app, a)}\n`), out.stderr)
-  assert.is(out.stdout, lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, ...warmFailed(1, 3, app, a), ''))
+  assert.is(deployOutput(out.stdout), lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, ...warmFailed(1, 3, app, a), ''))
   const images = Object.fromEntries(machinesOf(sb, app).map((m) => [m.id, m.image.split(':')[1]]))
   assert.equal([images[a], images[b], images[c]], ['v2', 'v1', 'v1'])
   const [release] = JSON.parse((await sb.fly(['releases', '--app', app, '--json'])).stdout)
@@ -382,7 +386,7 @@ test('fly-platform.md §3.2, pins §3a (updateEntriesGroup: pool WithCancelOnErr
   const out = await deploy(sb, dir, app, ['--image-label', 'v2', '--max-unavailable', '1'])
   assert.is(out.code, 1)
   assert.ok(out.stderr.endsWith(`Error: ${healthTimeout(app, b)}\n`), out.stderr)
-  assert.is(out.stdout, lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, ...warmOk(1, 3, a), ...warmFailed(2, 3, app, b), `✖ [3/3] Machine ${c} [app] update canceled`, ''))
+  assert.is(deployOutput(out.stdout), lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, ...warmOk(1, 3, a), ...warmFailed(2, 3, app, b), `✖ [3/3] Machine ${c} [app] update canceled`, ''))
   const images = Object.fromEntries(machinesOf(sb, app).map((m) => [m.id, m.image.split(':')[1]]))
   assert.equal([images[a], images[b], images[c]], ['v2', 'v2', 'v1'])
   const status = await statusJson(sb, app)
@@ -431,7 +435,7 @@ test('fly-platform.md §4.1–§4.4, pins §3b, §3c (deploy_first.go provisionI
   assert.is(flycast.code, 0, flycast.output)
   const [priv] = sb.state().apps['conf-ip-flycast'].ips
   assert.is(priv.Type, 'private_v6')
-  assert.ok(flycast.stdout.startsWith(lines('', 'Watch your deployment at https://fly.io/apps/conf-ip-flycast/monitoring', '', 'Provisioning ip address for conf-ip-flycast', `  Private ipv6: ${priv.Address}`, '', 'This deployment will:')), flycast.stdout)
+  assert.ok(deployOutput(flycast.stdout).startsWith(lines('', 'Watch your deployment at https://fly.io/apps/conf-ip-flycast/monitoring', '', 'Provisioning ip address for conf-ip-flycast', `  Private ipv6: ${priv.Address}`, '', 'This deployment will:')), flycast.stdout)
   assert.ok(flycast.stdout.endsWith("\nYour your newly deployed app is available in the organizations' private network under http://conf-ip-flycast.flycast\n"), flycast.stdout)
 
   const none = await deploy(sb, appProject({ app: 'conf-ip-none' }), 'conf-ip-none', ['--no-public-ips', '--ha=false'])
@@ -666,8 +670,8 @@ test('fly-platform.md §7 (deploy.go New ChangeWorkingDirectoryToFirstArgIfPrese
   // No positional argument: the context is the cwd; -c is relative to it, the Dockerfile to fly.toml.
   const out = await run(FLY_BIN, ['deploy', '--config', 'infra/app/fly.toml', '--app', app, '--remote-only', '--ha=false'], { env: sb.env, cwd: dir })
   assert.is(out.code, 0, out.output)
-  // multipleDockerfile → terminal.Warnf: the first stdout line, ANSI kept (terminal/logging.go isTerm=true).
-  assert.ok(out.stdout.startsWith(`\x1b[33mWARN\x1b[0m ignoring ${join(dir, 'Dockerfile')}, and using ${join(dir, 'infra/docker/app.Dockerfile')} (from `), out.stdout)
+  // multipleDockerfile → terminal.Warnf: the first stdout line after the config check, ANSI kept (terminal/logging.go isTerm=true).
+  assert.ok(deployOutput(out.stdout).startsWith(`\x1b[33mWARN\x1b[0m ignoring ${join(dir, 'Dockerfile')}, and using ${join(dir, 'infra/docker/app.Dockerfile')} (from `), out.stdout)
   const image = sb.state().images[imageOf(out)]
   // The Dockerfile's own ignore file won: README.md (ignored only by the root file) was uploaded, the env file was not.
   assert.ok(image.uploaded.includes('README.md'))
@@ -722,7 +726,7 @@ test('fly-platform.md §7 (BuildKit dockerfile frontend: COPY --from, ARG/--buil
   assert.equal(image.cmd, ['node', 'app/main.js'])
   // A build arg naming a folder the context does not have: BuildKit's "not found".
   const wrongArg = await deploy(sb, dir, app, ['--build-arg', 'WORKSPACE=mono', '--build-arg', 'APP_DIR=apps/nope'])
-  assert.equal([wrongArg.code, wrongArg.stdout], [1, ''])
+  assert.equal([wrongArg.code, deployOutput(wrongArg.stdout)], [1, ''])
   assert.match(wrongArg.stderr, /\nError: failed to fetch an image or build from source: error building: failed to solve: failed to compute cache key: failed to calculate checksum of ref [0-9a-f]+::[0-9a-f]+: "\/mono\/apps\/nope": not found\n$/)
   await sb.close()
 })
@@ -738,13 +742,13 @@ test('flyctl.md §3.1, fly-platform.md §5, pins §3k (deploy_build.go determine
   assert.is(built.code, 0, built.output)
   const ref = imageOf(built)
   const foreign = await sb.fly(['deploy', '--app', 'conf-img-a', '--config', join(appProject({ app: 'conf-img-a' }), 'fly.toml'), '--image', ref])
-  assert.equal([foreign.code, foreign.stdout], [1, ''])
-  assert.is(foreign.stderr, `==> Building image\nSearching for image '${ref}' remotely...\nError: failed to fetch an image or build from source: could not find image "${ref}"\n`)
+  assert.equal([foreign.code, deployOutput(foreign.stdout)], [1, ''])
+  assert.is(foreign.stderr, `==> Verifying app config\n--> Verified app config\n==> Building image\nSearching for image '${ref}' remotely...\nError: failed to fetch an image or build from source: could not find image "${ref}"\n`)
   // The same organisation's registry is shared: app-b may deploy app-a's image.
   const own = await deploy(sb, appProject({ app: 'conf-img-a' }), 'conf-img-a', ['--build-only', '--push'])
   const promoted = await sb.fly(['deploy', '--app', 'conf-img-b', '--config', join(appProject({ app: 'conf-img-b' }), 'fly.toml'), '--image', imageOf(own), '--ha=false'])
   assert.is(promoted.code, 0, promoted.output)
-  assert.ok(promoted.stderr.startsWith(`==> Building image\nSearching for image '${imageOf(own)}' remotely...\nimage found: img_`), promoted.stderr)
+  assert.ok(promoted.stderr.startsWith(`==> Verifying app config\n--> Verified app config\n==> Building image\nSearching for image '${imageOf(own)}' remotely...\nimage found: img_`), promoted.stderr)
   assert.equal(machinesOf(sb, 'conf-img-b').map((m) => m.image), [imageOf(own)])
   await sb.close()
 })

@@ -4,13 +4,11 @@
 // existing ref through the registry, which is scoped per organisation), IPs on a first deploy,
 // the release record, the release command in a temporary machine, then new machines for an
 // empty group or a rolling update of the existing ones; no rollback on failure.
-import { mkdirSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { call, env } from '../call.ts'
 import { APP_FLAG, FlyError, err, out, parseFlags, str } from '../cli.ts'
-import { build } from '../model/build.ts'
-import { hex, machineConfig, nowIso, secretsAt, launchSecretsVersion } from '../model/fleet.ts'
+import { hex, machineConfig, secretsAt, launchSecretsVersion } from '../model/fleet.ts'
 import { loadAppConfig, parseDuration } from '../model/flytoml.ts'
 import { provisionOnFirstDeploy } from '../model/ips.ts'
 import { createMachines, updateMachines } from '../model/rollout.ts'
@@ -18,6 +16,7 @@ import { localMinVersion } from '../model/secrets.ts'
 import { dir, fault, findApp, latency, requestId, timeScale } from '../runtime.ts'
 import { readState, updateState } from '../state.ts'
 import { runReleaseCommand } from './release-command.ts'
+import { remoteBuild } from './remote-build.ts'
 import { addRelease, finishRelease } from './releases-model.ts'
 import { logLine } from '../model/logs.ts'
 
@@ -48,7 +47,10 @@ export async function deploy(args: string[]) {
   }
   const target = findApp(readState(dir()), name)
   const f = await fault('deploy', name)
-  await latency('deploy')
+  // DeployWithConfig validates the configuration first (stderr text blocks, stdout lines).
+  err('==> Verifying app config\n')
+  out(`Validating ${configPath}\n✓ Configuration is valid\n`)
+  err('--> Verified app config\n')
 
   // The image: an existing ref resolved in the target app's organisation, or a remote build.
   let image = str(flags, 'image') ?? config.build.image
@@ -62,27 +64,12 @@ export async function deploy(args: string[]) {
   } else {
     if (flags['local-only']) throw new FlyError('failed to fetch an image or build from source: docker daemon not available')
     image = `registry.fly.io/${name}:${str(flags, 'image-label') || `deployment-${ulid()}`}`
-    const ref = image
-    const imageDir = join(dir(), 'images', ref.replace(/[^\w.-]+/g, '_'))
-    mkdirSync(imageDir, { recursive: true })
-    const buildArgs = { ...Object.fromEntries(Object.entries(config.build.args).map(([k, v]) => [k, String(v)])) }
-    for (const kv of (flags['build-arg'] as string[] | undefined) ?? []) {
-      const eq = kv.indexOf('=')
-      buildArgs[eq < 0 ? kv : kv.slice(0, eq)] = eq < 0 ? (env(kv) ?? '') : kv.slice(eq + 1)
-    }
-    err('==> Building image\nWaiting for depot builder...\n')
-    const built = build({ context, configPath, config, dockerfileFlag: str(flags, 'dockerfile'), ignorefileFlag: str(flags, 'ignorefile'), buildArgs, builder: str(flags, 'depot') === 'false' ? 'docker' : 'depot', imageDir })
-    err(`==> Building image with Depot\n--> build:  (${built.uploaded.length} files in context)\n--> Pushing image done\nimage: ${ref}\nimage size: ${120 + (built.uploaded.length % 80)} MB\n`)
-    const digest = `sha256:${hex(32)}`
-    updateState(dir(), (state) => {
-      state.images[ref] = { ref, app: name, org: target.org, digest, createdAt: nowIso(), fsDir: built.fsDir, uploaded: built.uploaded, entrypoint: built.entrypoint, cmd: built.cmd }
-    })
-    if (flags['build-only'] && !flags.push) {
-      updateState(dir(), (state) => delete state.images[ref])
-      return
-    }
+    // deploy.go: Publish = push || !buildOnly; --build-only returns right after the image (no release).
+    await remoteBuild({ app: name, org: target.org, ref: image, context, configPath, config, flags, publish: Boolean(flags.push) || !flags['build-only'], fault: f })
     if (flags['build-only']) return
   }
+  // The rollout: the sandbox's `deploy` latency (a build's own time is `build`).
+  await latency('deploy')
   const deployedImage = image
   if (f?.kind === 'fail') throw new FlyError(`failed to update machine ${hex(7)}: failed to update VM: request returned non-2xx status, 500 (Request ID: ${requestId()})`)
   if (f?.kind === 'unhealthy' && f.afterMachines === undefined) updateState(dir(), (state) => void (state.images[deployedImage].broken = true))

@@ -39,6 +39,8 @@ export interface BuildResult {
   fsDir: string
   entrypoint?: string[]
   cmd?: string[]
+  /** The Dockerfile's instructions, as BuildKit's progress names its steps (`RUN pnpm install`). */
+  steps: string[]
 }
 
 function buildError(message: string): FlyError {
@@ -151,8 +153,10 @@ export function build(input: BuildInput): BuildResult {
   // Per stage: image path → the context file it came from (what the simulator can trace).
   const stages: { name?: string; workdir: string; vars: Record<string, string>; files: Map<string, string>; entrypoint?: string[]; cmd?: string[] }[] = []
   const globalArgs: Record<string, string> = {}
+  const steps: string[] = []
   for (const instruction of parsed.getInstructions()) {
     const keyword = instruction.getKeyword()
+    steps.push(`${keyword} ${(instruction.getArgumentsContent() ?? '').replace(/\s+/g, ' ').trim()}`)
     const stage = stages.at(-1)
     const vars = stage ? stage.vars : globalArgs
     if (keyword === 'ARG') {
@@ -231,5 +235,5 @@ export function build(input: BuildInput): BuildResult {
     mkdirSync(dirname(to), { recursive: true })
     cpSync(join(input.context, origin), to)
   }
-  return { dockerfile, ignorefile, uploaded, fsDir, entrypoint: final.entrypoint, cmd: final.cmd }
+  return { dockerfile, ignorefile, uploaded, fsDir, entrypoint: final.entrypoint, cmd: final.cmd, steps }
 }
