@@ -3,7 +3,8 @@ import { basename } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import { CommandError } from './errors.js'
 import { knob } from './knobs.js'
-import type { Logger } from './log.js'
+import { plain, type Logger } from './log.js'
+import { HEARTBEAT_MS } from './progress.js'
 import { mask } from '../secrets/mask.js'
 
 // The one chokepoint every flyctl call and database write goes through (release-it's Shell.exec):
@@ -39,6 +40,12 @@ export interface CommandSpec {
   stream?: boolean
   /** A dry run shows the command prefixed with `cd <dir> &&` (builds run in the build context). */
   showCwd?: string
+  /** Each line of stdout and stderr as it arrives, unmasked (builds shown as one line each). */
+  onOutput?: (line: string) => void
+  /** Stops the command (its whole process group) when aborted. */
+  abort?: AbortSignal
+  /** Runs beside the commands printed next to it: a dry run prints it as `( … ) &`. */
+  together?: boolean
 }
 
 export interface CommandResult {
@@ -202,9 +209,35 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
     running.add(child)
     child.finally(() => running.delete(child)).catch(() => undefined)
     if (spec.onLine) lines(child.stdout, spec.onLine)
+    if (spec.onOutput) {
+      lines(child.stdout, spec.onOutput)
+      lines(child.stderr, spec.onOutput)
+    }
     if (spec.stream) {
-      lines(child.stdout, (line) => line.trim() && log.detail(line))
-      lines(child.stderr, (line) => line.trim() && log.detail(line))
+      // No silent waits: flyctl says nothing while a release command runs or a machine's checks
+      // settle; after HEARTBEAT_MS of silence the step says what it is still waiting for.
+      let last = { line: '', at: performance.now() }
+      const shown = (line: string) => {
+        if (!line.trim()) return
+        last = { line: plain(line).trim(), at: performance.now() }
+        log.detail(line)
+      }
+      lines(child.stdout, shown)
+      lines(child.stderr, shown)
+      const heartbeat = setInterval(() => {
+        const quiet = performance.now() - last.at
+        if (quiet < HEARTBEAT_MS) return
+        log.detail(`… still waiting, ${Math.round(quiet / 1000)} s since: ${last.line.slice(0, 80) || 'the start'}`)
+        last.at = performance.now()
+      }, 1000)
+      heartbeat.unref()
+      child.finally(() => clearInterval(heartbeat)).catch(() => undefined)
+    }
+    if (spec.abort) {
+      const stop = () => void stopChild(child)
+      if (spec.abort.aborted) stop()
+      else spec.abort.addEventListener('abort', stop, { once: true })
+      child.finally(() => spec.abort!.removeEventListener('abort', stop)).catch(() => undefined)
     }
     return child
   }
@@ -243,7 +276,8 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
     async run(spec) {
       const command = shown(spec)
       if (spec.write && dryRun) {
-        log.result(mask(spec.input === undefined ? command : heredoc(command, spec.inputPreview ?? '')))
+        const printed = spec.input === undefined ? command : heredoc(command, spec.inputPreview ?? '')
+        log.result(mask(spec.together ? `( ${printed} ) &` : printed))
         return { stdout: '', stderr: '', status: 0, durationMs: 0, skipped: true }
       }
       if (verbose) log.info(mask(`${spec.write ? '!' : '$'} ${command}`))

@@ -14,22 +14,28 @@ export const BRANCH: Record<Environment, string> = { staging: 'staging', product
 export interface TreeState {
   repo: boolean
   branch?: string
+  /** The commit checked out (40 hex digits). */
+  commit?: string
+  /** Changed, staged and untracked (not ignored) paths: what a build would take that no commit has. */
   dirty: string[]
 }
 
 export async function treeState(dir: string): Promise<TreeState> {
   // One git process, not three: this runs before the first flyctl call, on every deploy.
-  const status = await $({ quiet: true, nothrow: true, prefix: '', cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })`git status --porcelain=v2 --branch --untracked-files=no`
+  // Untracked files count: a build's context takes them (a stray .env, a debug patch) though no
+  // commit has them.
+  const status = await $({ quiet: true, nothrow: true, prefix: '', cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })`git status --porcelain=v2 --branch --untracked-files=normal`
   if (status.exitCode !== 0) return { repo: false, dirty: [] }
   const lines = status.stdout.split('\n').filter(Boolean)
   const head = lines.find((l) => l.startsWith('# branch.head '))?.slice('# branch.head '.length)
+  const oid = lines.find((l) => l.startsWith('# branch.oid '))?.slice('# branch.oid '.length)
   // CI checks out a commit (detached HEAD): GitHub names the branch in GITHUB_REF_NAME.
   const branch = head === undefined || head === '(detached)' ? process.env.GITHUB_REF_NAME || undefined : head
   // Porcelain v2 entries: "1" ordinary (path after 8 fields), "2" renamed (9, then a tab and the
-  // old path), "u" unmerged (10).
-  const fieldsBeforePath: Record<string, number> = { '1': 8, '2': 9, u: 10 }
+  // old path), "u" unmerged (10), "?" untracked (1).
+  const fieldsBeforePath: Record<string, number> = { '1': 8, '2': 9, u: 10, '?': 1 }
   const dirty = lines.filter((l) => l[0] in fieldsBeforePath).map((l) => l.split(' ').slice(fieldsBeforePath[l[0]]).join(' ').split('\t')[0])
-  return { repo: true, branch, dirty }
+  return { repo: true, branch, commit: oid && /^[0-9a-f]{40}$/.test(oid) ? oid : undefined, dirty }
 }
 
 /** Warns (staging) or refuses (production) a deploy from a dirty tree or another branch. */
@@ -37,7 +43,7 @@ export async function checkTree(ctx: Context, dir: string): Promise<void> {
   const state = await treeState(dir)
   if (!state.repo) return
   const problems: string[] = []
-  if (state.dirty.length) problems.push(`the working tree has ${state.dirty.length} uncommitted change${state.dirty.length === 1 ? '' : 's'} (${state.dirty[0]}${state.dirty.length > 1 ? ', …' : ''})`)
+  if (state.dirty.length) problems.push(`the working tree has ${state.dirty.length} uncommitted or untracked file${state.dirty.length === 1 ? '' : 's'} (${state.dirty.slice(0, 3).join(', ')}${state.dirty.length > 3 ? ', …' : ''})`)
   const wanted = BRANCH[ctx.env]
   if (state.branch && state.branch !== wanted) problems.push(`this is branch ${state.branch}, not ${wanted}`)
   if (!problems.length) return

@@ -11,6 +11,13 @@ export class Deploys {
     return this.deploy(['deploy', '--config', config, '--app', app, '--remote-only', ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`])], { cwd, showCwd })
   }
 
+  /** Builds remotely from the build context `cwd` and pushes registry.fly.io/<app>:<label>; deploys
+   * nothing (flyctl.md §3.1: --build-only pushes only with --push). Output goes to `onOutput`. */
+  async buildOnly(app: string, config: string, label: string, buildArgs: Record<string, string>, where: { cwd: string; showCwd?: string; onOutput: (line: string) => void; abort: AbortSignal }): Promise<void> {
+    const args = ['deploy', '--build-only', '--push', '--app', app, '--config', config, '--remote-only', '--image-label', label, ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`])]
+    await this.flyctl.run(args, { write: true, timeoutMs: seconds('FLY_DEPLOY_TIMEOUT'), together: true, cwd: where.cwd, showCwd: where.showCwd, onOutput: where.onOutput, abort: where.abort })
+  }
+
   /** Deploys an existing image (promotion of the staging image to production). */
   image(app: string, config: string, image: string): Promise<string | undefined> {
     return this.deploy(['deploy', '--app', app, '--config', config, '--image', image])
