@@ -17,6 +17,8 @@ import { PUBLIC_IP, makePrivate } from './lib/fly/network.js'
 import { flyAppName, databaseAppName, type AppKey } from './lib/core/names.js'
 import { registerSecret } from './lib/secrets/mask.js'
 import { loadSettings, type Settings } from './lib/core/settings.js'
+import type { MpgCluster } from './lib/fly/types.js'
+import dotenv from 'dotenv'
 
 
 /** Why the env file cannot take the database's credentials, if it cannot: checked before anything
@@ -188,6 +190,41 @@ async function attachManaged(ctx: Context, cluster: string, consumer: string): P
   return { pooled, direct }
 }
 
+/** The names of an app's secrets. A failed read is an error: "not attached" would be a guess, and
+ * a wrong guess attaches twice (flyctl refuses) or stages nothing. */
+async function secretNames(ctx: Context, app: string): Promise<Set<string>> {
+  try {
+    return new Set((await ctx.fly().secrets.list(app)).map((s) => s.name))
+  } catch (error) {
+    const why = (error as Error).message.split('\n')[0]
+    throw new OperationError(`cannot tell whether ${app} already has its database: flyctl secrets list --app ${app} failed (${why}); nothing was attached, run again`, error instanceof OperationError ? error.details : [])
+  }
+}
+
+/** A value of the env file as dotenv reads it, if the file can be read. */
+function envFileValue(path: string, key: string): string | undefined {
+  try {
+    return dotenv.parse(readFileSync(path, 'utf8'))[key]
+  } catch {
+    return undefined
+  }
+}
+
+/** The pooled URL `flyctl mpg attach` wrote, rebuilt as attach builds it (fly-mpg.md §6 step 7):
+ * the cluster's pgbouncer_uri with the default user's name, password and database. */
+async function pooledUrlOf(ctx: Context, cluster: string): Promise<string> {
+  const { credentials } = await ctx.fly().mpg.status(cluster)
+  if (!credentials?.pgbouncer_uri || !credentials.password || credentials.status === 'initializing' || credentials.status === 'error') {
+    throw new OperationError(`flyctl mpg status ${cluster} gives no credentials yet (${credentials?.status ?? 'none'}): run again once the cluster is ready`)
+  }
+  const url = new URL(credentials.pgbouncer_uri)
+  if (credentials.user) url.username = encodeURIComponent(credentials.user)
+  url.password = encodeURIComponent(credentials.password)
+  if (credentials.dbname) url.pathname = `/${credentials.dbname}`
+  registerSecret(url.toString())
+  return url.toString()
+}
+
 async function managedPostgres(ctx: Context, settings: Settings, existing: Set<string>, envFile: string): Promise<string[][]> {
   const fly = ctx.fly()
   const name = databaseAppName(ctx.env)
@@ -208,9 +245,10 @@ async function managedPostgres(ctx: Context, settings: Settings, existing: Set<s
     if (!cluster) throw new OperationError(`flyctl mpg create ended, but flyctl mpg list --org ${settings.org} shows no cluster ${name}`)
     rows.push([`${name} (Managed Postgres ${cluster.id})`, `created in ${cluster.region}`])
   }
-  const secrets = existing.has(consumer) || !ctx.dryRun ? await fly.secrets.list(consumer).catch(() => []) : []
-  if (secrets.some((s) => s.name === 'DATABASE_URL')) {
-    rows.push([`${name} → ${consumer}`, `already attached (DATABASE_URL is on the app${secrets.some((s) => s.name === 'DIRECT_DATABASE_URL') ? ', and DIRECT_DATABASE_URL' : ''})`])
+  const secrets = existing.has(consumer) || !ctx.dryRun ? await secretNames(ctx, consumer) : new Set<string>()
+  if (secrets.has('DATABASE_URL')) {
+    // Attached already: an earlier run may have stopped before DIRECT_DATABASE_URL or the env file.
+    rows.push(...(await finishAttached(ctx, cluster, consumer, secrets, envFile)))
     return rows
   }
   const attached = await attachManaged(ctx, cluster.id, consumer)
@@ -223,5 +261,34 @@ async function managedPostgres(ctx: Context, settings: Settings, existing: Set<s
   if (!after.has('DATABASE_URL') || !after.has('DIRECT_DATABASE_URL')) throw new OperationError(`${consumer} should now have DATABASE_URL and DIRECT_DATABASE_URL, but flyctl secrets list shows ${[...after].join(', ') || 'neither'}`)
   rows.push([`${name} → ${consumer}`, 'attached: pooled DATABASE_URL for the app, DIRECT_DATABASE_URL for migrations (staged)'])
   rows.push([envFile, saveValues(ctx, envFile, { DATABASE_URL: pooled, DIRECT_DATABASE_URL: direct })])
+  return rows
+}
+
+/** The app has a DATABASE_URL. If it is this cluster's (an attachment, or the env file names the
+ * cluster), stage a missing DIRECT_DATABASE_URL and write what the env file lacks; a URL from
+ * elsewhere is the operator's and is left alone. */
+async function finishAttached(ctx: Context, cluster: MpgCluster, consumer: string, secrets: Set<string>, envFile: string): Promise<string[][]> {
+  const name = databaseAppName(ctx.env)
+  const fromFile = envFileValue(envFile, 'DATABASE_URL')
+  const fileNamesCluster = fromFile !== undefined && fromFile.includes(`@pgbouncer.${cluster.id}.flympg.net`)
+  const listed = (cluster.attached_apps ?? []).some((a) => a.name === consumer)
+  if (!listed && !fileNamesCluster) {
+    ctx.log.warn(`${consumer} has a DATABASE_URL that is not from ${name} (${cluster.id}): flyctl mpg list shows no attachment, and ${envFile} names no *.${cluster.id}.flympg.net host; left as it is`)
+    return [[`${name} → ${consumer}`, `not attached: DATABASE_URL on the app is not from ${cluster.id}; left as it is`]]
+  }
+  if (fileNamesCluster) registerSecret(fromFile)
+  const pooled = fileNamesCluster ? fromFile! : await pooledUrlOf(ctx, cluster.id)
+  const direct = pooled.replace('@pgbouncer.', '@direct.')
+  registerSecret(direct)
+  const rows: string[][] = []
+  if (secrets.has('DIRECT_DATABASE_URL')) rows.push([`${name} → ${consumer}`, 'already attached (DATABASE_URL is on the app, and DIRECT_DATABASE_URL)'])
+  else {
+    await ctx.fly().secrets.import(consumer, { DIRECT_DATABASE_URL: direct })
+    if (!ctx.dryRun && !(await ctx.fly().secrets.list(consumer)).some((s) => s.name === 'DIRECT_DATABASE_URL')) throw new OperationError(`${consumer} should now have DIRECT_DATABASE_URL, but flyctl secrets list does not show it`)
+    rows.push([`${name} → ${consumer}`, `already attached; DIRECT_DATABASE_URL ${ctx.dryRun ? 'would be staged' : 'staged now'} (an earlier run stopped before it)`])
+  }
+  const missing = ['DATABASE_URL', 'DIRECT_DATABASE_URL'].filter((key) => !envFileValue(envFile, key) || envFileValue(envFile, key)!.includes('CHANGE_ME'))
+  if (ctx.dryRun) rows.push([envFile, missing.length ? `would write ${missing.join(', ')}` : 'already set there: left as it is'])
+  else rows.push([envFile, saveValues(ctx, envFile, { DATABASE_URL: pooled, DIRECT_DATABASE_URL: direct })])
   return rows
 }

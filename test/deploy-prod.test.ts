@@ -233,6 +233,47 @@ test('a failed backup blocks the production migration unless SKIP_BACKUP=1', asy
   await s.sandbox.close()
 })
 
+test('a snapshot counts once it is created: deploy-prod waits for it with progress lines; one that fails, or never completes within BACKUP_TIMEOUT, stops the run before any deploy or migration', async () => {
+  // New snapshots stay pending 1.5 s here (300 s before the scenario's timeScale).
+  const s = await scenario({ stagingDeployed: true, sandbox: { snapshotMs: 300_000 } })
+  const volume = Object.values(s.sandbox.state().volumes).find((v) => v.app === 'microbima-prod-db')!.id
+  const productionMigrations = async () => (await sql<{ t: string | null }>(s.dbs.production, "SELECT to_regclass('_prisma_migrations')::text AS t"))[0].t
+  const blocked = 'the backup before the production migration failed, so nothing was migrated: '
+
+  s.sandbox.fault({ command: 'volumes snapshots create', kind: 'snapshot-stuck', times: 1 })
+  const stuck = await runScript('deploy', ['production', '--yes'], { env: { ...s.env, BACKUP_TIMEOUT: '2' } })
+  assert.is(stuck.code, 1, stuck.output)
+  assert.match(stuck.stderr, `${blocked}the snapshot of ${volume} did not complete within 2s (last seen: running)`)
+  assert.match(stuck.stderr, 'raise BACKUP_TIMEOUT')
+  assert.equal(argvs(s.sandbox.writes()), [['volumes', 'snapshots', 'create', volume, '--app', 'microbima-prod-db']])
+  assert.is(await productionMigrations(), null)
+
+  s.sandbox.clearCalls()
+  s.sandbox.fault({ command: 'volumes snapshots create', kind: 'snapshot-fail', times: 1 })
+  const failed = await runScript('deploy', ['production', '--yes'], { env: s.env })
+  assert.is(failed.code, 1, failed.output)
+  assert.match(failed.stderr, `${blocked}the snapshot of ${volume} failed: flyctl volumes snapshots list ${volume} shows it failed`)
+  assert.equal(argvs(s.sandbox.writes()), [['volumes', 'snapshots', 'create', volume, '--app', 'microbima-prod-db']])
+  assert.is(await productionMigrations(), null)
+  const ledger = await sql<{ result: string }>(s.dbs.production, "SELECT result FROM microbima_deploy.ledger WHERE operation = 'backup' ORDER BY id")
+  assert.equal(ledger.map((r) => r.result), ['failed', 'failed'])
+
+  s.sandbox.clearCalls()
+  const result = await runScript('deploy', ['production', '--yes'], { env: s.env })
+  assert.is(result.code, 0, result.output)
+  assert.match(result.stderr, new RegExp(`waiting for snapshot of ${volume}: (waiting|running)(, (waiting|running))? \\(\\d+ s of 900 s\\)`))
+  const snapshot = s.sandbox.state().volumes[volume].snapshots.at(-1)!
+  assert.is(snapshot.status, 'created')
+  assert.match(result.stderr, `volume snapshot of microbima-prod-db created: ${snapshot.id} of ${volume}`)
+  // Nothing was deployed (so nothing migrated) before the snapshot was created.
+  const firstDeploy = s.sandbox.calls().find((c) => c.argv[0] === 'deploy')!
+  assert.ok(snapshot.readyAt <= firstDeploy.t, `snapshot created at ${snapshot.readyAt}, first deploy at ${firstDeploy.t}`)
+  const [entry] = await sql<{ result: string; detail: string }>(s.dbs.production, "SELECT result, detail FROM microbima_deploy.ledger WHERE operation = 'backup' ORDER BY id DESC LIMIT 1")
+  assert.is(entry.result, 'ok')
+  assert.match(entry.detail, snapshot.id)
+  await s.sandbox.close()
+})
+
 test('two deploys to the same environment never interleave: the second waits, then refuses naming the holder', async () => {
   const s = await scenario({ sandbox: { latencyMs: { deploy: 1500 } } })
   const env = { ...s.env, LOCK_WAIT: '1' }

@@ -403,14 +403,14 @@ test("migrate-status with production's env file still holding CHANGE_ME ends (ex
   await noChildLeft(proxies, result, 3000)
 })
 
-test('flyctl proxy never ready: stopped after PROXY_READY_TIMEOUT, exit 1, nothing written, no proxy left', async () => {
+test('flyctl proxy never ready: stopped after PROXY_READY_TIMEOUT and tried once more, exit 1, nothing written, no proxy left', async () => {
   const s = await ready()
   const envDir = proxied(s)
-  s.sandbox.fault({ command: 'proxy', kind: 'proxy-never-ready', times: 1 })
+  s.sandbox.fault({ command: 'proxy', kind: 'proxy-never-ready', times: 2 })
   s.sandbox.clearCalls()
   const result = await make('migrate-staging', {}, { env: { ...s.env, ENV_DIR: envDir, PROXY_READY_TIMEOUT: '1' } })
   assert.is(code(result), 1, result.output)
-  assert.match(result.stderr, 'failed: flyctl proxy to microbima-staging-db did not become ready within 1s, and was stopped')
+  assert.match(result.stderr, 'failed: flyctl proxy to microbima-staging-db: the WireGuard tunnel did not come up (flyctl proxy printed no Proxying line within 1 s, twice), and was stopped')
   assert.equal(writes(s), [])
   await noChildLeft(s.sandbox.calls(), result, 3000)
 })

@@ -911,6 +911,50 @@ test('flyctl.md §8.1, §8.2, fly-platform.md §8.1–§8.3, fly-mpg.md §12 (in
   await sb.close()
 })
 
+test('flyctl.md §8.5, §8.6, flyctl facts 7 (internal/command/volumes/snapshots/create.go create, list.go runList, timeToString; fly-go volume_types.go VolumeSnapshot): a new snapshot is listed pending with id "" ("(pending)" in the table), waiting then running, then created with its id; oldest first; faults fail or stall it', async () => {
+  // Pending for 600 s (scaled): the test moves each snapshot on itself.
+  const sb = await sandboxWith([], { snapshotMs: 600_000_000 })
+  assert.is((await sb.fly(PG_CREATE)).code, 0)
+  const [volume] = Object.values(sb.state().volumes)
+  const list = async () => JSON.parse((await sb.fly(['volumes', 'snapshots', 'list', volume.id, '--app', 'conf-pg', '--json'])).stdout)
+  const table = () => sb.fly(['volumes', 'snapshots', 'list', volume.id, '--app', 'conf-pg'])
+  const move = (i: number, key: 'runningAt' | 'readyAt') => sb.update((s) => void (s.volumes[volume.id].snapshots[i][key] = Date.now()))
+  const none = await table()
+  assert.equal([none.code, none.stdout, none.stderr], [0, '', `No snapshots available for volume ${volume.id}\n`])
+  assert.equal(await list(), [])
+
+  const created = await sb.fly(['volumes', 'snapshots', 'create', volume.id, '--app', 'conf-pg'])
+  assert.equal([created.code, created.stdout], [0, `Scheduled to snapshot volume ${volume.id}\n`])
+  // No omitempty: a pending snapshot has "id": "" (and, while waiting, Go's zero time).
+  const [waiting] = await list()
+  assert.equal(Object.keys(waiting), ['id', 'size', 'volume_size', 'digest', 'created_at', 'status', 'retention_days'])
+  assert.equal([waiting.id, waiting.status, waiting.created_at, waiting.size], ['', 'waiting', '0001-01-01T00:00:00Z', 0])
+  const pendingRow = (await table()).stdout
+  assert.match(pendingRow, /^Snapshots\n/)
+  assert.match(pendingRow, /\n\(pending\)\twaiting\t0 B\t10 GiB\t\t5\n/)
+  assert.ok(pendingRow.endsWith('\n\nTotal stored size: 0 B\n'), pendingRow)
+  move(0, 'runningAt')
+  const [running] = await list()
+  assert.equal([running.id, running.status], ['', 'running'])
+  assert.not.equal(running.created_at, '0001-01-01T00:00:00Z')
+  move(0, 'readyAt')
+  const [done] = await list()
+  assert.equal([done.id, done.status], [sb.state().volumes[volume.id].snapshots[0].id, 'created'])
+  assert.match(done.id, /^vs_/)
+  assert.ok(done.size > 0)
+
+  // Sorted by created_at: a waiting snapshot (zero time) comes before the created one.
+  await sb.fly(['volumes', 'snapshots', 'create', volume.id, '--app', 'conf-pg'])
+  assert.equal((await list()).map((x: { id: string; status: string }) => [x.id, x.status]), [['', 'waiting'], [done.id, 'created']])
+  sb.fault({ command: 'volumes snapshots create', kind: 'snapshot-fail', ms: 0, times: 1 })
+  sb.fault({ command: 'volumes snapshots create', kind: 'snapshot-stuck', ms: 0, times: 1 })
+  await sb.fly(['volumes', 'snapshots', 'create', volume.id, '--app', 'conf-pg'])
+  await sb.fly(['volumes', 'snapshots', 'create', volume.id, '--app', 'conf-pg'])
+  const statuses = (await list()).map((x: { id: string; status: string }) => `${x.id || '(pending)'} ${x.status}`)
+  assert.equal(statuses.slice(2).sort(), ['(pending) failed', '(pending) running'])
+  await sb.close()
+})
+
 // ---- Managed Postgres ---------------------------------------------------------------------------
 
 const MPG_CREATE = ['mpg', 'create', '--name', 'conf-mpg', '--org', 'microbima', '--region', 'fra', '--plan', 'performance']
@@ -1054,6 +1098,34 @@ test('fly-mpg.md §6, §8.1, §10 (mpg/attach.go runAttach, v2/run_attach.go Run
   const early = await sb.fly(['mpg', 'proxy', restored.id, '--local-port', '0'])
   assert.equal([early.code, early.stderr], [1, 'Error: cluster is still initializing, wait a bit more\n'])
   echo.close()
+  await sb.close()
+})
+
+test('fly-mpg.md §10.1, §10.2, flyctl facts 9 (v2/run_backup.go RunBackupList, RunBackupCreate; uiex/mpg/v2/client.go ListClusterBackups): text even with --json when none are in the last 24 h; newest first (the API\'s order is not documented); a scheduled backup can slip in beside one asked for; a status word nobody documented', async () => {
+  const sb = await sandboxWith([])
+  assert.is((await sb.fly(MPG_CREATE)).code, 0)
+  const [cluster] = Object.values(sb.state().mpg)
+  sb.settings({ mpgProvisionMs: 600_000 }) // backups stay pending unless a test moves them on
+  const list = (all = false) => sb.fly(['mpg', 'backup', 'list', cluster.id, '--json', ...(all ? ['--all'] : [])])
+  const old = new Date(Date.now() - 2 * 86400_000).toISOString().replace(/\.\d+Z$/, 'Z')
+  sb.update((s) => void s.mpg[cluster.id].backups.push({ id: 'bk_old', cluster: cluster.id, status: 'completed', type: 'full', start: old, stop: old, readyAt: 0 }))
+  const filtered = await list()
+  assert.equal([filtered.code, filtered.stdout], [0, `No backups found for cluster ${cluster.id} in the last 24 hours (use --all to see all backups)\n`])
+  assert.equal(JSON.parse((await list(true)).stdout).map((b: { id: string }) => b.id), ['bk_old'])
+
+  sb.fault({ command: 'mpg backup create', kind: 'scheduled-backup', times: 1 })
+  const asked = await sb.fly(['mpg', 'backup', 'create', cluster.id])
+  assert.equal([asked.code, asked.stdout], [0, `Creating full backup for cluster ${cluster.id}...\nBackup queued successfully!\n`])
+  const [mine, scheduled] = sb.state().mpg[cluster.id].backups.slice(1).sort((a, b) => Number(Boolean(a.scheduled)) - Number(Boolean(b.scheduled)))
+  assert.ok(scheduled.scheduled && Date.parse(scheduled.start) < Date.parse(mine.start))
+  const listed = JSON.parse((await list()).stdout)
+  assert.equal(listed.map((b: { id: string; status: string }) => [b.id, b.status]), [[mine.id, 'pending'], [scheduled.id, 'completed']])
+  assert.equal(JSON.parse((await list(true)).stdout).at(-1).id, 'bk_old')
+
+  sb.fault({ command: 'mpg backup create', kind: 'backup-stuck', detail: 'in_progress', times: 1 })
+  await sb.fly(['mpg', 'backup', 'create', cluster.id])
+  const stuck = sb.state().mpg[cluster.id].backups.at(-1)!
+  assert.is(JSON.parse((await list()).stdout).find((b: { id: string }) => b.id === stuck.id).status, 'in_progress')
   await sb.close()
 })
 

@@ -57,8 +57,8 @@ test('a code rollback does not need the database: with it unreachable the app is
   const first = s.sandbox.state().apps[STAGING[2]].machines[0].image
   assert.is((await runScript('deploy', ['staging', '--app', 'web-admin'], { env })).code, 0)
   s.sandbox.clearCalls()
-  s.sandbox.fault({ command: 'proxy', app: 'microbima-staging-db', kind: 'proxy-never-ready', times: 1 })
-  const result = await runMake('rollback-staging', { APP: 'web-admin' }, { env: { ...env, PROXY_READY_TIMEOUT: '2' } })
+  s.sandbox.fault({ command: 'proxy', app: 'microbima-staging-db', kind: 'proxy-never-ready', times: 2 })
+  const result = await runMake('rollback-staging', { APP: 'web-admin' }, { env: { ...env, PROXY_READY_TIMEOUT: '1' } })
   assert.is(result.code, 0, result.output)
   assert.match(result.stderr, 'the staging database is unreachable')
   assert.equal(argvs(s.sandbox.writes()), [['deploy', '--app', STAGING[2], '--config', 'infra/fly/web-admin-staging/fly.toml', '--image', first, '--skip-release-command']])

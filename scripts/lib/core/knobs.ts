@@ -27,7 +27,7 @@ const NUMERIC: Numeric[] = [
   { name: 'FLY_DEPLOY_TIMEOUT', fallback: 1800, unit: 'seconds' },
   { name: 'FLY_SSH_TIMEOUT', fallback: 900, unit: 'seconds' },
   { name: 'FLY_RETRY_BASE_MS', fallback: 500, unit: 'ms', zero: true },
-  { name: 'PROXY_READY_TIMEOUT', fallback: 20, unit: 'seconds' },
+  { name: 'PROXY_READY_TIMEOUT', fallback: 60, unit: 'seconds' },
   { name: 'DB_CONNECT_TIMEOUT', fallback: 15, unit: 'seconds' },
   { name: 'DB_STATEMENT_TIMEOUT', fallback: 120, unit: 'seconds' },
   { name: 'DB_LOCK_TIMEOUT', fallback: 10, unit: 'seconds' },

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createServer } from 'node:net'
+import type { ConnectionOptions } from 'node:tls'
 import { relative } from 'node:path'
 import type { ProcessPromise } from 'zx/core'
 import { OperationError, UserError } from '../core/errors.js'
@@ -65,10 +66,11 @@ interface Tunnel {
   child: ProcessPromise
 }
 
-async function startProxy(ctx: Context, target: DatabaseTarget): Promise<Tunnel> {
-  const kind = proxyKind(target.host)!
+const PROXY_COMMAND = { mpg: 'flyctl mpg proxy', flyctl: 'flyctl proxy' } as const
+
+/** One try at a proxy: ready (its readiness line), exited (with flyctl's result), or timed out. */
+async function tryProxy(ctx: Context, kind: 'mpg' | 'flyctl', name: string, target: DatabaseTarget, limit: number) {
   const port = await freePort()
-  const name = kind === 'mpg' ? target.host.split('.').at(-3)! : privateApp(target.host)
   let ready!: () => void
   const readyLine = new Promise<void>((resolve) => (ready = resolve))
   const onLine = (line: string) => {
@@ -77,23 +79,52 @@ async function startProxy(ctx: Context, target: DatabaseTarget): Promise<Tunnel>
   const child = kind === 'mpg' ? ctx.fly().mpg.proxy(name, port, onLine) : ctx.fly().network.proxy(port, target.port, name, onLine)
   ctx.onCleanup(() => stopChild(child))
   let timer: NodeJS.Timeout | undefined
-  const limit = knob('PROXY_READY_TIMEOUT')
   const outcome = await Promise.race([
     readyLine.then(() => 'ready' as const),
     child.then((out) => out),
     new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), limit * 1000))),
   ])
   clearTimeout(timer)
-  if (outcome === 'timeout') {
-    await stopChild(child)
-    throw new OperationError(`${kind === 'mpg' ? 'flyctl mpg proxy' : 'flyctl proxy'} to ${name} did not become ready within ${limit}s, and was stopped`, [
-      kind === 'mpg' ? `is the cluster ready? check with: flyctl mpg status ${name}` : `is the database app ${name} running? check with: flyctl status --app ${name}`,
-    ])
+  if (outcome === 'timeout') await stopChild(child)
+  return { port, child, outcome }
+}
+
+/** flyctl's own words for a tunnel that did not come up (agent, WireGuard peer, handshake). */
+const TUNNEL_TROUBLE = /tunnel unavailable|wireguard|context deadline exceeded|failed probing/i
+
+/**
+ * Starts the proxy and waits for its readiness line. On a fresh machine (a CI runner) flyctl first
+ * creates a WireGuard peer and waits for the first handshake, which can take 20-30 s before the
+ * line appears: so the wait is long (PROXY_READY_TIMEOUT, 60 s), and a tunnel that did not come up
+ * gets one more try.
+ */
+async function startProxy(ctx: Context, target: DatabaseTarget): Promise<Tunnel> {
+  const kind = proxyKind(target.host)!
+  const name = kind === 'mpg' ? target.host.split('.').at(-3)! : privateApp(target.host)
+  const command = PROXY_COMMAND[kind]
+  const limit = knob('PROXY_READY_TIMEOUT')
+  for (let attempt = 1; ; attempt++) {
+    const { port, child, outcome } = await tryProxy(ctx, kind, name, target, limit)
+    if (outcome === 'ready') return { port, child }
+    const last = attempt >= 2
+    if (outcome === 'timeout') {
+      if (!last) {
+        ctx.log.warn(`${command} to ${name}: the WireGuard tunnel did not come up within ${limit} s (no Proxying line); trying once more`)
+        continue
+      }
+      throw new OperationError(`${command} to ${name}: the WireGuard tunnel did not come up (${command} printed no Proxying line within ${limit} s, twice), and was stopped`, [
+        `a first WireGuard handshake on a fresh machine can take 30 s or more: raise PROXY_READY_TIMEOUT (now ${limit} s)`,
+        'check the tunnel with: flyctl doctor',
+        kind === 'mpg' ? `and the cluster with: flyctl mpg status ${name}` : `and the database app with: flyctl status --app ${name}`,
+      ])
+    }
+    const stderr = outcome.stderr.trim()
+    if (!last && TUNNEL_TROUBLE.test(stderr)) {
+      ctx.log.warn(`${command} to ${name} exited (${stderr.split('\n').pop()}); trying once more`)
+      continue
+    }
+    throw new OperationError(`${command} to ${name} exited with status ${outcome.exitCode}`, stderr.split('\n').slice(-5))
   }
-  if (outcome !== 'ready') {
-    throw new OperationError(`${kind === 'mpg' ? 'flyctl mpg proxy' : 'flyctl proxy'} to ${name} exited with status ${outcome.exitCode}`, outcome.stderr.trim().split('\n').slice(-5))
-  }
-  return { port, child }
 }
 
 /** SQL with its parameters inlined, for the dry-run runbook only. */
@@ -129,36 +160,84 @@ function oneLine(sql: string): string {
 
 const hostForUrl = (host: string) => (host.includes(':') ? `[${host}]` : host)
 
+/** How a session asks for TLS: `first` is tried; `fallback` (plain) only if the server refuses it. */
+export function tlsPlan(target: DatabaseTarget, via: 'mpg' | 'flyctl' | undefined): { first: false | ConnectionOptions; fallback: boolean } {
+  const mode = target.sslmode
+  const verify = (servername: string | undefined): ConnectionOptions => ({
+    rejectUnauthorized: true,
+    ...(servername ? { servername } : {}),
+    ...(mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+  })
+  if (target.socket || mode === 'disable') return { first: false, fallback: false }
+  // Fly Postgres over flyctl proxy (.flycast/.internal): plain inside the WireGuard tunnel, as before.
+  if (via === 'flyctl') return { first: false, fallback: false }
+  if (via === 'mpg') {
+    // Managed Postgres has TLS on by default: asked for first; plain only when the server refuses
+    // it (and the URL did not insist). Through the proxy the peer is 127.0.0.1: the certificate is
+    // checked against the cluster's own host name.
+    if (mode === 'require') return { first: { rejectUnauthorized: false }, fallback: false }
+    if (mode === 'verify-ca' || mode === 'verify-full') return { first: verify(target.host), fallback: false }
+    if (mode === 'allow') return { first: false, fallback: false }
+    return { first: { rejectUnauthorized: false }, fallback: true }
+  }
+  if (!mode || mode === 'prefer' || mode === 'allow') return { first: false, fallback: false }
+  return { first: mode === 'require' ? { rejectUnauthorized: false } : verify(undefined), fallback: false }
+}
+
+/** node-postgres' error when the server answers the SSLRequest with N (pg lib/connection.js). */
+const TLS_REFUSED = /server does not support SSL connections/i
+
 export async function connect(ctx: Context, target: DatabaseTarget, env: Environment = ctx.env): Promise<Database> {
   // pg is loaded while the proxy starts, not at every start of every script.
   const [{ host, port, viaProxy, tunnel }, { default: pg }] = await Promise.all([reach(ctx, target), import('pg')])
   const statementMs = seconds('DB_STATEMENT_TIMEOUT')
-  const client = new pg.Client({
-    host,
-    port,
-    user: target.user,
-    password: target.password,
-    database: target.database,
-    // Fly's private network (flycast/.internal, mpg proxy) does not speak TLS; elsewhere follow sslmode.
-    ssl: viaProxy || target.socket || !target.sslmode || target.sslmode === 'disable' || target.sslmode === 'prefer' || target.sslmode === 'allow' ? false : { rejectUnauthorized: target.sslmode === 'verify-full' },
-    connectionTimeoutMillis: seconds('DB_CONNECT_TIMEOUT'),
-    statement_timeout: statementMs,
-    lock_timeout: seconds('DB_LOCK_TIMEOUT'),
-    idle_in_transaction_session_timeout: statementMs * 2,
-    // Client-side as well: a server (or a proxy) that accepts and never answers still ends.
-    query_timeout: statementMs + 5000,
-    application_name: 'microbima-deploy',
-  })
-  const where = `${target.socket ? target.host : `${hostForUrl(target.host)}:${target.port}`}/${target.database}${viaProxy ? ` (through ${proxyKind(target.host) === 'mpg' ? 'flyctl mpg proxy' : 'flyctl proxy'} on 127.0.0.1:${port})` : ''}`
+  const via = viaProxy ? proxyKind(target.host) : undefined
+  const plan = tlsPlan(target, via)
+  const newClient = (ssl: false | ConnectionOptions) => {
+    const client = new pg.Client({
+      host,
+      port,
+      user: target.user,
+      password: target.password,
+      database: target.database,
+      ssl,
+      connectionTimeoutMillis: seconds('DB_CONNECT_TIMEOUT'),
+      statement_timeout: statementMs,
+      lock_timeout: seconds('DB_LOCK_TIMEOUT'),
+      idle_in_transaction_session_timeout: statementMs * 2,
+      // Client-side as well: a server (or a proxy) that accepts and never answers still ends.
+      query_timeout: statementMs + 5000,
+      application_name: 'microbima-deploy',
+    })
+    // An 'error' event without a listener would crash the process; the session's own listeners follow.
+    client.on('error', () => undefined)
+    return client
+  }
+  const where = `${target.socket ? target.host : `${hostForUrl(target.host)}:${target.port}`}/${target.database}${viaProxy ? ` (through ${via === 'mpg' ? 'flyctl mpg proxy' : 'flyctl proxy'} on 127.0.0.1:${port})` : ''}`
+  let client = newClient(plan.first)
+  try {
+    try {
+      await client.connect()
+    } catch (error) {
+      if (!plan.first || !TLS_REFUSED.test((error as Error).message)) throw error
+      await client.end().catch(() => undefined)
+      if (!plan.fallback) {
+        throw new OperationError(`cannot connect to the ${env} database at ${where}: the server refused TLS, and the URL's sslmode=${target.sslmode} forbids a connection without it`, [
+          via === 'mpg' ? 'Managed Postgres offers TLS by default: find out why this server does not, or remove sslmode from the URL to let the toolkit go plain when TLS is refused' : `remove sslmode=${target.sslmode} from the URL only if the network between here and the server is trusted`,
+        ])
+      }
+      // The server said no to TLS before anything was sent: the same session, in plain.
+      client = newClient(false)
+      await client.connect()
+    }
+  } catch (error) {
+    if (error instanceof OperationError) throw error
+    throw new OperationError(`cannot connect to the ${env} database at ${where}: ${(error as Error).message}`)
+  }
   let alive = true
   client.on('error', () => (alive = false))
   client.on('end', () => (alive = false))
   tunnel?.child.then(() => (alive = false), () => (alive = false))
-  try {
-    await client.connect()
-  } catch (error) {
-    throw new OperationError(`cannot connect to the ${env} database at ${where}: ${(error as Error).message}`)
-  }
   ctx.onCleanup(() => client.end().catch(() => undefined))
   const fail = (verb: string, error: unknown, sql: string) => {
     const code = (error as { code?: string }).code

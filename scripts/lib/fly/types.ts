@@ -98,3 +98,9 @@ export interface MpgBackup {
   start: string
   stop: string
 }
+
+/** `mpg status --json` (uiex/mpg/v2 GetClusterById): the cluster, and its default credentials. */
+export interface MpgStatus {
+  data: MpgCluster & { ip_assignments?: { direct?: string } }
+  credentials?: { status?: string; user?: string; password?: string; dbname?: string; pgbouncer_uri?: string }
+}

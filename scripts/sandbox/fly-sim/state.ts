@@ -144,7 +144,44 @@ export interface SimVolume {
   region: string
   created_at: string
   attached_machine_id: string | null
-  snapshots: { id: string; created_at: string }[]
+  snapshots: SimSnapshot[]
+}
+
+/** A volume snapshot (fly-go VolumeSnapshot), with what the simulator needs to move it on. */
+export interface SimSnapshot {
+  /** Given when it is requested; `snapshots list` shows "" until its status is `created`. */
+  id: string
+  /** The volume it belongs to. */
+  volume: string
+  status: 'waiting' | 'running' | 'created' | 'failed'
+  /** When it was requested (RFC 3339, seconds). */
+  created_at: string
+  /** Stored bytes (0 until created). */
+  size: number
+  digest: string
+  /** Epoch ms from which it is `running`. */
+  runningAt: number
+  /** Epoch ms at which it ends `created` (or `failed`); -1: never. */
+  readyAt: number
+  fails?: boolean
+}
+
+/** A Managed Postgres backup (uiex/mpg/v2 ClusterBackup), with what the simulator needs to move it on. */
+export interface SimMpgBackup {
+  id: string
+  /** The cluster it belongs to. */
+  cluster: string
+  /** pending → completed | failed, or a word a fault chose. */
+  status: string
+  type: string
+  /** RFC 3339, seconds. */
+  start: string
+  stop: string
+  /** Epoch ms at which it ends; -1: never. */
+  readyAt: number
+  fails?: boolean
+  /** Taken by the platform's schedule, not by `backup create`. */
+  scheduled?: boolean
 }
 
 export interface SimMpgCluster {
@@ -161,7 +198,7 @@ export interface SimMpgCluster {
   dbname: string
   directIp: string
   attachedApps: { name: string; id: string }[]
-  backups: { id: string; status: string; type: string; start: string; stop: string; readyAt: number; fails?: boolean }[]
+  backups: SimMpgBackup[]
   createdAt: string
   /** The cluster this one was restored from. */
   restoredFrom?: string
@@ -189,6 +226,8 @@ export interface Sandbox {
   mpgRegions?: string[]
   /** How long a new MPG cluster or backup stays pending. */
   mpgProvisionMs?: number
+  /** How long a new volume snapshot stays pending, before timeScale (default 30 000). */
+  snapshotMs?: number
 }
 
 export interface Fault {

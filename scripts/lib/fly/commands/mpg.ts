@@ -1,7 +1,9 @@
+import { OperationError } from '../../core/errors.js'
 import { seconds } from '../../core/knobs.js'
+import { registerSecret } from '../../secrets/mask.js'
 import type { Flyctl } from '../flyctl.js'
 import { parseJson } from '../json.js'
-import type { MpgBackup, MpgCluster } from '../types.js'
+import type { MpgBackup, MpgCluster, MpgStatus } from '../types.js'
 
 /** Managed Postgres (fly-mpg.md): clusters, attach, the local proxy, backups and restores. */
 export class Mpg {
@@ -29,10 +31,23 @@ export class Mpg {
     await this.flyctl.run(['mpg', 'backup', 'create', clusterId], { write: true })
   }
 
-  /** Backups of the last 24 hours; plain text (no JSON) when there are none. */
+  /** Backups of the last 24 hours. Even with --json, flyctl prints a sentence instead of [] when
+   * the cluster has none, or none started in the last 24 hours (v2/run_backup.go RunBackupList). */
   async backupList(clusterId: string): Promise<MpgBackup[]> {
     const out = await this.flyctl.run(['mpg', 'backup', 'list', clusterId, '--json'], { write: false })
-    return out.stdout.trim().startsWith('[') ? parseJson<MpgBackup[]>(out.stdout, 'mpg backup list', []) : []
+    const text = out.stdout.trim()
+    if (text.startsWith('[') || text === 'null') return parseJson<MpgBackup[]>(out.stdout, 'mpg backup list', [])
+    if (/^No backups found for cluster \S+( in the last 24 hours \(use --all to see all backups\))?$/.test(text)) return []
+    throw new OperationError(`flyctl mpg backup list ${clusterId} --json printed neither JSON nor "No backups found": is this flyctl too old or too new? (flyctl version)`, [text.split('\n')[0].slice(0, 200)])
+  }
+
+  /** The cluster and its default user's credentials (`mpg status --json` prints the password:
+   * it is registered with the masker before anything could show it). */
+  async status(clusterId: string): Promise<MpgStatus> {
+    const out = await this.flyctl.run(['mpg', 'status', clusterId, '--json'], { write: false })
+    const status = parseJson<MpgStatus>(out.stdout, 'mpg status')
+    for (const value of [status.credentials?.password, status.credentials?.pgbouncer_uri]) if (value) registerSecret(value)
+    return status
   }
 
   restore(clusterId: string, backupId: string, name: string) {

@@ -23,6 +23,7 @@ const PLANS: Record<string, { name: string; cpu: string; memory: string; price: 
 }
 const clusterId = () => Array.from(randomBytes(16), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')
 const provisionMs = () => sandbox().mpgProvisionMs ?? 0
+const backupId = () => `bk_${randomBytes(6).toString('hex')}`
 
 /**
  * mpg.go requireMacaroonToken: the token (-t, FLY_ACCESS_TOKEN, FLY_API_TOKEN) must hold a macaroon.
@@ -54,13 +55,13 @@ function findCluster(id: string | undefined): SimMpgCluster {
   return cluster
 }
 
-/** Clusters and backups move on with time: initializing → ready, pending → completed. */
+/** Clusters and backups move on with time: initializing → ready, pending → completed (or failed). */
 function settle() {
   updateState(dir(), (state) => {
     for (const c of Object.values(state.mpg)) {
       if (c.status === 'initializing' && c.readyAt >= 0 && Date.now() >= c.readyAt) c.status = 'ready'
       for (const b of c.backups) {
-        if (b.status === 'pending' && b.readyAt >= 0 && Date.now() >= b.readyAt) {
+        if (!b.stop && b.readyAt >= 0 && Date.now() >= b.readyAt) {
           b.status = b.fails ? 'failed' : 'completed'
           b.stop = nowIso()
         }
@@ -211,7 +212,8 @@ async function proxy(args: string[]) {
   // No --watch-stdin here (unlike `fly proxy`): mpg proxy registers only -p and -b.
   const { flags, positionals } = parseFlags(args, { 'local-port': { short: 'p', value: true }, 'bind-addr': { short: 'b', value: true } })
   requireMacaroon()
-  const f = await fault('mpg proxy')
+  // A fault may name the cluster (as `app`), so that one environment's tunnel fails, not the other's.
+  const f = await fault('mpg proxy', positionals[0])
   settle()
   const c = findCluster(positionals[0])
   if (c.status === 'initializing') throw new FlyError('cluster is still initializing, wait a bit more')
@@ -235,8 +237,20 @@ async function backup(action: string | undefined, args: string[]) {
     // RunBackupCreate prints its first line before the API call.
     out(`Creating ${type} backup for cluster ${c.id}...\n`)
     if (f?.kind === 'fail') throw new FlyError(`failed to create backup: 500 Internal Server Error`)
+    // Faults: backup-fail (it ends `failed`), backup-stuck (it never ends, showing `detail` or
+    // "pending": a status word the toolkit may not know), scheduled-backup (the platform's own
+    // backup slipped in a second earlier and is completed already; this one takes `ms`).
     updateState(dir(), (state) => {
-      state.mpg[c.id].backups.push({ id: `bk_${randomBytes(6).toString('hex')}`, status: 'pending', type, start: nowIso(), stop: '', readyAt: f?.kind === 'backup-stuck' ? -1 : Date.now() + (f?.ms ?? provisionMs()), fails: f?.kind === 'backup-fail' })
+      const backups = state.mpg[c.id].backups
+      const now = Date.now()
+      if (f?.kind === 'scheduled-backup') {
+        const start = new Date(now - 1000).toISOString().replace(/\.\d+Z$/, 'Z')
+        backups.push({ id: backupId(), cluster: c.id, status: 'completed', type: 'full', start, stop: nowIso(), readyAt: now, scheduled: true })
+      }
+      backups.push({
+        id: backupId(), cluster: c.id, status: f?.kind === 'backup-stuck' ? (f.detail ?? 'pending') : 'pending', type, start: nowIso(), stop: '',
+        readyAt: f?.kind === 'backup-stuck' ? -1 : now + (f?.ms ?? provisionMs()), ...(f?.kind === 'backup-fail' ? { fails: true } : {}),
+      })
     })
     return out('Backup queued successfully!\n')
   }
@@ -246,9 +260,13 @@ async function backup(action: string | undefined, args: string[]) {
     await fault('mpg backup list')
     settle()
     const c = findCluster(positionals[0])
-    const recent = c.backups.filter((b) => flags.all || Date.now() - Date.parse(b.start) < 24 * 3600_000)
+    // RunBackupList: kept when start is within 24 h, or does not parse as RFC 3339.
+    const recent = c.backups.filter((b) => flags.all || !(Date.now() - Date.parse(b.start) >= 24 * 3600_000))
     if (!c.backups.length) return out(`No backups found for cluster ${c.id}\n`)
     if (!recent.length) return out(`No backups found for cluster ${c.id} in the last 24 hours (use --all to see all backups)\n`)
+    // The API's order is not documented and flyctl does not sort: newest first here, so that
+    // nothing may take the last item for the newest.
+    recent.sort((a, b) => Date.parse(b.start) - Date.parse(a.start))
     if (flags.json) return json(recent.map(({ id, status, type, start, stop }) => ({ id, status, type, start, stop })))
     return out(`ID\tStart\tStatus\tType\n${recent.map((b) => `${b.id}\t${b.start}\t${b.status}\t${b.type}`).join('\n')}\n`)
   }
