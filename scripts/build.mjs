@@ -3,25 +3,47 @@
 // resolution through node_modules at every start (about 45 ms of each start). Packages loaded only
 // when needed (pg, yaml) or large and native (PGlite, Prisma) stay in node_modules.
 import { build } from 'esbuild'
-import { readdirSync, writeFileSync, mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 
 const entries = readdirSync('scripts')
   .filter((file) => file.endsWith('.ts'))
   .map((file) => ({ in: `scripts/${file}`, out: file.replace(/\.ts$/, '') }))
 
-mkdirSync('dist', { recursive: true })
-await build({
-  entryPoints: entries,
-  outdir: 'dist',
-  outExtension: { '.js': '.mjs' },
-  bundle: true,
-  external: ['pg', 'yaml', '@electric-sql/*', 'prisma', '@prisma/*', 'esbuild'],
-  // Bundled CommonJS dependencies (dotenv) call require for Node's own modules.
-  banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" },
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  sourcemap: 'linked',
-  logLevel: 'warning',
-})
+// A folder that cannot be written (read-only, a full disk, owned by someone else) is one line, not
+// an error per output file.
+try {
+  mkdirSync('dist', { recursive: true })
+  writeFileSync('dist/.write-test', 'x'.repeat(64 * 1024))
+  rmSync('dist/.write-test')
+} catch (error) {
+  const reason = { EACCES: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the disk', EPERM: 'not permitted', ENOTDIR: 'a file stands where the folder should be', EEXIST: 'a file stands where the folder should be' }[error.code] ?? error.message
+  console.error(`error: cannot build into dist/ (${error.code ?? 'error'}: ${reason}): make the folder writable (or free some space) and run make again`)
+  process.exit(1)
+}
+
+try {
+  await build({
+    entryPoints: entries,
+    outdir: 'dist',
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    external: ['pg', 'yaml', '@electric-sql/*', 'prisma', '@prisma/*', 'esbuild'],
+    // Bundled CommonJS dependencies (dotenv) call require for Node's own modules.
+    banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" },
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: 'linked',
+    logLevel: 'silent',
+  })
+} catch (error) {
+  // A write that failed half-way (the disk filled up) is one line; a compile error shows esbuild's
+  // own messages, the first few of them.
+  const messages = error.errors ?? []
+  const write = messages.find((m) => /write|ENOSPC|EACCES|EROFS/i.test(m.text))
+  if (write) console.error(`error: cannot build into dist/ (${write.text.split('\n')[0]}): make the folder writable (or free some space) and run make again`)
+  else for (const m of messages.slice(0, 5)) console.error(`error: ${m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ` : ''}${m.text}`)
+  if (!messages.length) console.error(`error: the build failed: ${error.message.split('\n')[0]}`)
+  process.exit(1)
+}
 writeFileSync('dist/.built', `${new Date().toISOString()}\n`)

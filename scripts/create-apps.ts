@@ -14,7 +14,7 @@ import { confirmProduction } from './lib/safety/confirm.js'
 import { CommandError, OperationError, UserError } from './lib/core/errors.js'
 import { table } from './lib/core/log.js'
 import { PUBLIC_IP, makePrivate } from './lib/fly/network.js'
-import { flyAppName, databaseAppName, type AppKey } from './lib/core/names.js'
+import { flyAppName, databaseAppName, shortName, type AppKey } from './lib/core/names.js'
 import { registerSecret } from './lib/secrets/mask.js'
 import { loadSettings, type Settings } from './lib/core/settings.js'
 import type { MpgCluster } from './lib/fly/types.js'
@@ -114,7 +114,7 @@ await main(
     const api = flyAppName(ctx.env, 'internal-api')
     const apiIps = ctx.apps.includes('internal-api') && existing.has(api) ? await fly.network.ips(api) : []
     const ipWork = ctx.apps.includes('internal-api') && (!existing.has(api) || !apiIps.some((ip) => ip.Type === 'private_v6') || apiIps.some((ip) => PUBLIC_IP.has(ip.Type)))
-    if (missing.length || ipWork || wantDb) await confirmProduction(ctx, `create-apps-${ctx.env}`)
+    if (missing.length || ipWork || wantDb) await confirmProduction(ctx, `create-apps-${shortName(ctx.env)}`)
 
     for (const key of ctx.apps) {
       const name = flyAppName(ctx.env, key as AppKey)

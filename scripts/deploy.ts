@@ -102,7 +102,7 @@ await main(
         'preflight',
         () =>
           preflight(ctx, {
-            what: `deploy-${ctx.env}`,
+            what: `deploy-${shortName(ctx.env)}`,
             target: target!,
             stagingTarget,
             local: local!,

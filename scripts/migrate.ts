@@ -12,7 +12,7 @@ import { withLock } from './lib/safety/lock.js'
 import { listLocalMigrations } from './lib/database/migrations.js'
 import { preflight } from './lib/safety/preflight.js'
 import { UnknownOutcome, runRemoteMigrate, verifyMigrations } from './lib/database/remote-migrate.js'
-import { flyAppName } from './lib/core/names.js'
+import { flyAppName, shortName } from './lib/core/names.js'
 import { loadSettings } from './lib/core/settings.js'
 
 await main(
@@ -24,7 +24,7 @@ await main(
     const { target, stagingTarget } = await loadPipelineTargets(ctx.envDir, ctx.env, ctx.log, problems)
     problems.throwIfAny()
     await checkTree(ctx, settings!.root)
-    const { db, pending } = await preflight(ctx, { what: `migrate-${ctx.env}`, target: target!, stagingTarget, local: local! })
+    const { db, pending } = await preflight(ctx, { what: `migrate-${shortName(ctx.env)}`, target: target!, stagingTarget, local: local! })
     const app = flyAppName(ctx.env, 'internal-api')
     await withLock(ctx, db, 'migrate', async () => {
       const started = performance.now()

@@ -69,7 +69,7 @@ await main(
       if (newest !== name) throw new Refusal(`only the newest applied migration can be rolled back on ${ctx.env}: that is ${newest}, not ${name} (roll back ${newest} first)`)
     }
 
-    await confirmProduction(ctx, `rollback-migration ${name}`)
+    await confirmProduction(ctx, `rollback-migration-prod NAME=${name}`)
     await withLock(ctx, db, 'rollback-migration', async () => {
       const started = performance.now()
       if (ctx.env === 'production') {

@@ -105,7 +105,7 @@ await main(
         }
       }
     }
-    await confirmProduction(ctx, 'rollback')
+    await confirmProduction(ctx, 'rollback-prod')
     const run = async () => {
       for (const plan of work) {
         ctx.checkpoint()

@@ -7,7 +7,7 @@
 import chalk from 'chalk'
 import { envFlag, main, type Context } from './lib/core/cli.js'
 import { stoppingReason } from './lib/core/exec.js'
-import { envFilePath, loadDatabaseTarget, readEnvFile } from './lib/secrets/env-files.js'
+import { envFilePath, loadDatabaseTarget, readEnvFile, unmaskableValues } from './lib/secrets/env-files.js'
 import { OperationError, Problems, UserError } from './lib/core/errors.js'
 import { confirmProduction } from './lib/safety/confirm.js'
 import { connect, type Database } from './lib/database/db.js'
@@ -15,7 +15,7 @@ import type { FlySecret } from './lib/fly/types.js'
 import { record } from './lib/safety/ledger.js'
 import { withLock } from './lib/safety/lock.js'
 import { table } from './lib/core/log.js'
-import { flyAppName } from './lib/core/names.js'
+import { flyAppName, shortName } from './lib/core/names.js'
 import { forgetFingerprints, readFingerprints, saveFingerprints, UNVERIFIED, valueMatches, type Fingerprint } from './lib/secrets/fingerprints.js'
 
 type Change = 'added' | 'changed' | 'unchanged' | 'untracked' | 'changed on Fly' | 'unverified'
@@ -54,6 +54,7 @@ await main(
     })
     const payloads = ctx.apps.flatMap((key) => {
       const file = problems.check(() => readEnvFile(envFilePath(ctx.envDir, ctx.env, key), ctx.env, ctx.log))
+      for (const warning of file ? unmaskableValues(file) : []) ctx.log.warn(warning)
       return file ? [{ key, app: flyAppName(ctx.env, key), values: { NODE_ENV: ctx.env as string, ...file.values } }] : []
     })
     problems.throwIfAny()
@@ -86,7 +87,7 @@ await main(
       ctx.log.ok(`the secrets of ${ctx.env} already match the env files: nothing to push${apply ? ' or restart' : ''}`)
       return
     }
-    await confirmProduction(ctx, `set-secrets-${ctx.env}`)
+    await confirmProduction(ctx, `set-secrets-${shortName(ctx.env)}`)
     await withLock(ctx, db, 'set-secrets', async () => {
       for (const plan of work) await push(ctx, db, plan, prune)
       if (apply) for (const plan of work) await restart(ctx, db, plan.app)

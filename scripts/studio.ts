@@ -19,7 +19,7 @@ await main(
     if (given !== undefined && !/^\d+$/.test(given)) throw new UserError(`--port ${given} is not a TCP port`)
     const port = given ?? String(knob('STUDIO_PORT'))
     if (ctx.env === 'production') ctx.log.error(chalk.bold('PRODUCTION: every edit made in Studio is live, at once, with no undo.'))
-    await confirmProduction(ctx, 'studio')
+    await confirmProduction(ctx, 'studio-prod')
     const { host, port: dbPort, viaProxy } = await reach(ctx, target)
     // Through a proxy: the same URL on its local end. Otherwise the URL as written (a unix-socket
     // or IPv6 host stays as libpq reads it).

@@ -129,7 +129,8 @@ const cases: Case[] = [
   { name: "the other environment's env file is a FIFO", run: (s) => runScript('migrate', ['staging'], { timeoutMs: 20_000, env: { ...s.env, ENV_DIR: editedEnv(s, (d) => { rmSync(join(d, 'production', 'internal-api.env')); execFileSync('mkfifo', [join(d, 'production', 'internal-api.env')]) }) } }), errors: [/production\/internal-api\.env is not a regular file/] },
   { name: 'an env file that is not UTF-8 (its value would reach Fly as U+FFFD)', run: (s) => runScript('set-secrets', ['staging'], { env: { ...s.env, ENV_DIR: editedEnv(s, (d) => writeFileSync(join(d, 'staging', 'web-admin.env'), Buffer.concat([Buffer.from('INTERNAL_API_URL=http://x\nSESSION_SECRET=caf'), Buffer.from([0xe9]), Buffer.from('-long-value\n')]), { mode: 0o600 })) } }), errors: [/web-admin\.env line 2 is not UTF-8 text: save the file as UTF-8/] },
   { name: 'a NUL byte in a value (the machine would cut the variable there)', run: (s) => runScript('set-secrets', ['staging'], { env: { ...s.env, ENV_DIR: editedEnv(s, (d) => put(d, 'staging', 'web-admin', 'SESSION_SECRET=before\0after-long\n')) } }), errors: ['the value of SESSION_SECRET contains a NUL byte, where the environment variable on the machine would end'] },
-  { name: 'world-readable production env file', run: (s) => runScript('set-secrets', ['production', '--yes'], { env: { ...s.env, ENV_DIR: editedEnv(s, (d) => put(d, 'production', 'web-admin', 'SESSION_SECRET=long-enough-value\n', 0o644)) } }), errors: ['is readable by every user (mode 644): run chmod 600'] },
+  { name: 'world-readable production env file', run: (s) => runScript('set-secrets', ['production', '--yes'], { env: { ...s.env, ENV_DIR: editedEnv(s, (d) => put(d, 'production', 'web-admin', 'SESSION_SECRET=long-enough-value\n', 0o644)) } }), errors: ['can be read or written by every user (mode 644): run chmod 600'] },
+  { name: 'group-readable production env file (0640)', run: (s) => runScript('set-secrets', ['production', '--yes'], { env: { ...s.env, ENV_DIR: editedEnv(s, (d) => put(d, 'production', 'web-admin', 'SESSION_SECRET=long-enough-value\n', 0o640)) } }), errors: ['can be read or written by its group (mode 640): run chmod 600'] },
 
   // ---- values stored wrong: refused, never shortened -------------------------------------------------
   { name: "an unquoted '#' in a secret", run: (s) => runMake('set-secrets-staging', {}, { env: { ...s.env, ENV_DIR: editedEnv(s, (d) => put(d, 'staging', 'web-admin', 'SESSION_SECRET=Tr0ub4dor#3xQ9zz\n')) } }), errors: [/web-admin\.env line 1: SESSION_SECRET has an unquoted '#' \(dotenv would cut the value there\): put the value in single quotes/] },
@@ -296,8 +297,8 @@ const cases: Case[] = [
   { name: 'create-apps DB=1 with ENV_DIR under a file', run: (s) => runMake('create-apps-prod', { DB: '1', YES: '1' }, { env: { ...s.env, ENV_DIR: join(editedEnv(s, () => undefined), 'staging', 'web-admin.env', 'env') } }), errors: [/production\/internal-api\.env cannot be written \(ENOTDIR\)/] },
 
   // ---- safety rules: exit 3 before any change ------------------------------------------------------------
-  { name: 'YES=1 exported in the shell does not confirm production', code: 3, run: (s) => runMake('set-secrets-prod', {}, withEnv(s, { YES: '1' })), errors: ['set-secrets-production changes production and needs confirmation: run it from a terminal, or pass YES=1 on the make command line (--yes)'] },
-  { name: 'a refusal keeps exit 3 when GITHUB_STEP_SUMMARY cannot be written', code: 3, run: (s) => runMake('deploy-prod', {}, withEnv(s, { GITHUB_STEP_SUMMARY: join(tempDir(), 'no', 'such', 'dir', 'summary.md') })), errors: ['deploy-production changes production and needs confirmation'] },
+  { name: 'YES=1 exported in the shell does not confirm production', code: 3, run: (s) => runMake('set-secrets-prod', {}, withEnv(s, { YES: '1' })), errors: ['make set-secrets-prod changes production and needs confirmation: run it from a terminal, or add YES=1 to the make command line (make set-secrets-prod YES=1)'] },
+  { name: 'a refusal keeps exit 3 when GITHUB_STEP_SUMMARY cannot be written', code: 3, run: (s) => runMake('deploy-prod', {}, withEnv(s, { GITHUB_STEP_SUMMARY: join(tempDir(), 'no', 'such', 'dir', 'summary.md') })), errors: ['make deploy-prod changes production and needs confirmation'] },
 ]
 
 for (const c of cases) {
@@ -362,7 +363,7 @@ test('create-apps-prod asks: without a terminal and without YES=1 on the command
   sandbox.clearCalls()
   const env = { ...sandbox.env, ENV_DIR: tempDir() }
   for (const result of [await runMake('create-apps-prod', {}, { env }), await runMake('create-apps-prod', {}, { env: { ...env, YES: '1' } }), await runScript('create-apps', ['prod'], { env })]) {
-    expectRefused(result, 3, ['create-apps-production changes production and needs confirmation'])
+    expectRefused(result, 3, ['make create-apps-prod changes production and needs confirmation'])
   }
   assert.equal(sandbox.writes(), [])
   const yes = await runMake('create-apps-prod', { YES: '1' }, { env })
@@ -530,6 +531,22 @@ test('secrets: every target shows no secret value anywhere (output, argv, ledger
   // Secrets reach flyctl on stdin only.
   assert.ok(s.sandbox.calls().some((c) => c.argv[1] === 'import' && c.stdin?.includes(SECRET.jwt)))
   assert.ok(outputs.length > 50, String(outputs.length))
+})
+
+test('env file warnings are said once, where they matter: a group-readable staging file and a Flycast URL on the internal port warn once; a plain-word secret is warned about by set-secrets only, never by read-only targets', async () => {
+  const s = await ready()
+  const dir = editedEnv(s, (d) => put(d, 'staging', 'web-admin', `SESSION_SECRET=verified\nINTERNAL_API_URL=http://microbima-staging-internal-api.flycast:3000\n`, 0o640))
+  const env = { ...s.env, ENV_DIR: dir }
+  const secrets = await runMake('set-secrets-staging', { DRY_RUN: '1' }, { env })
+  assert.is(secrets.code, 0, secrets.output)
+  const count = (text: string, needle: string) => text.split(needle).length - 1
+  assert.is(count(secrets.stderr, 'web-admin.env can be read or written by its group (mode 640): run chmod 600'), 1, secrets.stderr)
+  assert.is(count(secrets.stderr, 'INTERNAL_API_URL names port 3000 on Flycast, which serves the service\'s external port (80), not the app\'s internal port: use http://microbima-staging-internal-api.flycast'), 1, secrets.stderr)
+  assert.is(count(secrets.stderr, 'the value of SESSION_SECRET is a plain word'), 1, secrets.stderr)
+  for (const target of ['migrate-status', 'diff', 'history-staging']) {
+    const read = await runMake(target, {}, { env })
+    assert.not.match(read.stderr, 'plain word', `${target} warned about a secret it does not push:\n${read.stderr}`)
+  }
 })
 
 test('at least 80 bad inputs are covered', () => {

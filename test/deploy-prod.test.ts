@@ -111,7 +111,7 @@ test('confirmation: no terminal and no YES refuses (exit 3); a YES exported in t
   const s = await scenario({ stagingDeployed: true })
   const refused = await runMake('deploy-prod', {}, { env: s.env })
   assert.is(refused.code, 2)
-  assert.match(refused.stderr, 'refused: deploy-production changes production and needs confirmation')
+  assert.match(refused.stderr, 'refused: make deploy-prod changes production and needs confirmation')
   assert.match(refused.stderr, /Error 3$/m)
   const exported = await runMake('deploy-prod', {}, { env: { ...s.env, YES: '1' } })
   assert.match(exported.stderr, /Error 3$/m, exported.output)

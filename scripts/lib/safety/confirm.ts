@@ -10,13 +10,13 @@ import type { Context } from '../core/cli.js'
 export async function confirmProduction(ctx: Context, what: string): Promise<void> {
   if (ctx.env !== 'production' || ctx.dryRun || ctx.yes) return
   if (!process.stdin.isTTY) {
-    throw new Refusal(`${what} changes production and needs confirmation: run it from a terminal, or pass YES=1 on the make command line (--yes)`)
+    throw new Refusal(`make ${what} changes production and needs confirmation: run it from a terminal, or add YES=1 to the make command line (make ${what} YES=1)`)
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr })
   try {
     const answer = await new Promise<string | undefined>((resolve) => {
       rl.once('close', () => resolve(undefined))
-      rl.question(`${what} will change PRODUCTION. Type "production" to continue: `, resolve)
+      rl.question(`make ${what} will change PRODUCTION. Type "production" to continue: `, resolve)
     })
     if (answer === undefined) throw new Refusal('no answer (the input ended): nothing was changed')
     if (answer.trim() !== 'production') throw new Refusal(`not confirmed (typed "${answer.trim()}"): nothing was changed`)

@@ -67,14 +67,41 @@ export function readText(path: string, example = `${path}.example`): string {
   }
 }
 
+/** Warnings about an env file are said once per run, however often the file is read. */
+const warned = new Set<string>()
+function warnOnce(log: Logger, message: string): void {
+  if (warned.has(message)) return
+  warned.add(message)
+  log.warn(message)
+}
+
+/** Flycast serves a service's external port (80 for an [http_service]), never the app's internal
+ * port: `http://APP.flycast:3000` reaches nothing (fly-platform.md §4.5). */
+export function flycastPortProblem(value: string): string | undefined {
+  const match = /\bhttps?:\/\/([a-z0-9-]+)\.flycast:(\d+)/i.exec(value)
+  if (!match || match[2] === '80') return undefined
+  return `names port ${match[2]} on Flycast, which serves the service's external port (80), not the app's internal port: use http://${match[1]}.flycast`
+}
+
+/** The values of a file that cannot be hidden in output (a plain word, too short): said by the
+ * target that pushes them (set-secrets), not by every target that reads the file. */
+export function unmaskableValues(file: EnvFile): string[] {
+  return Object.entries(file.values).flatMap(([name, value]) => {
+    const weak = unmaskable(value)
+    return weak ? [`${file.path}: the value of ${name} ${weak}: it cannot be hidden in the output; use a long random value`] : []
+  })
+}
+
 export function readEnvFile(path: string, env: Environment, log: Logger): EnvFile {
   const text = readText(path)
   const problems: string[] = []
+  // Secrets are their owner's alone: any access for the group or others is refused in production
+  // and warned about (once) in staging.
   const mode = statSync(path).mode
-  if (mode & 0o004) {
-    const message = `${path} is readable by every user (mode ${(mode & 0o777).toString(8)}): run chmod 600 ${path}`
+  if (mode & 0o077) {
+    const message = `${path} can be read or written by ${mode & 0o007 ? 'every user' : 'its group'} (mode ${(mode & 0o777).toString(8).padStart(3, '0')}): run chmod 600 ${path}`
     if (env === 'production') problems.push(message)
-    else log.warn(message)
+    else warnOnce(log, message)
   }
   const parsed = parseEnvText(path, text)
   problems.push(...parsed.problems.map((p) => p.message))
@@ -99,8 +126,8 @@ export function readEnvFile(path: string, env: Environment, log: Logger): EnvFil
     }
     if (name === 'NODE_ENV') continue
     registerSecret(value)
-    const weak = unmaskable(value)
-    if (weak) log.warn(`${path}: the value of ${name} ${weak}: it cannot be hidden in the output; use a long random value`)
+    const flycast = flycastPortProblem(value)
+    if (flycast) warnOnce(log, `${path}: ${name} ${flycast}`)
   }
   if ('NODE_ENV' in values) {
     if (values.NODE_ENV !== env) problems.push(`${path} sets NODE_ENV=${values.NODE_ENV} in the ${env} environment: remove NODE_ENV, the toolkit sets it`)
