@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { type Call, runInCall } from './call.ts'
 import { runFlyctl } from './dispatch.ts'
+import { stopReleaseCommands } from './commands/release-command.ts'
 
 export const SOCKET = 'flyctl.sock'
 
@@ -98,11 +99,13 @@ export async function startSimulator(dir: string): Promise<Simulator> {
   server.unref()
   return {
     dir,
-    close: () =>
-      new Promise((resolve) => {
+    close: async () => {
+      await stopReleaseCommands(dir)
+      await new Promise<void>((resolve) => {
         for (const connection of connections) connection.destroy()
         server.close(() => resolve())
-      }),
+      })
+    },
   }
 }
 
