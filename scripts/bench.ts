@@ -201,7 +201,7 @@ function runbookScript(): string {
   const lines = ['# The strategy document, section 5.1 (and the fly status of 7.1), for the Fly simulator.', 'set -eu', `cd ${quote(settings.root)}`]
   for (const key of DEPLOY_ORDER) {
     const app = settings.apps[key]
-    lines.push(fly(['deploy', '--config', buildConfigPath(settings.toolkitFromRoot, 'staging', key), '--app', flyAppName('staging', key), '--remote-only', '--build-arg', `WORKSPACE=${settings.workspace}`, '--build-arg', `APP_DIR=${app.source}`, '--build-arg', `APP_PACKAGE=${app.package}`]))
+    lines.push(fly(['deploy', '--config', buildConfigPath(settings.toolkitFromRoot, 'staging', key), '--app', flyAppName('staging', key), '--remote-only', '--build-arg', `WORKSPACE=${settings.workspace}`, '--build-arg', `APP_DIR=${app.source}`, '--build-arg', `APP_PACKAGE=${app.package}`, '--deploy-retries', '0']))
   }
   lines.push(fly(['ssh', 'console', '--app', flyAppName('staging', 'internal-api'), '--command', "sh -c 'cd /app && npx prisma migrate deploy'"]))
   for (const key of DEPLOY_ORDER) lines.push(fly(['status', '--app', flyAppName('staging', key), '--json']))
@@ -522,7 +522,7 @@ try {
     '',
     '## Overhead against the document\'s runbook',
     '',
-    'The baseline is section 5.1 of the strategy document as a bash script, against the same simulator with the same latencies: three `flyctl deploy` (the toolkit\'s build deploys, argument for argument: `--config`, `--app`, `--remote-only`, the three `--build-arg`, in the build context), one `flyctl ssh console --app microbima-staging-internal-api --command "sh -c \'cd /app && npx prisma migrate deploy\'"`, and `flyctl status --app … --json` of the three apps (section 7.1). No database reads, no proxy, no health probe. The toolkit side is `make deploy-staging`. Every run, on either side, starts from a fresh sandbox in the same state: the apps created (the internal API with its Flycast address), both database apps, every staging secret staged, empty databases; for "staging deployed", the toolkit has deployed the current code once (without latencies) before the measured run. Runs alternate between the sides, and which side goes first alternates too. Wall time from the start of `make` (or `bash`) to its exit.',
+    'The baseline is section 5.1 of the strategy document as a bash script, against the same simulator with the same latencies: three `flyctl deploy` (the toolkit\'s build deploys, argument for argument: `--config`, `--app`, `--remote-only`, the three `--build-arg`, `--deploy-retries 0`, in the build context), one `flyctl ssh console --app microbima-staging-internal-api --command "sh -c \'cd /app && npx prisma migrate deploy\'"`, and `flyctl status --app … --json` of the three apps (section 7.1). No database reads, no proxy, no health probe. The toolkit side is `make deploy-staging`. Every run, on either side, starts from a fresh sandbox in the same state: the apps created (the internal API with its Flycast address), both database apps, every staging secret staged, empty databases; for "staging deployed", the toolkit has deployed the current code once (without latencies) before the measured run. Runs alternate between the sides, and which side goes first alternates too. Wall time from the start of `make` (or `bash`) to its exit.',
     '',
     `- first deploy: ${runs(first)}`,
     `- staging deployed: ${runs(again)}`,

@@ -30,6 +30,7 @@ import { chooseRollbackTarget, imageCounts, rollBackFleet } from './lib/fleet/ro
 import { loadSettings, sampleWarning, type Settings } from './lib/core/settings.js'
 import { Steps, why } from './lib/core/steps.js'
 import { isObject } from './lib/core/shape.js'
+import { flyctlError, releaseCommandOutlived, releaseCommandTimedOut } from './lib/fly/errors.js'
 
 interface AppOutcome {
   key: AppKey
@@ -383,9 +384,9 @@ async function deployOne(ctx: Context, settings: Settings, db: Database, steps: 
     outcome.after = await steps.run(
       `deploy ${outcome.app}`,
       () => {
-        if (source) return fly.deploys.image(outcome.app, flyConfigPath(ctx.env, outcome.key), source)
+        if (source) return fly.deploys.image(outcome.app, flyConfigPath(ctx.env, outcome.key), source, machines.length)
         const app = settings.apps[outcome.key]
-        return fly.deploys.build(outcome.app, buildConfigPath(settings.toolkitFromRoot, ctx.env, outcome.key), { WORKSPACE: settings.workspace, APP_DIR: app.source, APP_PACKAGE: app.package }, settings.root, settings.toolkitFromRoot === '.' ? undefined : settings.root)
+        return fly.deploys.build(outcome.app, buildConfigPath(settings.toolkitFromRoot, ctx.env, outcome.key), { WORKSPACE: settings.workspace, APP_DIR: app.source, APP_PACKAGE: app.package }, settings.root, settings.toolkitFromRoot === '.' ? undefined : settings.root, machines.length)
       },
       { write: true, detail: (ref) => shortRef(ref, outcome.app) },
     )
@@ -396,6 +397,18 @@ async function deployOne(ctx: Context, settings: Settings, db: Database, steps: 
     Object.assign(outcome, { result: 'deployed', detail: `${health.fleet.summary}, healthy after ${formatDuration(health.seconds * 1000)}` })
     await record(ctx, db, { operation: 'deploy', app: outcome.app, imageBefore: outcome.before, imageAfter: outcome.after, result: 'ok', durationMs: performance.now() - started, detail: health.fleet.summary })
   } catch (error) {
+    // flyctl gave up waiting for the release command, which may go on (a migration holding Prisma's
+    // lock). No machine changed, so there is nothing to roll back; and a deploy of this app that
+    // runs the release command would destroy its machine and kill it. The run stops here.
+    const leftover = error instanceof CommandError ? releaseCommandTimedOut(error.stderr) : undefined
+    if (leftover) {
+      const unfinished = await readMigrationRows(db).then((rows) => (rows ?? []).filter((r) => !r.finished_at && !r.rolled_back_at).map((r) => r.migration_name), () => undefined)
+      const timeout = String(readFlyToml(flyConfigPath(ctx.env, outcome.key)).deploy?.release_command_timeout ?? '5m')
+      const still = releaseCommandOutlived(outcome.app, leftover, timeout, ctx.env, unfinished)
+      Object.assign(outcome, { result: 'failed', detail: `release command may still be running on machine ${leftover}: not rolled back` })
+      await record(ctx, db, { operation: 'deploy', app: outcome.app, imageBefore: outcome.before, result: 'failed', durationMs: performance.now() - started, detail: still.message })
+      throw still
+    }
     // flyctl stopped on a machine that failed its checks: show what Fly and the app say about it.
     if (error instanceof CommandError && /waiting for health checks/.test(error.stderr)) {
       const look = await checkOnce(ctx, outcome.key).catch(() => undefined)
@@ -418,7 +431,8 @@ async function unhealthy(ctx: Context, outcome: AppOutcome, health: AppHealth): 
 }
 
 function explain(error: unknown, source: string | undefined): string {
-  if (error instanceof CommandError && source && /could not find image|not authorized|unauthorized|denied/i.test(error.stderr)) return `cannot deploy ${shortRef(source)}: ${CROSS_APP_IMAGE_HELP}`
+  // flyctl's own error line only: a migration's "permission denied" in the release command's logs is not about the image.
+  if (error instanceof CommandError && source && /could not find image|not authorized|unauthorized|denied/i.test(flyctlError(error.stderr))) return `cannot deploy ${shortRef(source)}: ${CROSS_APP_IMAGE_HELP}`
   if (error instanceof CommandError) return why(error)
   return (error as Error).message.split('\n')[0]
 }

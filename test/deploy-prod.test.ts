@@ -25,7 +25,7 @@ test('deploy-prod promotes the exact images staging runs (interface argv), backs
   const volume = Object.values(s.sandbox.state().volumes).find((v) => v.app === 'microbima-prod-db')!.id
   assert.equal(argvs(s.sandbox.writes()), [
     ['volumes', 'snapshots', 'create', volume, '--app', 'microbima-prod-db'],
-    ...PRODUCTION.map((app, i) => ['deploy', '--app', app, '--config', `infra/fly/${KEYS[i]}-prod/fly.toml`, '--image', staged[i]]),
+    ...PRODUCTION.map((app, i) => ['deploy', '--app', app, '--config', `infra/fly/${KEYS[i]}-prod/fly.toml`, '--image', staged[i], '--deploy-retries', '0']),
   ])
   // The release command of the promoted internal API image applied the migrations.
   assert.match(result.stderr, 'on production: no ssh session needed')

@@ -21,7 +21,7 @@ test('make deploy-staging: secrets sync, three remote builds in order, migration
   assert.is(result.code, 0, result.output)
   const writes = argvs(s.sandbox.writes()).filter((a) => a[0] !== 'secrets' || a[1] !== 'sync')
   // The internal API's release command applied the migrations: no ssh session is needed after it.
-  assert.equal(writes, KEYS.map((key, i) => ['deploy', '--config', `infra/fly/${key}-staging/fly.toml`, '--app', STAGING[i], '--remote-only', ...BUILD(key)]))
+  assert.equal(writes, KEYS.map((key, i) => ['deploy', '--config', `infra/fly/${key}-staging/fly.toml`, '--app', STAGING[i], '--remote-only', ...BUILD(key), '--deploy-retries', '0']))
   assert.match(result.stderr, `the release command applied ${MIGRATIONS.join(', ')} on staging: no ssh session needed`)
   // Each app's latest secrets version is learnt before its deploy, one sync at a time (fly-platform.md §6).
   const calls = argvs(s.sandbox.calls()).map((a) => a.join(' '))
@@ -122,7 +122,7 @@ test('a rolling deploy that fails half-way on 3 machines leaves a mixed fleet; t
   assert.match(result.stderr, /timeout reached waiting for health checks to pass for machine \w+/)
   // …and the toolkit put every machine back on the image they all ran before.
   const deploys = argvs(s.sandbox.writes()).filter((a) => a[0] === 'deploy')
-  assert.equal(deploys.at(-1), ['deploy', '--app', app, '--config', 'infra/fly/public-api-staging/fly.toml', '--image', old, '--skip-release-command'])
+  assert.equal(deploys.at(-1), ['deploy', '--app', app, '--config', 'infra/fly/public-api-staging/fly.toml', '--image', old, '--skip-release-command', '--deploy-retries', '0'])
   assert.equal(images(s, app), [old, old, old])
   assert.match(result.stdout, new RegExp(`${app}\\s+rolled back`))
   // The summary says how many machines were on which image, and what runs now.
@@ -144,7 +144,7 @@ test('an app unhealthy after its deploy shows the evidence (failing probe, its b
   assert.is(result.code, 1, result.output)
   assert.match(result.stderr, /│ probe: GET http:\/\/127\.0\.0\.1:\d+\/microbima-staging-web-admin\/health: 503 in \d+ms: \{"status":"unavailable"\}/)
   assert.match(result.stderr, /│ log: .*listening on 0\.0\.0\.0:3000/)
-  assert.equal(argvs(s.sandbox.writes()).at(-1), ['deploy', '--app', app, '--config', 'infra/fly/web-admin-staging/fly.toml', '--image', old, '--skip-release-command'])
+  assert.equal(argvs(s.sandbox.writes()).at(-1), ['deploy', '--app', app, '--config', 'infra/fly/web-admin-staging/fly.toml', '--image', old, '--skip-release-command', '--deploy-retries', '0'])
   assert.equal(images(s, app), [old, old])
   assert.match(result.stdout, new RegExp(`health ${app}\\s+unhealthy`))
   assert.match(result.stdout, new RegExp(`${app}\\s+rolled back`))
@@ -228,7 +228,7 @@ test('dry run issues no write and prints the commands it would run', async () =>
   const result = await runMake('deploy-staging', { DRY_RUN: '1' }, { env: s.env })
   assert.is(result.code, 0, result.output)
   assert.equal(s.sandbox.writes(), [])
-  assert.match(result.stdout, 'flyctl deploy --config infra/fly/internal-api-staging/fly.toml --app microbima-staging-internal-api --remote-only --build-arg WORKSPACE=examples/microbima --build-arg APP_DIR=apps/api --build-arg APP_PACKAGE=@microbima/api')
+  assert.match(result.stdout, 'flyctl deploy --config infra/fly/internal-api-staging/fly.toml --app microbima-staging-internal-api --remote-only --build-arg WORKSPACE=examples/microbima --build-arg APP_DIR=apps/api --build-arg APP_PACKAGE=@microbima/api --deploy-retries 0')
   assert.match(result.stdout, `flyctl ssh console --app microbima-staging-internal-api --command "sh -c 'cd /app && npx prisma migrate deploy'"`)
   assert.match(result.stdout, /secrets sync\s+dry run/)
   assert.not.match(result.stdout, /\bok\b.*scheduled/)

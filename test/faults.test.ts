@@ -4,10 +4,10 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import pg from 'pg'
-import { createSandbox, type Call } from '../scripts/sandbox/sandbox.ts'
+import { argvs, createSandbox, type Call } from '../scripts/sandbox/sandbox.ts'
 import { sql } from './support/pg.ts'
 import { STAGING, scenario, type Scenario } from './support/scenario.ts'
-import { MIGRATIONS, REPO, SECRET, leftovers, projectCopy, run, runMake, runScript, tempDir, writeEnvDir, type RunResult } from './support/toolkit.ts'
+import { MIGRATIONS, REPO, SECRET, addMigration, leftovers, projectCopy, run, runMake, runScript, tempDir, writeEnvDir, type RunResult } from './support/toolkit.ts'
 
 // Faults, signals and races: each ends with the right exit code, a summary that says what changed,
 // the ledger entries it should leave, no child process left behind (checked by the pids of the
@@ -587,6 +587,57 @@ test('the release command fails during deploy: machines untouched, exit 1', asyn
   assert.is(code(result), 1, result.output)
   assert.match(result.output, 'release command failed')
   assert.equal(s.sandbox.state().apps[STAGING[0]].machines.map((m) => m.image), images)
+})
+
+test('a release command that outlives release_command_timeout: reported as possibly still running, with how to watch it; no rollback, no second deploy of the internal API', async () => {
+  const s = await ready()
+  const app = STAGING[0]
+  const project = projectCopy()
+  const NEW = '20250301000000_add_claims'
+  addMigration(project, NEW, 'CREATE TABLE "Claim" ("id" TEXT NOT NULL PRIMARY KEY);\n')
+  const images = s.sandbox.state().apps[app].machines.map((m) => m.image)
+  const before = await ledger(s.dbs.staging)
+  // release_command_timeout = "10m" × timeScale 0.005 = 3 s; the migration takes 4.5 s.
+  s.sandbox.fault({ command: 'deploy', app, kind: 'release-command-slow', ms: 4500, times: 1 })
+  s.sandbox.clearCalls()
+  const result = clean(await runScript('deploy', ['staging', '--app', 'internal-api'], { env: { ...s.env, FLY_DEPLOY_TIMEOUT: '2000' }, cwd: project }))
+  assert.is(result.code, 1, result.output)
+  const machine = /Created release_command machine ([0-9a-f]{14})/.exec(result.stderr)?.[1]
+  assert.ok(machine, result.output)
+  const text = result.output.replace(/\s+/g, ' ')
+  assert.match(text, `the release command of ${app} ran longer than its release_command_timeout (10m): flyctl stopped waiting, but the migration may still be running on machine ${machine}, holding Prisma's advisory lock 72707369`)
+  assert.match(text, `no machine of ${app} was changed; the toolkit does not deploy ${app} again in this run, not even to roll back`)
+  assert.match(text, `started and not finished now: ${NEW}`)
+  assert.match(text, `flyctl machine list --app ${app} --json`)
+  assert.match(text, `flyctl logs --app ${app} --machine ${machine}`)
+  assert.match(text, "make migrate-status; the lock: SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369")
+  assert.match(text, `only once machine ${machine} is gone from that list and make migrate-status shows no unfinished migration`)
+  assert.match(text, new RegExp(`deploy ${app} failed \\S+ the release command outlived its timeout and may still be running on machine ${machine}`))
+  // FLY_DEPLOY_TIMEOUT below what flyctl may itself wait for this app (2 machines: 3020 s) is said.
+  assert.match(text, `FLY_DEPLOY_TIMEOUT=2000 is shorter than flyctl may itself wait for ${app} (up to 3020 s`)
+  // One deploy, pinned to --deploy-retries 0; nothing after it touched the app.
+  assert.equal(argvs(s.sandbox.writes()).filter((a) => a[0] === 'deploy').map((a) => a.slice(-2)), [['--deploy-retries', '0']])
+  assert.equal(s.sandbox.state().apps[app].machines.map((m) => m.image), images)
+  assert.equal(await ledgerSince(s.dbs.staging, before), [`deploy:${app}:failed`])
+  // The migration went on, on the machine named, and finished by itself.
+  assert.equal(s.sandbox.state().apps[app].releaseCommandMachines?.map((m) => m.id), [machine])
+  await until('the release machine gone', () => !s.sandbox.state().apps[app].releaseCommandMachines?.length, 10_000)
+  assert.equal(await sql(s.dbs.staging, `SELECT finished_at IS NOT NULL AS finished FROM _prisma_migrations WHERE migration_name = '${NEW}'`), [{ finished: true }])
+  await sql(s.dbs.staging, `DELETE FROM _prisma_migrations WHERE migration_name = '${NEW}'; DROP TABLE "Claim"`)
+})
+
+test('a migration that fails with "permission denied for table" is not blamed on the Fly token', async () => {
+  const s = await ready()
+  const project = projectCopy()
+  const NEW = '20250301000000_grant_less'
+  addMigration(project, NEW, `DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'permission denied for table "Customer"'; END $$;\n`)
+  const result = clean(await runScript('deploy', ['staging', '--app', 'internal-api'], { env: s.env, cwd: project }))
+  assert.is(result.code, 1, result.output)
+  // The release command's log lines carry Prisma's error; flyctl's own error line does not.
+  assert.match(result.stderr, 'permission denied for table "Customer"')
+  assert.not.match(result.output, /token cannot|org token/)
+  assert.match(result.output.replace(/\s+/g, ' '), /deploy microbima-staging-internal-api failed \S+ the release command exited 1: no machine was changed/)
+  await sql(s.dbs.staging, `DELETE FROM _prisma_migrations WHERE migration_name = '${NEW}'`)
 })
 
 test.after(async () => {

@@ -819,6 +819,114 @@ test('flyctl.md §4.1, fly-mpg.md §7, prisma.md §2 (machines_releasecommand.go
   await sb.close()
 })
 
+/** Polls until check() holds, or fails after ms. */
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`still not so after ${ms} ms: ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+test('flyctl.md §4.1, flyctl-facts item 6 (machines_releasecommand.go waitForReleaseCommandToFinish, createOrUpdateReleaseCmdMachine; appconfig ToReleaseMachineConfig; machine/list.go): a release command that outlives its timeout goes on running on a listed machine; the next deploy destroys it (kill=true) without a word, leaving Prisma\'s row unfinished', async () => {
+  const dbs = await freshDatabases()
+  const app = 'conf-release-timeout'
+  const sb = await sandboxWith([app])
+  const dir = project({
+    'fly.toml': flyToml({ app, release: "sh -c 'cd /app && npx prisma migrate deploy'" }),
+    Dockerfile: 'FROM node:20-slim\nWORKDIR /app\nCOPY prisma.config.ts ./\nCOPY prisma ./prisma\nCMD ["node", "main.js"]\n',
+    ...prismaFiles({ '20250101000000_init': 'CREATE TABLE customers (id SERIAL PRIMARY KEY);\n' }),
+  })
+  await sb.fly(['secrets', 'import', '--app', app, '--stage'], `DIRECT_DATABASE_URL=${dbs.staging}\n`)
+  // The migration takes longer than --release-command-timeout (200 s × timeScale 0.001 = 200 ms).
+  sb.fault({ command: 'deploy', app, kind: 'release-command-slow', ms: 60_000, times: 1 })
+  const started = Date.now()
+  const timedOut = await deploy(sb, dir, app, ['--release-command-timeout', '200'])
+  assert.ok(Date.now() - started < 30_000, 'flyctl returned at its timeout, not when the command ended')
+  const id = /^> Created release_command machine ([0-9a-f]{14})$/m.exec(timedOut.stdout)?.[1]
+  assert.ok(id, timedOut.stdout)
+  assert.is(timedOut.code, 1)
+  assert.ok(timedOut.stdout.endsWith(`✖ Failed: error waiting for release_command machine ${id} to finish running: timeout reached waiting for machine's state to change\n`), timedOut.stdout)
+  assert.ok(timedOut.stderr.endsWith(`Error: release command failed - aborting deployment. error waiting for release_command machine ${id} to finish running: timeout reached waiting for machine's state to change\nYour machine never reached the state "destroyed".\n\nYou can try increasing the timeout with the --release-command-timeout flag\n\n`), timedOut.stderr)
+
+  // The command goes on: flaps List shows its machine (fly status never does), started, with the
+  // release_command config; Prisma's row is started and not finished.
+  const listed = JSON.parse((await sb.fly(['machine', 'list', '--app', app, '--json'])).stdout)
+  assert.equal(listed.map((m: { id: string; state: string }) => [m.id, m.state]), [[id, 'started']])
+  const [machine] = listed
+  assert.equal([machine.config.metadata.fly_process_group, machine.config.metadata.fly_platform_version, machine.config.metadata.fly_release_version], ['fly_app_release_command', 'v2', '1'])
+  assert.equal([machine.config.init, machine.config.restart, machine.config.auto_destroy, machine.config.dns], [{ cmd: ['sh', '-c', 'cd /app && npx prisma migrate deploy'] }, { policy: 'no' }, true, { skip_registration: true }])
+  assert.equal([machine.config.env.RELEASE_COMMAND, machine.config.env.FLY_PROCESS_GROUP, machine.config.env.DIRECT_DATABASE_URL], ['1', 'fly_app_release_command', undefined])
+  assert.not.ok('services' in machine.config)
+  assert.equal((await statusJson(sb, app)).Machines, [])
+  await until('the migration has started', async () => (await sql(dbs.staging, "SELECT to_regclass('_prisma_migrations') AS t"))[0].t !== null && (await sql(dbs.staging, 'SELECT 1 FROM _prisma_migrations')).length === 1)
+  assert.equal(await sql(dbs.staging, 'SELECT migration_name, finished_at, applied_steps_count FROM _prisma_migrations'), [{ migration_name: '20250101000000_init', finished_at: null, applied_steps_count: 0 }])
+
+  // The next deploy destroys that machine first (kill=true): nothing says so, the migration dies
+  // mid-way, its row stays unfinished with no logs, and the new release command stops at P3009.
+  const next = await deploy(sb, dir, app)
+  assert.is(next.code, 1, next.output)
+  assert.not.ok(next.output.includes(id), next.output)
+  const nextId = /^> Created release_command machine ([0-9a-f]{14})$/m.exec(next.stdout)?.[1]
+  assert.ok(nextId && nextId !== id, next.stdout)
+  assert.match(next.stderr, /\x1b\[0m Error: P3009\n/)
+  assert.match(next.stderr, /\x1b\[0m The `20250101000000_init` migration started at \S+ failed\n/)
+  assert.ok(next.stderr.endsWith(`Error: release command failed - aborting deployment. machine ${nextId} exited with non-zero status of 1\n`), next.stderr)
+  assert.equal(await sql(dbs.staging, 'SELECT migration_name, finished_at, logs, applied_steps_count FROM _prisma_migrations'), [{ migration_name: '20250101000000_init', finished_at: null, logs: null, applied_steps_count: 0 }])
+  assert.equal(await sql(dbs.staging, "SELECT to_regclass('customers') AS t"), [{ t: null }])
+  // Both release machines are gone: the killed one destroyed, the failed one auto-destroyed.
+  assert.equal(JSON.parse((await sb.fly(['machine', 'list', '--app', app, '--json'])).stdout), [])
+
+  // A command left alone ends by itself: its machine destroys itself (auto_destroy).
+  const other = 'conf-release-outlives'
+  sb.update((s) => void (s.apps[other] = newApp(other, 'microbima')))
+  const late = await deploy(sb, appProject({ app: other, release: 'sleep 0.5' }), other, ['--release-command-timeout', '50'])
+  assert.is(late.code, 1, late.output)
+  assert.is(JSON.parse((await sb.fly(['machine', 'list', '--app', other, '--json'])).stdout).length, 1)
+  await until('the release machine destroyed itself', async () => JSON.parse((await sb.fly(['machine', 'list', '--app', other, '--json'])).stdout).length === 0)
+  await sb.close()
+})
+
+test('flyctl-facts item 3, fly-platform.md §3.1, §3.8 (deploy.go deployToMachines deploy-retries; machines_deploymachinesapp.go updateExistingMachines; plan.go updateMachinesWRecovery, unrecoverableError): --deploy-retries is checked after the build, before any release; above 0 a failed check is "Unrecoverable error", exit 126', async () => {
+  const app = 'conf-retries'
+  const sb = await sandboxWith([app])
+  const dir = appProject({ app })
+  const invalid = "Error: --deploy-retries must be set to a positive integer, 0, or 'auto'\n"
+  for (const value of ['-1', ' 1', '99999999999999999999']) {
+    const bad = await deploy(sb, dir, app, ['--deploy-retries', value])
+    assert.equal([bad.code, bad.stdout], [1, `\nWatch your deployment at https://fly.io/apps/${app}/monitoring\n\n`], value)
+    assert.ok(bad.stderr.endsWith(`image size: ${/image size: (.*)\n/.exec(bad.stderr)?.[1]}\n${invalid}`), bad.stderr)
+  }
+  // No release, no IPs, no machine: the check comes before NewMachineDeployment.
+  assert.equal([sb.state().apps[app].releases, sb.state().apps[app].ips, machinesOf(sb, app)], [[], [], []])
+  const missing = await deploy(sb, dir, app, ['--deploy-retries'])
+  assert.equal([missing.code, missing.stderr], [1, 'Error: flag needs an argument: --deploy-retries\n'])
+  // Never checked with --build-only.
+  assert.is((await deploy(sb, dir, app, ['--build-only', '--push', '--deploy-retries', 'x'])).code, 0)
+  // strconv.Atoi takes a sign and leading zeros.
+  for (const value of ['-0', '007']) {
+    const ok = await deploy(sb, dir, app, ['--deploy-retries', value])
+    assert.is(ok.code, 0, `${value}: ${ok.output}`)
+  }
+
+  // retries > 0: no "Updating existing machines" line; the failed health check is unrecoverable,
+  // wrapped per machine, and its chain keeps the deadline: exit 126.
+  sb.fault({ command: 'deploy', app, kind: 'unhealthy', times: 1 })
+  const retried = await deploy(sb, dir, app, ['--deploy-retries', '2'])
+  const failing = /Unrecoverable error: timeout reached waiting for health checks to pass for machine (\w+)/.exec(retried.stderr)?.[1]
+  assert.ok(failing, retried.stderr)
+  assert.is(retried.code, 126)
+  assert.ok(retried.stderr.endsWith(`Error: failed to update machine ${failing}: Unrecoverable error: ${healthTimeout(app, failing)}\n`), retried.stderr)
+  assert.not.match(retried.stdout, 'Updating existing machines')
+  // `auto` is whatever the server's flag says (the sandbox's deployRetriesAuto).
+  sb.settings({ deployRetriesAuto: 1 })
+  sb.fault({ command: 'deploy', app, kind: 'unhealthy', times: 1 })
+  const auto = await deploy(sb, dir, app)
+  assert.is(auto.code, 126, auto.output)
+  assert.match(auto.stderr, /Error: failed to update machine \w+: Unrecoverable error: timeout reached waiting for health checks/)
+  await sb.close()
+})
+
 // ---- ssh console --------------------------------------------------------------------------------
 
 test('flyctl.md §6, fly-platform.md §2.4, §9, pins §3i (internal/command/ssh/console.go selectMachine, Console; connect.go spin; x/crypto/ssh ExitError, ExitMissingError)', async () => {

@@ -45,7 +45,7 @@ test('vendored at tools/deploy: deploy-staging builds from the monorepo, deploy-
   const builds = s.sandbox.calls().filter((c) => c.argv[0] === 'deploy')
   for (const [i, key] of (['internal-api', 'public-api', 'web-admin'] as const).entries()) {
     const source = key === 'internal-api' ? 'api' : key
-    assert.equal(builds[i].argv, ['deploy', '--config', `tools/deploy/infra/fly/${key}-staging/fly.toml`, '--app', STAGING[i], '--remote-only', '--build-arg', 'WORKSPACE=.', '--build-arg', `APP_DIR=apps/${source}`, '--build-arg', `APP_PACKAGE=@microbima/${source}`])
+    assert.equal(builds[i].argv, ['deploy', '--config', `tools/deploy/infra/fly/${key}-staging/fly.toml`, '--app', STAGING[i], '--remote-only', '--build-arg', 'WORKSPACE=.', '--build-arg', `APP_DIR=apps/${source}`, '--build-arg', `APP_PACKAGE=@microbima/${source}`, '--deploy-retries', '0'])
     // The build context is the monorepo's root.
     assert.is(builds[i].cwd, root)
   }

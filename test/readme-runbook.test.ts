@@ -29,7 +29,7 @@ test('the runbook has a section per manual section of the document, the new targ
   assert.match(readme, 'flyctl ips allocate-v6 --private --app microbima-staging-internal-api')
   assert.match(readme, 'flyctl secrets sync --app microbima-staging-internal-api')
   assert.match(readme, '--build-arg WORKSPACE=examples/microbima --build-arg APP_DIR=apps/api --build-arg APP_PACKAGE=@microbima/api')
-  assert.match(readme, /flyctl deploy --app microbima-production-internal-api --config infra\/fly\/internal-api-prod\/fly\.toml --image registry\.fly\.io\/microbima-staging-internal-api:deployment-<id>\n/)
+  assert.match(readme, /flyctl deploy --app microbima-production-internal-api --config infra\/fly\/internal-api-prod\/fly\.toml --image registry\.fly\.io\/microbima-staging-internal-api:deployment-<id> --deploy-retries 0\n/)
   assert.match(readme, '--skip-release-command')
   assert.match(readme, 'flyctl mpg create --name microbima-staging-db --org microbima --region fra')
   assert.match(readme, 'flyctl mpg backup create <microbima-prod-db-id>')

@@ -30,7 +30,7 @@ test('make rollback-staging APP= redeploys the previous image with the interface
   s.sandbox.clearCalls()
   const result = await runMake('rollback-staging', { APP: 'public-api' }, { env: s.env })
   assert.is(result.code, 0, result.output)
-  assert.equal(argvs(s.sandbox.writes()), [['deploy', '--app', STAGING[1], '--config', 'infra/fly/public-api-staging/fly.toml', '--image', first, '--skip-release-command']])
+  assert.equal(argvs(s.sandbox.writes()), [['deploy', '--app', STAGING[1], '--config', 'infra/fly/public-api-staging/fly.toml', '--image', first, '--skip-release-command', '--deploy-retries', '0']])
   const ref = (image: string) => `…:deployment-${image.split(':deployment-')[1].slice(0, 4)}…${image.slice(-4)}`
   assert.match(result.stdout, new RegExp(`→\\s+v1\\s+complete\\s+${ref(first)}`), result.stdout)
   assert.match(result.stdout, new RegExp(`${STAGING[1]}\\s+rolled back, healthy\\s+v1\\s+2 on ${ref(first)}\\s+was 2 on`), result.stdout)
@@ -61,7 +61,7 @@ test('a code rollback does not need the database: with it unreachable the app is
   const result = await runMake('rollback-staging', { APP: 'web-admin' }, { env: { ...env, PROXY_READY_TIMEOUT: '1' } })
   assert.is(result.code, 0, result.output)
   assert.match(result.stderr, 'the staging database is unreachable')
-  assert.equal(argvs(s.sandbox.writes()), [['deploy', '--app', STAGING[2], '--config', 'infra/fly/web-admin-staging/fly.toml', '--image', first, '--skip-release-command']])
+  assert.equal(argvs(s.sandbox.writes()), [['deploy', '--app', STAGING[2], '--config', 'infra/fly/web-admin-staging/fly.toml', '--image', first, '--skip-release-command', '--deploy-retries', '0']])
   assert.equal(s.sandbox.state().apps[STAGING[2]].machines.map((m) => m.image), [first, first])
   // The next run that reaches the database records the rollback it could not record then.
   const history = await runMake('history-staging', {}, { env })

@@ -434,7 +434,7 @@ test('deploy-staging: dry run reads and prints; then secrets sync, the Flycast c
   assertCalls(sandbox.calls(), [together(proxy(STG_DB), ...STAGING.map(status), ipsList(STAGING[0]))])
   assert.match(dry.stdout, [
     ...STAGING.map((app) => `flyctl secrets sync --app ${app}`),
-    ...KEYS.map((key, i) => `flyctl deploy --config ${config('staging', key)} --app ${STAGING[i]} --remote-only ${build(key).join(' ')}`),
+    ...KEYS.map((key, i) => `flyctl deploy --config ${config('staging', key)} --app ${STAGING[i]} --remote-only ${build(key).join(' ')} --deploy-retries 0`),
     `flyctl ssh console --app ${STAGING[0]} --command "${MIGRATE}"`,
   ].join('\n'))
   assert.equal(sandbox.writes(), [])
@@ -446,14 +446,14 @@ test('deploy-staging: dry run reads and prints; then secrets sync, the Flycast c
     // The reads, and meanwhile the secrets syncs, one after the other; each app's before its deploy.
     threads(
       [proxy(STG_DB)], ...STAGING.map((app) => [status(app)]), [ipsList(STAGING[0])], STAGING.map((app) => ['secrets', 'sync', '--app', app]),
-      [['deploy', '--config', config('staging', 'internal-api'), '--app', STAGING[0], '--remote-only', ...build('internal-api')]],
+      [['deploy', '--config', config('staging', 'internal-api'), '--app', STAGING[0], '--remote-only', ...build('internal-api'), '--deploy-retries', '0']],
     ),
     // Every machine on the new image; the private API probed through the gateway (not deployed
     // yet), whose status is read at the same time.
     together(status(STAGING[0]), status(STAGING[1])),
-    ['deploy', '--config', config('staging', 'public-api'), '--app', STAGING[1], '--remote-only', ...build('public-api')],
+    ['deploy', '--config', config('staging', 'public-api'), '--app', STAGING[1], '--remote-only', ...build('public-api'), '--deploy-retries', '0'],
     status(STAGING[1]),
-    ['deploy', '--config', config('staging', 'web-admin'), '--app', STAGING[2], '--remote-only', ...build('web-admin')],
+    ['deploy', '--config', config('staging', 'web-admin'), '--app', STAGING[2], '--remote-only', ...build('web-admin'), '--deploy-retries', '0'],
     status(STAGING[2]),
     // No ssh: the internal API's release command applied every migration (read back from the database).
   ])
@@ -505,7 +505,7 @@ test('deploy-prod: the gate reads staging; dry run prints; then secrets sync, a 
   assert.match(dry.stdout, [
     ...PRODUCTION.map((app) => `flyctl secrets sync --app ${app}`),
     `flyctl volumes snapshots create ${volume} --app ${PRD_DB}`,
-    ...KEYS.map((key, i) => `flyctl deploy --app ${PRODUCTION[i]} --config ${config('prod', key)} --image ${staged[i]}`),
+    ...KEYS.map((key, i) => `flyctl deploy --app ${PRODUCTION[i]} --config ${config('prod', key)} --image ${staged[i]} --deploy-retries 0`),
     `flyctl ssh console --app ${PRODUCTION[0]} --command "${MIGRATE}"`,
   ].join('\n'))
   assert.equal(sandbox.writes(), [])
@@ -520,12 +520,12 @@ test('deploy-prod: the gate reads staging; dry run prints; then secrets sync, a 
     // (each flyctl writes back the whole minvers map it read at start).
     threads(
       PRODUCTION.map((app) => ['secrets', 'sync', '--app', app]),
-      [['volumes', 'list', '--app', PRD_DB, '--json'], snapshots, ['volumes', 'snapshots', 'create', volume, '--app', PRD_DB], snapshots, ['deploy', '--app', PRODUCTION[0], '--config', config('prod', 'internal-api'), '--image', staged[0]]],
+      [['volumes', 'list', '--app', PRD_DB, '--json'], snapshots, ['volumes', 'snapshots', 'create', volume, '--app', PRD_DB], snapshots, ['deploy', '--app', PRODUCTION[0], '--config', config('prod', 'internal-api'), '--image', staged[0], '--deploy-retries', '0']],
     ),
     together(status(PRODUCTION[0]), status(PRODUCTION[1])),
-    ['deploy', '--app', PRODUCTION[1], '--config', config('prod', 'public-api'), '--image', staged[1]],
+    ['deploy', '--app', PRODUCTION[1], '--config', config('prod', 'public-api'), '--image', staged[1], '--deploy-retries', '0'],
     status(PRODUCTION[1]),
-    ['deploy', '--app', PRODUCTION[2], '--config', config('prod', 'web-admin'), '--image', staged[2]],
+    ['deploy', '--app', PRODUCTION[2], '--config', config('prod', 'web-admin'), '--image', staged[2], '--deploy-retries', '0'],
     status(PRODUCTION[2]),
   ])
   // Build once: production runs the staging images, byte for byte, on every machine.
@@ -648,7 +648,7 @@ test('rollback-*: the previous release redeployed with --skip-release-command, e
   assert.is((await runMake('deploy-staging', { APP: 'public-api' }, { env })).code, 0)
   const after = images(sandbox, STAGING[1])[0]
   assert.is.not(after, before)
-  const rollback = ['deploy', '--app', STAGING[1], '--config', config('staging', 'public-api'), '--image', before, '--skip-release-command']
+  const rollback = ['deploy', '--app', STAGING[1], '--config', config('staging', 'public-api'), '--image', before, '--skip-release-command', '--deploy-retries', '0']
   sandbox.clearCalls()
   const dry = await runMake('rollback-staging', { APP: 'public-api', DRY_RUN: '1' }, { env })
   assert.is(dry.code, 0, dry.output)

@@ -100,6 +100,25 @@ export function knob(name: string): number {
 
 export const seconds = (name: string) => knob(name) * 1000
 
+/** The longest wait a timer allows: a deploy flyctl may wait on for ever still gets one. */
+const FOREVER_S = 7 * 24 * 3600
+
+/**
+ * How long the toolkit lets one `flyctl deploy` run. Unset, FLY_DEPLOY_TIMEOUT is the longest
+ * flyctl may itself wait for that app (`minimumS`, from its fly.toml's waits and machine count):
+ * stopping flyctl earlier could leave a migration running unwatched. Set, it is an explicit cap,
+ * with a warning when it is below that.
+ */
+export function deployTimeout(minimumS: number, app: string): { ms: number; warning?: string } {
+  const minimum = Math.min(Math.ceil(minimumS), FOREVER_S)
+  const raw = process.env.FLY_DEPLOY_TIMEOUT
+  if (raw === undefined || raw === '') return { ms: minimum * 1000 }
+  const cap = knob('FLY_DEPLOY_TIMEOUT')
+  if (cap >= minimum) return { ms: cap * 1000 }
+  const how = Number.isFinite(minimumS) ? `up to ${minimum} s` : 'without limit (release_command_timeout = 0)'
+  return { ms: cap * 1000, warning: `FLY_DEPLOY_TIMEOUT=${raw} is shorter than flyctl may itself wait for ${app} (${how}, from its fly.toml's waits and machines): if the toolkit stops flyctl during the release command, the migration goes on unwatched` }
+}
+
 /** A yes/no setting from the environment. */
 export function flag(name: string): boolean {
   return TRUE.includes((process.env[name] ?? '').toLowerCase())

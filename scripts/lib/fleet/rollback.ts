@@ -54,7 +54,7 @@ export async function rollBackFleet(ctx: Context, key: AppKey, image: string, be
   const app = flyAppName(ctx.env, key)
   const fly = ctx.fly()
   const before = beforeStatus ?? (await fly.apps.status(app))
-  await fly.deploys.rollback(app, flyConfigPath(ctx.env, key), image)
+  await fly.deploys.rollback(app, flyConfigPath(ctx.env, key), image, (before.Machines ?? []).length)
   if (ctx.dryRun) return { before: imageCounts(before), after: `would be all on ${shortRef(image, app)}`, health: { app, key, healthy: false, fleet: { summary: '', images: new Map(), problems: [], failing: [] }, http: '', evidence: [], seconds: 0 } }
   const now = await fly.apps.status(app)
   const fleet = judgeFleet(now, readFlyToml(flyConfigPath(ctx.env, key)), image)

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { parse } from 'smol-toml'
 import { UserError } from '../core/errors.js'
 import { isObject } from '../core/shape.js'
+import { goDurationS } from './deploy-time.js'
 
 // The fly.toml facts the toolkit needs: the app name, the health path, what auto-stop allows,
 // whether the service is public, and the release command.
@@ -21,7 +22,8 @@ export interface FlyToml {
   http_service?: Service
   services?: Service[]
   checks?: Record<string, { path?: string; type?: string }>
-  deploy?: { release_command?: string }
+  /** Durations: a Go duration string ("10m"), or a number of nanoseconds (fly-go Duration). */
+  deploy?: { release_command?: string; wait_timeout?: string | number; release_command_timeout?: string | number }
   env?: Record<string, string>
   build?: { dockerfile?: string }
 }
@@ -102,6 +104,12 @@ function shapeProblems(config: Record<string, unknown>): string[] {
   }
   const deploy = table(config, 'deploy', '')
   if (deploy) field(deploy, 'release_command', 'deploy.', string, 'a string')
+  // flyctl reads a bare number as nanoseconds: `wait_timeout = 300` would give up at once.
+  for (const key of ['wait_timeout', 'release_command_timeout']) {
+    const value = deploy?.[key]
+    if (typeof value === 'number' || typeof value === 'bigint') problems.push(`deploy.${key} = ${value} is ${value} nanoseconds to flyctl: write a duration such as "${value}s" or "10m"`)
+    else field(deploy ?? {}, key, 'deploy.', (v) => typeof v === 'string' && goDurationS(v) !== undefined, 'a duration such as "5m" or "90s"')
+  }
   const build = table(config, 'build', '')
   if (build) field(build, 'dockerfile', 'build.', string, 'a string')
   return problems

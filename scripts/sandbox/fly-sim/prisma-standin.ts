@@ -10,7 +10,11 @@ import { checksumOf } from '../../lib/database/checksum.ts'
 // the table, P3019 when migration_lock.toml names another provider, P3009 while a failed row
 // exists, P3018 with the failed row's logs. Each script runs as ONE simple-protocol query, i.e.
 // one implicit transaction: the behaviour of the engine source the reference could read. Newer
-// engines may split statements; the real engine runs on Fly.
+// engines may split statements; the real engine runs on Fly. A deploy killed mid-way (its machine
+// destroyed with kill=true) stops where it is: the migration it had started keeps its row without
+// finished_at (the bookkeeping statements are not part of the script's transaction, prisma.md
+// §1.2), the script's own transaction is rolled back and the session's advisory lock released, as
+// Postgres does for a connection that dies; the next `migrate deploy` then stops at P3009.
 
 const DDL = `CREATE TABLE _prisma_migrations (
     id                      VARCHAR(36) PRIMARY KEY NOT NULL,
@@ -25,6 +29,8 @@ const DDL = `CREATE TABLE _prisma_migrations (
 
 export const PRISMA_ADVISORY_LOCK = 72707369
 const LOCK_TIMEOUT_MS = 10_000
+/** The status of a process killed with SIGKILL (128 + 9): a destroyed machine's command. */
+export const KILLED = 137
 
 export interface StandinResult {
   status: number
@@ -92,16 +98,27 @@ async function withClient<T>(connection: Connection, shownHost: string, fn: (cli
   }
 }
 
+/** Waits ms, or less when the process is killed meanwhile: whether it was killed. */
+export function killableWait(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(true)
+    const timer = setTimeout(() => (signal?.removeEventListener('abort', kill), resolve(false)), ms)
+    const kill = () => (clearTimeout(timer), resolve(true))
+    signal?.addEventListener('abort', kill, { once: true })
+  })
+}
+
 /** pg_advisory_lock(72707369) within 10 s, as the schema engine does (acquire_lock). */
-async function advisoryLock(client: pg.Client, shownHost: string): Promise<StandinResult | undefined> {
+async function advisoryLock(client: pg.Client, shownHost: string, signal?: AbortSignal): Promise<StandinResult | undefined> {
   const deadline = Date.now() + LOCK_TIMEOUT_MS
   for (;;) {
+    if (signal?.aborted) return { status: KILLED, stdout: '', stderr: '' }
     const [{ locked }] = (await client.query('SELECT pg_try_advisory_lock($1) AS locked', [PRISMA_ADVISORY_LOCK])).rows
     if (locked) return undefined
     if (Date.now() >= deadline) {
       return { status: 1, stdout: '', stderr: `Error: P1002\n\nThe database server at \`${shownHost}\` was reached but timed out.\n\nPlease try again.\n\nPlease make sure your database server is running at \`${shownHost}\`.\n\nContext: Timed out trying to acquire a postgres advisory lock (SELECT pg_advisory_lock(72707369)). Elapsed: 10000ms. See https://pris.ly/d/migrate-advisory-locking for details.\n` }
     }
-    await new Promise((r) => setTimeout(r, 200))
+    await killableWait(200, signal)
   }
 }
 
@@ -123,6 +140,8 @@ function providerMismatch(project: PrismaProject): StandinResult | undefined {
 export interface DeployOptions {
   /** Holds the started row this long before running the script (a slow migration). */
   slowMs?: number
+  /** Aborted when the process is killed: it stops where it is (status 137). */
+  signal?: AbortSignal
 }
 
 export async function migrateDeploy(project: PrismaProject, connection: Connection, shownHost: string, options: DeployOptions = {}): Promise<StandinResult> {
@@ -131,8 +150,9 @@ export async function migrateDeploy(project: PrismaProject, connection: Connecti
   if (mismatch) return mismatch
   let stdout = header(project, connection, shownHost, names.length)
   const result = await withClient(connection, shownHost, async (client): Promise<StandinResult> => {
-    const locked = await advisoryLock(client, shownHost)
+    const locked = await advisoryLock(client, shownHost, options.signal)
     if (locked) return { ...locked, stdout }
+    const killed = (): StandinResult => ({ status: KILLED, stdout, stderr: '' })
     try {
       const exists = (await client.query("SELECT to_regclass('_prisma_migrations') IS NOT NULL AS e")).rows[0].e
       if (!exists) {
@@ -150,13 +170,16 @@ export async function migrateDeploy(project: PrismaProject, connection: Connecti
       if (!pending.length) return { status: 0, stdout: stdout + 'No pending migrations to apply.\n', stderr: '' }
       const done: string[] = []
       for (const name of pending) {
+        if (options.signal?.aborted) return killed()
         const script = readFileSync(join(project.migrationsDir, name, 'migration.sql'), 'utf8')
         const id = randomUUID()
         await client.query('INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, $4)', [id, checksumOf(script), name, new Date()])
         stdout += `Applying migration \`${name}\`\n`
-        if (options.slowMs) await new Promise((r) => setTimeout(r, options.slowMs))
+        if (options.slowMs && (await killableWait(options.slowMs, options.signal))) return killed()
         try {
           await client.query(script)
+          // Killed between the script and its bookkeeping: applied, yet the row looks failed.
+          if (options.signal?.aborted) return killed()
         } catch (error) {
           const e = error as { code?: string; message: string; position?: string }
           const logs = `A migration failed to apply. New migrations cannot be applied before the error is recovered from. Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve\n\nMigration name: ${name}\n\nDatabase error code: ${e.code ?? 'unknown'}\n\nDatabase error:\n${e.message}${e.position ? `\n\nPosition:\n${e.position}` : ''}\n`

@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { type Call, runInCall } from './call.ts'
 import { runFlyctl } from './dispatch.ts'
+import { stopReleaseCommands } from './commands/release-command.ts'
 
 /** The file that holds the server's port, in the state directory. */
 export const PORT_FILE = 'flyctl.port'
@@ -189,11 +190,13 @@ export async function startSimulator(dir: string): Promise<Simulator> {
   return {
     dir,
     port,
-    close: () =>
-      new Promise((resolve) => {
+    close: async () => {
+      await stopReleaseCommands(dir)
+      await new Promise<void>((resolve) => {
         for (const connection of connections) connection.destroy()
         tcp.close(() => resolve())
-      }),
+      })
+    },
   }
 }
 

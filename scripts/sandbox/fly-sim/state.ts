@@ -38,6 +38,8 @@ export interface SimMachineConfig {
   mounts: { volume: string; path: string }[]
   standbys?: string[]
   guest: { cpu_kind: string; cpus: number; memory_mb: number }
+  /** init.cmd: a release_command machine's command, split shell-style. */
+  init?: { cmd: string[] }
 }
 
 export interface SimCheckResult {
@@ -113,6 +115,9 @@ export interface SimApp {
   secretsCacheVersion: number
   releases: SimRelease[]
   machines: SimMachine[]
+  /** release_command machines flaps still lists (`machine list`, never `status`): one outlives the
+   * deploy that timed out waiting for it, until its command ends or the next deploy destroys it. */
+  releaseCommandMachines?: SimMachine[]
   logs: string[]
   /** Unmanaged Postgres (fly postgres): the cluster's users and databases, for attach. */
   postgres?: { operatorPassword: string; users: string[]; databases: string[]; attachments: string[] }
@@ -228,6 +233,8 @@ export interface Sandbox {
   mpgProvisionMs?: number
   /** How long a new volume snapshot stays pending, before timeScale (default 30 000). */
   snapshotMs?: number
+  /** What LaunchDarkly's `deploy-retries` flag gives `fly deploy --deploy-retries auto` (default 0). */
+  deployRetriesAuto?: number
 }
 
 export interface Fault {

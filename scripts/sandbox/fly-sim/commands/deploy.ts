@@ -13,7 +13,7 @@ import { loadAppConfig, parseDuration } from '../model/flytoml.ts'
 import { provisionOnFirstDeploy } from '../model/ips.ts'
 import { createMachines, updateMachines } from '../model/rollout.ts'
 import { localMinVersion } from '../model/secrets.ts'
-import { dir, fault, findApp, latency, requestId, timeScale } from '../runtime.ts'
+import { dir, fault, findApp, latency, requestId, sandbox, timeScale } from '../runtime.ts'
 import { readState, updateState } from '../state.ts'
 import { runReleaseCommand } from './release-command.ts'
 import { remoteBuild } from './remote-build.ts'
@@ -78,6 +78,9 @@ export async function deploy(args: string[]) {
   // DeployWithConfig prints the monitoring line before NewMachineDeployment, which provisions IPs on
   // a first deploy before anything else, even if the deploy fails later (deploy_first.go).
   out(`\nWatch your deployment at https://fly.io/apps/${name}/monitoring\n\n`)
+  // deployToMachines: --deploy-retries is read after the build, before NewMachineDeployment (no
+  // IPs, no release yet).
+  const retries = deployRetries(str(flags, 'deploy-retries') ?? 'auto')
   const first = !target.deployed && !target.machines.some((m) => m.state !== 'destroyed')
   if (first) {
     const kind = flags.flycast ? 'private' : flags['no-public-ips'] ? 'none' : 'public'
@@ -99,9 +102,16 @@ export async function deploy(args: string[]) {
     const state = readState(dir())
     const app = state.apps[name]
     const version = updateState(dir(), (s) => launchSecretsVersion(s.apps[name], minSecretsVersion))
-    const env = { ...config.env, ...secretsAt(app, version), RELEASE_COMMAND: '1', FLY_PROCESS_GROUP: 'fly_app_release_command', PRIMARY_REGION: config.primaryRegion }
+    const releaseEnv = { RELEASE_COMMAND: '1', FLY_PROCESS_GROUP: 'fly_app_release_command', PRIMARY_REGION: config.primaryRegion }
+    const env = { ...config.env, ...secretsAt(app, version), ...releaseEnv }
+    // parseDurationFlag: `none` (and 0) wait for ever (WithAllowInfinite).
+    const timeout = str(flags, 'release-command-timeout') || config.deploy.releaseCommandTimeout
+    const timeoutMs = timeout === 'none' || /^0+(s|m|h|ms)?$/.test(timeout ?? '') ? Infinity : parseDuration(timeout, 300_000) * timeScale()
     try {
-      await runReleaseCommand({ app: name, command: config.deploy.releaseCommand, image: state.images[deployedImage], env, injectedFailure: f?.kind === 'release-command-fail', region: config.primaryRegion, timeoutMs: parseDuration(str(flags, 'release-command-timeout') || config.deploy.releaseCommandTimeout, 300_000) * timeScale() })
+      await runReleaseCommand({
+        app: name, command: config.deploy.releaseCommand, image: state.images[deployedImage], env, configEnv: { ...config.env, ...releaseEnv }, secretsVersion: version,
+        release, injectedFailure: f?.kind === 'release-command-fail', slowMs: f?.kind === 'release-command-slow' ? (f.ms ?? 60_000) : undefined, region: config.primaryRegion, timeoutMs,
+      })
     } catch (error) {
       throw fail(error)
     }
@@ -139,6 +149,15 @@ export async function deploy(args: string[]) {
       const strictest = config.services.length ? config.services.map((s) => s.autostop).sort((a, b) => rank(a) - rank(b))[0] : false
       if (strictest === true) out(`\n\nNOTE: The machines for [app] have services with 'auto_stop_machines = "stop"' that will be stopped when idling\n\n`)
       if (strictest === 'suspend') out(`\n\nNOTE: The machines for [app] have services with 'auto_stop_machines = "suspend"' that will be suspended when idling\n\n`)
+    } else if (retries > 0) {
+      // updateExistingMachinesWRecovery (plan.go): no "Updating existing machines" line, machines
+      // in map order, and a failed check is an unrecoverableError wrapped per machine, its chain
+      // still holding context.DeadlineExceeded: exit 126 (flyctl-facts item 3). Its own progress
+      // lines and its random order are not modelled: the rolling ones stand in.
+      await updateMachines(rollout).catch((error: unknown) => {
+        const health = error instanceof FlyError && /^timeout reached waiting for health checks to pass for machine (\w+):/.exec(error.message)
+        throw health ? new FlyError(`failed to update machine ${health[1]}: Unrecoverable error: ${error.message}`, 126) : error
+      })
     } else {
       out(`Updating existing machines in '${name}' with ${strategy} strategy\n`)
       await updateMachines(rollout)
@@ -163,4 +182,18 @@ export async function deploy(args: string[]) {
   else if (flags['no-public-ips']) out('\nYour app is deployed but does not have a public or private IP address\n')
   else if (url) out(`\nVisit your newly deployed app at ${url}\n\n`)
 
+}
+
+/**
+ * deployToMachines' --deploy-retries (flyctl-facts item 3): `auto` asks LaunchDarkly (the sandbox's
+ * deployRetriesAuto, default 0); otherwise strconv.Atoi must accept it (an optional sign, digits,
+ * within int64) and it must not be negative.
+ */
+function deployRetries(value: string): number {
+  if (value === 'auto') return sandbox().deployRetriesAuto ?? 0
+  const invalid = new FlyError("--deploy-retries must be set to a positive integer, 0, or 'auto'")
+  if (!/^[+-]?\d+$/.test(value)) throw invalid
+  const n = BigInt(value)
+  if (n < 0n || n > 9223372036854775807n) throw invalid
+  return Number(n)
 }

@@ -5,6 +5,7 @@ import { activeMachines, checkResults, machineJson, startMachine } from '../mode
 import { dir, fault, findApp, latency } from '../runtime.ts'
 import { type SimRelease, readState, updateState } from '../state.ts'
 import { appJson } from './apps.ts'
+import { releaseMachineJson } from './release-command.ts'
 
 export async function status(args: string[]) {
   const { flags } = parseFlags(args, { ...APP_FLAG, ...JSON_FLAG, watch: { value: false }, all: { value: false } })
@@ -50,9 +51,10 @@ export async function machine(sub: string | undefined, args: string[]) {
     const state = readState(dir())
     const app = findApp(state, name)
     // flaps List: every machine, release-command and console ones included.
-    if (flags.json) return json(app.machines.filter((m) => m.state !== 'destroyed').map((m) => machineJson(state, m)))
-    if (!app.machines.length) return out(`No machines are available on this app ${name}\n`)
-    return out(app.machines.map((m) => (flags.quiet ? m.id : `${m.id}\t${m.name}\t${m.state}\t${m.region}\t${m.image}`)).join('\n') + '\n')
+    const releaseMachines = app.releaseCommandMachines ?? []
+    if (flags.json) return json([...app.machines.filter((m) => m.state !== 'destroyed').map((m) => machineJson(state, m)), ...releaseMachines.map((m) => releaseMachineJson(state, m))])
+    if (!app.machines.length && !releaseMachines.length) return out(`No machines are available on this app ${name}\n`)
+    return out([...app.machines, ...releaseMachines].map((m) => (flags.quiet ? m.id : `${m.id}\t${m.name}\t${m.state}\t${m.region}\t${m.image}`)).join('\n') + '\n')
   }
   if (sub === 'start') {
     const { flags, positionals } = parseFlags(args, { ...APP_FLAG, select: { short: 's', value: false } })

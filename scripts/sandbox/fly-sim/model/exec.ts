@@ -5,7 +5,7 @@
 // `cd DIR && npx prisma migrate deploy` and `… migrate resolve --applied|--rolled-back NAME`.
 import { existsSync } from 'node:fs'
 import { join, posix } from 'node:path'
-import { datasourceUrl, migrateDeploy, migrateResolve, prismaProject, type StandinResult } from '../prisma-standin.ts'
+import { KILLED, datasourceUrl, killableWait, migrateDeploy, migrateResolve, prismaProject, type StandinResult } from '../prisma-standin.ts'
 import { resolveBackend } from './network.ts'
 import type { Sandbox, SimImage, SimState } from '../state.ts'
 
@@ -43,7 +43,10 @@ export interface ExecContext {
   image: SimImage | undefined
   env: Record<string, string>
   slowMs?: number
+  /** Aborted when the machine is destroyed with kill=true: the command dies where it is. */
+  signal?: AbortSignal
 }
+
 
 const notFound = (word: string): StandinResult => ({ status: 127, stdout: '', stderr: `exec: "${word}": executable file not found in $PATH\n` })
 
@@ -66,7 +69,7 @@ async function prisma(ctx: ExecContext, cwd: string, args: string[]): Promise<St
   const backend = resolveBackend(ctx.state, ctx.sandbox, parsed.hostname.replace(/^\[|\]$/g, ''), Number(parsed.port || 5432))
   if ('error' in backend) return { status: 1, stdout: '', stderr: `Error: P1001: Can't reach database server at \`${shownHost}\`\n\nPlease make sure your database server is running at \`${shownHost}\`.\n` }
   const connection = { ...backend, user: decodeURIComponent(parsed.username) || undefined, password: decodeURIComponent(parsed.password) || undefined, database: decodeURIComponent(parsed.pathname.slice(1)) || 'postgres' }
-  if (args[0] === 'migrate' && args[1] === 'deploy') return migrateDeploy(project, connection, shownHost, { slowMs: ctx.slowMs })
+  if (args[0] === 'migrate' && args[1] === 'deploy') return migrateDeploy(project, connection, shownHost, { slowMs: ctx.slowMs, signal: ctx.signal })
   if (args[0] === 'migrate' && args[1] === 'resolve' && (args[2] === '--applied' || args[2] === '--rolled-back') && args[3]) {
     return migrateResolve(project, connection, shownHost, args[2] === '--applied' ? 'applied' : 'rolled-back', args[3])
   }
@@ -83,8 +86,8 @@ export async function runCommand(ctx: ExecContext, words: string[], cwd = '/'): 
   if (words[0] === 'echo') return { status: 0, stdout: `${words.slice(1).join(' ')}\n`, stderr: '' }
   // coreutils sleep (every image has it): a long-running remote command for session tests.
   if (words[0] === 'sleep' && /^\d+(\.\d+)?$/.test(words[1] ?? '')) {
-    await new Promise((resolve) => setTimeout(resolve, Number(words[1]) * 1000))
-    return { status: 0, stdout: '', stderr: '' }
+    const killed = await killableWait(Number(words[1]) * 1000, ctx.signal)
+    return { status: killed ? KILLED : 0, stdout: '', stderr: '' }
   }
   return notFound(words[0])
 }
@@ -95,6 +98,7 @@ async function runScript(ctx: ExecContext, script: string, cwd: string): Promise
   let stdout = ''
   let stderr = ''
   for (const part of script.split('&&').map((p) => p.trim())) {
+    if (ctx.signal?.aborted) return { status: KILLED, stdout, stderr }
     const words = shellWords(part)
     if (words[0] === 'cd') {
       const target = posix.resolve(dir, words[1] ?? '/')
