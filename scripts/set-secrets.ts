@@ -7,7 +7,7 @@
 import chalk from 'chalk'
 import { envFlag, main, type Context } from './lib/core/cli.js'
 import { stoppingReason } from './lib/core/exec.js'
-import { envFilePath, loadDatabaseTarget, readEnvFile, unmaskableValues } from './lib/secrets/env-files.js'
+import { envFilePath, flyctlDifferences, loadDatabaseTarget, readEnvFile, unmaskableValues, type EnvFile } from './lib/secrets/env-files.js'
 import { OperationError, Problems, UserError } from './lib/core/errors.js'
 import { confirmProduction } from './lib/safety/confirm.js'
 import { connect, type Database } from './lib/database/db.js'
@@ -55,7 +55,7 @@ await main(
     const payloads = ctx.apps.flatMap((key) => {
       const file = problems.check(() => readEnvFile(envFilePath(ctx.envDir, ctx.env, key), ctx.env, ctx.log))
       for (const warning of file ? unmaskableValues(file) : []) ctx.log.warn(warning)
-      return file ? [{ key, app: flyAppName(ctx.env, key), values: { NODE_ENV: ctx.env as string, ...file.values } }] : []
+      return file ? [{ key, app: flyAppName(ctx.env, key), file, values: { NODE_ENV: ctx.env as string, ...file.values } }] : []
     })
     problems.throwIfAny()
     const fly = ctx.fly()
@@ -95,13 +95,19 @@ await main(
   },
 )
 
-async function push(ctx: Context, db: Database, plan: { app: string; toPush: Record<string, string>; onlyOnFly: string[]; changes: Map<string, Change>; before: Map<string, FlySecret> }, prune: boolean): Promise<void> {
+async function push(ctx: Context, db: Database, plan: { app: string; file: EnvFile; toPush: Record<string, string>; onlyOnFly: string[]; changes: Map<string, Change>; before: Map<string, FlySecret> }, prune: boolean): Promise<void> {
   const fly = ctx.fly()
   const names = Object.keys(plan.toPush)
   const removed = prune ? plan.onlyOnFly : []
   if (!names.length && !removed.length) return
+  if (ctx.dryRun && names.length) {
+    // The printed import reads the env file itself: it pushes every key of it (the same values).
+    const all = Object.keys(plan.file.values).length + 1
+    if (names.length < all) ctx.log.result(`# ${plan.app}: ${names.join(', ')} changed; the command pushes all ${all} (the same values for the others)`)
+    for (const difference of flyctlDifferences(plan.file)) ctx.log.result(`# ${difference}`)
+  }
   try {
-    if (names.length) await fly.secrets.import(plan.app, plan.toPush)
+    if (names.length) await fly.secrets.import(plan.app, plan.toPush, { file: plan.file.path, nodeEnv: ctx.env })
     if (removed.length) await fly.secrets.unset(plan.app, removed)
   } catch (error) {
     // flyctl failed or timed out: what Fly holds now is unknown, and the history says so.

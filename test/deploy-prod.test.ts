@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { argvs, type Call } from '../scripts/sandbox/sandbox.ts'
 import { sql } from './support/pg.ts'
@@ -134,7 +134,17 @@ test('git: production refuses another branch or a dirty tree (exit 3, after conf
   writeFileSync(join(project, 'infra/fly/web-admin-prod/fly.toml'), readFileSync(join(project, 'infra/fly/web-admin-prod/fly.toml'), 'utf8') + '\n# edited\n')
   const dirty = await runScript('deploy', ['production', '--yes'], { env, cwd: project })
   assert.is(dirty.code, 3, dirty.output)
-  assert.match(dirty.stderr, 'the working tree has 1 uncommitted change (infra/fly/web-admin-prod/fly.toml)')
+  assert.match(dirty.stderr, 'the working tree has 1 uncommitted or untracked file (infra/fly/web-admin-prod/fly.toml)')
+  // An untracked file (not ignored) makes the tree dirty too: a build would take it.
+  git('checkout', '-q', '--', 'infra/fly/web-admin-prod/fly.toml')
+  writeFileSync(join(project, 'notes.txt'), 'a stray file\n')
+  writeFileSync(join(project, 'debug.patch'), 'a stray patch\n')
+  const untracked = await runScript('deploy', ['production', '--yes'], { env, cwd: project })
+  assert.is(untracked.code, 3, untracked.output)
+  assert.match(untracked.stderr, 'the working tree has 2 uncommitted or untracked files (debug.patch, notes.txt)')
+  rmSync(join(project, 'notes.txt'))
+  rmSync(join(project, 'debug.patch'))
+  writeFileSync(join(project, 'infra/fly/web-admin-prod/fly.toml'), readFileSync(join(project, 'infra/fly/web-admin-prod/fly.toml'), 'utf8') + '\n# edited\n')
   // A configuration error is reported first, with its own exit code.
   const bad = await runScript('deploy', ['production', '--yes'], { env: { ...env, ENV_DIR: tempDir('mb-empty-') }, cwd: project })
   assert.is(bad.code, 2, bad.output)

@@ -11,7 +11,7 @@ import { checksumOf, scriptMatchesChecksum } from '../scripts/lib/database/check
 import { newApp } from '../scripts/sandbox/fly-sim/model/apps.ts'
 import { newMachine } from '../scripts/sandbox/fly-sim/model/fleet.ts'
 import { migrateDeploy, migrateResolve, PRISMA_ADVISORY_LOCK, prismaProject, type Connection } from '../scripts/sandbox/fly-sim/prisma-standin.ts'
-import { parseSecrets } from '../scripts/sandbox/fly-sim/secrets-parser.ts'
+import { parseSecrets } from '../scripts/lib/secrets/flyctl-parser.ts'
 import type { SimState } from '../scripts/sandbox/fly-sim/state.ts'
 import { createSandbox, FLY_BIN, type Sandbox } from '../scripts/sandbox/sandbox.ts'
 import { freshDatabases, sql, stopDatabases } from './support/pg.ts'
@@ -894,7 +894,7 @@ test('flyctl-facts item 3, fly-platform.md §3.1, §3.8 (deploy.go deployToMachi
   const invalid = "Error: --deploy-retries must be set to a positive integer, 0, or 'auto'\n"
   for (const value of ['-1', ' 1', '99999999999999999999']) {
     const bad = await deploy(sb, dir, app, ['--deploy-retries', value])
-    assert.equal([bad.code, bad.stdout], [1, `\nWatch your deployment at https://fly.io/apps/${app}/monitoring\n\n`], value)
+    assert.equal([bad.code, deployOutput(bad.stdout)], [1, `\nWatch your deployment at https://fly.io/apps/${app}/monitoring\n\n`], value)
     assert.ok(bad.stderr.endsWith(`image size: ${/image size: (.*)\n/.exec(bad.stderr)?.[1]}\n${invalid}`), bad.stderr)
   }
   // No release, no IPs, no machine: the check comes before NewMachineDeployment.

@@ -1,13 +1,13 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { allocate } from '../scripts/sandbox/fly-sim/model/ips.ts'
 import { currentSecrets, updateSecrets } from '../scripts/sandbox/fly-sim/model/secrets.ts'
 import { argvs, createSandbox, type Call, type Sandbox } from '../scripts/sandbox/sandbox.ts'
 import { freshDatabases, sql, type TestDatabases } from './support/pg.ts'
 import { PRODUCTION, STAGING } from './support/scenario.ts'
-import { REPO, SECRET, leftovers, runMake, runScript, tempDir, writeEnvDir, type EnvFiles } from './support/toolkit.ts'
+import { REPO, SECRET, leftovers, run, runMake, runScript, tempDir, writeEnvDir, type EnvFiles } from './support/toolkit.ts'
 
 // The runbook's targets, one by one, as the exact flyctl command lines they run (the interface's
 // contract): their dry runs (reads run, writes printed, secrets as ****), and a second run that
@@ -347,7 +347,7 @@ function pipeline(): Promise<Pipeline> {
         for (const [key, values] of Object.entries(files[env]!)) updateSecrets(state.apps[`microbima-${env}-${key}`], { NODE_ENV: env, ...values }, [])
       }
     })
-    for (const db of ['microbima-staging-db', 'microbima-prod-db']) await sandbox.fly(PG_CREATE(db))
+    for (const db of ['microbima-staging-db', 'microbima-prod-db']) await sandbox.direct(PG_CREATE(db))
     sandbox.clearCalls()
     // ALLOW_DIRTY: the tests run in whatever checkout they find; the git rule has tests of its own.
     return { sandbox, dbs, files, envDir, env: { ...sandbox.env, ENV_DIR: envDir, LOCK_WAIT: '2', ALLOW_DIRTY: '1', LOGS_TIMEOUT: '2' } }
@@ -358,13 +358,37 @@ function pipeline(): Promise<Pipeline> {
 const STG_DB = 'microbima-staging-db'
 const PRD_DB = 'microbima-prod-db'
 
+test('set-secrets dry run: the printed import pasted into a shell stores exactly the file\'s values plus NODE_ENV; a value flyctl would read otherwise is named, with the quoting that fixes it', async () => {
+  const { sandbox, env, files, envDir } = await pipeline()
+  const dir = writeEnvDir({ staging: { ...files.staging, 'web-admin': { ...files.staging!['web-admin'], SESSION_SECRET: "'session#value-long-enough'" } } })
+  const dry = await runMake('set-secrets-staging', { DRY_RUN: '1', APP: 'web-admin' }, { env: { ...env, ENV_DIR: dir } })
+  assert.is(dry.code, 0, dry.output)
+  assert.match(dry.stdout, `# flyctl would read SESSION_SECRET in ${dir}/staging/web-admin.env otherwise than it is meant (a different value): write it as SESSION_SECRET=\"\"\"…\"\"\" before pasting`)
+  const paste = `{ cat ${join(envDir, 'staging/web-admin.env')}; echo NODE_ENV=staging; } | flyctl secrets import --app ${STAGING[2]} --stage`
+  const plain = await runMake('set-secrets-staging', { DRY_RUN: '1', APP: 'web-admin' }, { env: { ...env, ENV_DIR: envDir } })
+  assert.ok(plain.stdout.split('\n').includes(paste), plain.stdout)
+  assert.not.match(plain.stdout, '# flyctl would read')
+  // Pasted into a shell with flyctl on PATH, against a sandbox of its own.
+  const other = await createSandbox()
+  other.seedApps()
+  const bin = tempDir('mb-paste-')
+  symlinkSync(other.env.FLY_BIN, join(bin, 'flyctl'))
+  const pasted = await run('bash', ['-c', paste], { env: { ...other.env, PATH: `${bin}:${process.env.PATH}` } })
+  assert.is(pasted.code, 0, pasted.output)
+  const stored = other.state().apps[STAGING[2]].secretsLog.filter((e) => e.value !== null)
+  assert.equal(Object.fromEntries(stored.map((e) => [e.name, e.value])), { ...files.staging!['web-admin'], NODE_ENV: 'staging' })
+  await other.close()
+  sandbox.clearCalls()
+})
+
 test('set-secrets: a diff by name, NODE_ENV plus every key staged on stdin, verified; dry run NAME=****; a second run pushes nothing; one changed value goes alone', async () => {
   const { sandbox, env, files, envDir } = await pipeline()
   const dry = await runMake('set-secrets-staging', { DRY_RUN: '1' }, { env })
   assert.is(dry.code, 0, dry.output)
   assertCalls(sandbox.calls(), [together(proxy(STG_DB), ...STAGING.map(secretsList))])
-  assert.match(dry.stdout, `flyctl secrets import --app ${STAGING[0]} --stage <<'EOF'\nNODE_ENV=****\nDATABASE_URL=****\nJWT_SECRET=****\nMPESA_CONSUMER_SECRET=****\nEOF`)
-  assert.match(dry.stdout, `flyctl secrets import --app ${STAGING[2]} --stage <<'EOF'\nNODE_ENV=****\nSESSION_SECRET=****\nINTERNAL_API_URL=****\nEOF`)
+  // The printed import reads the env file itself: no value in the paste, and the values it stores are the file's.
+  const pastes = STAGING.map((app, i) => `{ cat ${envDir}/staging/${['internal-api', 'public-api', 'web-admin'][i]}.env; echo NODE_ENV=staging; } | flyctl secrets import --app ${app} --stage`)
+  for (const paste of pastes) assert.ok(dry.stdout.split('\n').includes(paste), `no line\n${paste}\nin\n${dry.stdout}`)
   assert.equal(sandbox.writes(), [])
   for (const value of Object.values(SECRET)) assert.not.match(dry.output, value)
 

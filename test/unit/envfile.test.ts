@@ -4,7 +4,7 @@ import dotenv from 'dotenv'
 import { parseEnvText } from '../../scripts/lib/secrets/envfile.ts'
 import { encodeSecret, secretLine } from '../../scripts/lib/secrets/stdin.ts'
 import { UserError } from '../../scripts/lib/core/errors.ts'
-import { parseSecrets } from '../../scripts/sandbox/fly-sim/secrets-parser.ts'
+import { parseSecrets } from '../../scripts/lib/secrets/flyctl-parser.ts'
 
 const PATH = 'env/staging/web-admin.env'
 const read = (text: string) => parseEnvText(PATH, text)

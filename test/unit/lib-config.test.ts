@@ -58,11 +58,11 @@ test('a missing file names the example to copy', () => {
   assert.match(userError(() => readEnvFile('/nonexistent/internal-api.env', 'staging', quiet)), 'copy /nonexistent/internal-api.env.example')
 })
 
-test('a world-readable file is a warning on staging and refused for production', () => {
+test('a file others can read is a warning on staging and refused for production', () => {
   const warnings: string[] = []
   const path = envFile('A=1\n', 0o644)
   readEnvFile(path, 'staging', { ...quiet, warn: (m) => warnings.push(m) })
-  assert.match(warnings[0], 'readable by every user')
+  assert.match(warnings[0], 'can be read or written by every user (mode 644)')
   assert.match(userError(() => readEnvFile(path, 'production', quiet)), `run chmod 600 ${path}`)
 })
 

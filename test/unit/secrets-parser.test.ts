@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { encodeSecret, secretLine } from '../../scripts/lib/secrets/stdin.ts'
 import { UserError } from '../../scripts/lib/core/errors.ts'
-import { type ParseOutcome, parseSecrets, parseSecretsBytes } from '../../scripts/sandbox/fly-sim/secrets-parser.ts'
+import { type ParseOutcome, parseSecrets, parseSecretsBytes } from '../../scripts/lib/secrets/flyctl-parser.ts'
 
 const MAX_LINE = 65_535
 const x = (n: number) => 'x'.repeat(n)

@@ -46,6 +46,9 @@ export interface CommandSpec {
   abort?: AbortSignal
   /** Runs beside the commands printed next to it: a dry run prints it as `( … ) &`. */
   together?: boolean
+  /** What a dry run prints instead of the command: an equivalent a person can paste (a secrets
+   * import that reads the env file itself rather than a here-document of masked values). */
+  dryRunAs?: string
 }
 
 export interface CommandResult {
@@ -276,7 +279,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
     async run(spec) {
       const command = shown(spec)
       if (spec.write && dryRun) {
-        const printed = spec.input === undefined ? command : heredoc(command, spec.inputPreview ?? '')
+        const printed = spec.dryRunAs ?? (spec.input === undefined ? command : heredoc(command, spec.inputPreview ?? ''))
         log.result(mask(spec.together ? `( ${printed} ) &` : printed))
         return { stdout: '', stderr: '', status: 0, durationMs: 0, skipped: true }
       }

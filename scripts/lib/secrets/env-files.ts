@@ -6,7 +6,8 @@ import { parseEnvText } from './envfile.js'
 import type { Logger } from '../core/log.js'
 import { type AppKey, type Environment, databaseAppName, otherEnvironment } from '../core/names.js'
 import { registerSecret, unmaskable } from './mask.js'
-import { secretLine } from './stdin.js'
+import { parseSecrets } from './flyctl-parser.js'
+import { encodeSecret, secretLine } from './stdin.js'
 
 // env/<environment>/<app>.env: dotenv files, one per app and environment, never committed.
 // Each problem is one line naming the file, the line and the fix; a run reports all of them
@@ -65,6 +66,23 @@ export function readText(path: string, example = `${path}.example`): string {
     }
     throw new UserError(`${path} line ${line} is not UTF-8 text: save the file as UTF-8`)
   }
+}
+
+/** Where `flyctl secrets import < file` would store something else than the file says (what dotenv
+ * and the toolkit read): one line per key, with the quoting that makes the file paste-safe. */
+export function flyctlDifferences(file: EnvFile): string[] {
+  const parsed = parseSecrets(readFileSync(file.path))
+  if (parsed.kind !== 'ok') return [`flyctl cannot read ${file.path} as written (${parsed.message.split('\n')[0]}): quote its values as the toolkit does`]
+  const differences: string[] = []
+  for (const [name, value] of Object.entries(file.values)) {
+    if (parsed.secrets.get(name) === value) continue
+    const encoded = encodeSecret(name, value)
+    const line = 'line' in encoded ? encoded.line.slice(name.length + 1) : ''
+    const quote = ['"""', "'", '"'].find((q) => line.startsWith(q)) ?? ''
+    differences.push(`flyctl would read ${name} in ${file.path} otherwise than it is meant (${parsed.secrets.has(name) ? 'a different value' : 'not at all'}): write it as ${name}=${quote}…${quote} before pasting`)
+  }
+  for (const name of parsed.secrets.keys()) if (!(name in file.values)) differences.push(`flyctl would also read a secret named ${JSON.stringify(name)} from ${file.path}: remove or fix that line before pasting`)
+  return differences
 }
 
 /** Warnings about an env file are said once per run, however often the file is read. */

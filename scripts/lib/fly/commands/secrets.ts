@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { displayCommand, shellQuote } from '../../core/exec.js'
 import { seconds } from '../../core/knobs.js'
 import { secretLine } from '../../secrets/stdin.js'
 import type { Flyctl } from '../flyctl.js'
@@ -14,13 +15,17 @@ export class Secrets {
     return this.flyctl.json<FlySecret[]>(['secrets', 'list', '--app', app, '--json'], 'secrets list', [])
   }
 
-  /** Values go on stdin only; a dry run shows NAME=****. */
-  async import(app: string, values: Record<string, string>): Promise<void> {
+  /** Values go on stdin only. A dry run prints a command that reads the env file itself (plus
+   * NODE_ENV, which the toolkit adds), so the paste holds no secret and stores the file's values. */
+  async import(app: string, values: Record<string, string>, from?: { file: string; nodeEnv?: string }): Promise<void> {
     const names = Object.keys(values)
-    await this.flyctl.run(['secrets', 'import', '--app', app, '--stage'], {
+    const args = ['secrets', 'import', '--app', app, '--stage']
+    const fromFile = from && `{ cat ${shellQuote(from.file)}${from.nodeEnv ? `; echo NODE_ENV=${from.nodeEnv}` : ''}; } | ${displayCommand([this.flyctl.bin, ...args])}`
+    await this.flyctl.run(args, {
       write: true,
       input: names.map((name) => secretLine(name, values[name])).join('\n') + '\n',
       inputPreview: names.map((name) => `${name}=****`).join('\n'),
+      dryRunAs: fromFile,
     })
   }
 

@@ -9,7 +9,7 @@ import { updateMachines } from '../model/rollout.ts'
 import { currentSecrets, localMinVersion, recordMinVersion, secretStatus, updateSecrets } from '../model/secrets.ts'
 import { dir, fault, findApp, latency, requestId, timeScale } from '../runtime.ts'
 import { logCall, readState, updateState } from '../state.ts'
-import { parseSecrets } from '../secrets-parser.ts'
+import { parseSecrets } from '../../../lib/secrets/flyctl-parser.ts'
 import { addRelease, finishRelease } from './releases-model.ts'
 
 const COMMON = { ...APP_FLAG, stage: { value: false }, detach: { value: false }, 'dns-checks': { value: false } }
