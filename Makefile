@@ -205,9 +205,13 @@ unlock-prod: $(BUILT) ## break the production deploy lock or end a hold (YES=1)
 	$(RUN) dist/unlock.mjs production
 
 .PHONY: history-staging
-history-staging: $(BUILT) ## the staging ledger of operations
+history-staging: $(BUILT) ## the staging ledger of operations (JSON=1: one JSON object per line)
 	$(RUN) dist/history.mjs staging
 
 .PHONY: history-prod
-history-prod: $(BUILT) ## the production ledger of operations
+history-prod: $(BUILT) ## the production ledger of operations (JSON=1: one JSON object per line)
 	$(RUN) dist/history.mjs production
+
+.PHONY: notify-retry
+notify-retry: $(BUILT) ## send again the notifications a receiver never got (kept in .deploy-state/)
+	$(RUN) dist/notify-retry.mjs

@@ -31,6 +31,7 @@ import { loadSettings, sampleWarning, type Settings } from './lib/core/settings.
 import { Steps, why } from './lib/core/steps.js'
 import { isObject } from './lib/core/shape.js'
 import { flyctlError, releaseCommandOutlived, releaseCommandTimedOut } from './lib/fly/errors.js'
+import { automaticRollback, startOperation } from './lib/events/operation.js'
 
 interface AppOutcome {
   key: AppKey
@@ -63,6 +64,8 @@ await main(
     options: { image: { type: 'string' }, build: { type: 'boolean' }, 'no-rollback': { type: 'boolean' }, plan: { type: 'string' }, 'plan-out': { type: 'string' } },
   },
   async (ctx) => {
+    // Hooks and notifications (lib/events): checked now, run around the pipeline below.
+    const op = startOperation(ctx, { kind: 'deploy' })
     const image = ctx.flags.image as string | undefined
     const build = Boolean(ctx.flags.build) || envFlag('BUILD')
     const planIn = ctx.flags.plan as string | undefined
@@ -126,7 +129,15 @@ await main(
         if (planOut !== undefined) writePlan(ctx, planOut, plan)
         if (approved) comparePlans(approved, plan)
       }
-      await withLock(ctx, pre.db, `deploy-${ctx.env}`, () => pipeline(ctx, settings!, pre.db, steps, outcomes, { image, sources, pending: pre.pending, local: local!, apiIps, syncing }))
+      // Hooks and events: what each app runs (or will run), a rollback after a failure said as such.
+      const events = {
+        db: pre.db,
+        apps: ctx.apps,
+        migrations: pre.pending.map((m) => m.name),
+        images: () => Object.fromEntries(outcomes.map((o) => [o.key, o.after ?? image ?? sources.get(o.key)]).filter(([, ref]) => ref)),
+        failedAs: () => (outcomes.some((o) => o.result === 'rolled back') ? ('rolled-back' as const) : ('failed' as const)),
+      }
+      await withLock(ctx, pre.db, `deploy-${ctx.env}`, () => op.run(events, () => pipeline(ctx, settings!, pre.db, steps, outcomes, { image, sources, pending: pre.pending, local: local!, apiIps, syncing })))
     } finally {
       steps.publishSummary(`deploy ${ctx.env}`)
       publishTable(ctx.log, `apps of ${ctx.env}`, ['app', 'result', 'image before', 'image now', 'detail'], outcomes.map((o) => [o.app, colour(o.result), shortRef(o.before ?? (o.status ? imageCounts(o.status) : undefined), o.app), shortRef(o.after, o.app), o.detail]))
@@ -467,7 +478,7 @@ async function rollBack(ctx: Context, db: Database, steps: Steps, outcome: AppOu
   }
   const started = performance.now()
   try {
-    const result = await steps.run(`rollback ${app}`, () => rollBackFleet(ctx, outcome.key, target, now), { detail: (r) => `${r.before} → ${r.after}${r.health.healthy ? '' : ' (STILL UNHEALTHY)'}`, result: (r) => (r.health.healthy ? 'rolled back' : 'unhealthy') })
+    const result = await steps.run(`rollback ${app}`, () => automaticRollback(outcome.key, target, why, () => rollBackFleet(ctx, outcome.key, target, now), (r) => r.health.healthy), { detail: (r) => `${r.before} → ${r.after}${r.health.healthy ? '' : ' (STILL UNHEALTHY)'}`, result: (r) => (r.health.healthy ? 'rolled back' : 'unhealthy') })
     outcome.result = result.health.healthy ? 'rolled back' : 'unhealthy'
     outcome.after = target
     outcome.detail += `; was ${result.before}; now ${result.after}${result.health.healthy ? ', healthy' : `, STILL UNHEALTHY (${result.health.fleet.problems.join('; ') || result.health.http})`}`

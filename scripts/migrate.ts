@@ -14,10 +14,12 @@ import { preflight } from './lib/safety/preflight.js'
 import { UnknownOutcome, runRemoteMigrate, verifyMigrations } from './lib/database/remote-migrate.js'
 import { flyAppName, shortName } from './lib/core/names.js'
 import { loadSettings } from './lib/core/settings.js'
+import { startOperation } from './lib/events/operation.js'
 
 await main(
   { name: 'migrate', usage: 'migrate <staging|production> [--dry-run] [--yes] [--verbose] [--env-dir DIR]', environment: true },
   async (ctx) => {
+    const op = startOperation(ctx, { kind: 'migrate' })
     const problems = new Problems()
     const settings = problems.check(() => loadSettings())
     const local = problems.check(() => listLocalMigrations())
@@ -26,7 +28,7 @@ await main(
     await checkTree(ctx, settings!.root)
     const { db, pending } = await preflight(ctx, { what: `migrate-${shortName(ctx.env)}`, target: target!, stagingTarget, local: local! })
     const app = flyAppName(ctx.env, 'internal-api')
-    await withLock(ctx, db, 'migrate', async () => {
+    await withLock(ctx, db, 'migrate', () => op.run({ db, apps: ['internal-api'], migrations: pending.map((m) => m.name) }, async () => {
       const started = performance.now()
       if (ctx.env === 'production' && pending.length) {
         await backupBeforeMigration(ctx, db, target!, app)
@@ -48,6 +50,6 @@ await main(
         }
         throw error
       }
-    })
+    }))
   },
 )

@@ -21,6 +21,7 @@ import { isEmptySql, transactionControl } from './lib/database/lint.js'
 import { withLock } from './lib/safety/lock.js'
 import { compareMigrations, listLocalMigrations, migrationsFolder, readMigrationRows } from './lib/database/migrations.js'
 import { flyAppName, shortName } from './lib/core/names.js'
+import { startOperation } from './lib/events/operation.js'
 
 // SQLSTATEs of "the object is not there": a failed transactional migration left nothing to undo.
 const NOTHING_TO_UNDO = /SQLSTATE (42P01|42704|42703|42883)\)/
@@ -44,6 +45,8 @@ async function withPrismaLock<T>(ctx: Context, db: Database, fn: () => Promise<T
 await main(
   { name: 'rollback-migration', usage: 'rollback-migration <staging|production> --name MIGRATION [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { name: { type: 'string' } } },
   async (ctx) => {
+    // Undoing a migration changes the schema: a migrate operation (its hooks, migrate.* events).
+    const op = startOperation(ctx, { kind: 'migrate', operation: 'rollback-migration' })
     const name = ctx.flags.name as string | undefined
     if (!name) throw new UserError('which migration? give NAME=<migration folder name> (see make migrate-status)')
     if (!/^[\w.-]+$/.test(name)) throw new UserError(`NAME="${name}" is not a migration folder name (one word, e.g. 20250201000000_add_premiums): see make migrate-status`)
@@ -70,7 +73,7 @@ await main(
     }
 
     await confirmProduction(ctx, `rollback-migration-prod NAME=${name}`)
-    await withLock(ctx, db, 'rollback-migration', async () => {
+    await withLock(ctx, db, 'rollback-migration', () => op.run({ db, apps: ['internal-api'], migrations: [name] }, async () => {
       const started = performance.now()
       if (ctx.env === 'production') {
         await backupBeforeMigration(ctx, db, target)
@@ -104,6 +107,6 @@ await main(
         await record(ctx, db, { operation: 'rollback-migration', migrations: [name], result: 'failed', durationMs: performance.now() - started, detail: (error as Error).message })
         throw error
       }
-    })
+    }))
   },
 )

@@ -17,6 +17,7 @@ import { formatWhen, publishTable, shortRef, table } from './lib/core/log.js'
 import { compareMigrations, listLocalMigrations, readMigrationRows } from './lib/database/migrations.js'
 import { type AppKey, flyAppName, imageRefProblem, shortName } from './lib/core/names.js'
 import { chooseRollbackTarget, imageCounts, rollBackFleet, type RollbackChoice } from './lib/fleet/rollback.js'
+import { startOperation } from './lib/events/operation.js'
 
 interface RollbackPlan {
   key: AppKey
@@ -49,6 +50,7 @@ await main(
     options: { image: { type: 'string' }, version: { type: 'string' } },
   },
   async (ctx) => {
+    const op = startOperation(ctx, { kind: 'rollback' })
     const choice: RollbackChoice = {}
     const problems: string[] = []
     if (ctx.flags.image !== undefined && ctx.flags.version !== undefined) problems.push('IMAGE= and VERSION= both choose the target: give only one')
@@ -136,9 +138,11 @@ await main(
         }
       }
     }
+    // The hooks see the apps rolled back and the images they go back to.
+    const guarded = () => op.run({ db, apps: work.map((p) => p.key), images: Object.fromEntries(work.map((p) => [p.key, p.target.ImageRef])) }, run)
     try {
-      if (db) await withLock(ctx, db, `rollback-${ctx.env}`, run)
-      else await run()
+      if (db) await withLock(ctx, db, `rollback-${ctx.env}`, guarded)
+      else await guarded()
     } finally {
       publish(ctx, plans)
     }

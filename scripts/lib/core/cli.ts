@@ -8,6 +8,7 @@ import { WIDTH, createLogger, fit, log, plain, showFullValues, type Logger } fro
 import { APP_KEYS, ENVIRONMENTS, type AppKey, type Environment, databaseAppName, flyAppName, isAppKey, parseEnvironment } from './names.js'
 import { envDirOf, registerKnownSecrets } from '../secrets/env-files.js'
 import { mask, protect } from '../secrets/mask.js'
+import { registerNotifySecrets } from '../events/url.js'
 
 // Every script is `main(definition, body)`: strict flags, the context, the three error kinds,
 // one cleanup pass on exit and on SIGINT, SIGTERM and SIGHUP (children stopped, locks released,
@@ -26,6 +27,15 @@ export interface ScriptDefinition {
   options?: Record<string, OptionKind>
 }
 
+/** How a run ended, for the cleanups (an operation's last notification says it). */
+export interface RunEnd {
+  exitCode: number
+  /** The error the run ended with, when it failed. */
+  error?: unknown
+  /** The signal that stopped it. */
+  signal?: NodeJS.Signals
+}
+
 export interface Context {
   env: Environment
   apps: AppKey[]
@@ -40,7 +50,7 @@ export interface Context {
   log: Logger
   exec: Exec
   fly(): Fly
-  onCleanup(fn: () => Promise<void> | void): void
+  onCleanup(fn: (end: RunEnd) => Promise<void> | void): void
   /** Set when the run must stop (a signal, the deploy lock lost): checked between steps. */
   readonly aborted: { reason?: string }
   /** Throws when the run was told to stop. */
@@ -71,16 +81,16 @@ const EMPTY_HINT: Record<string, string> = {
   'plan-out': 'the file to write the plan to, or leave it out',
 }
 
-const cleanups: Array<() => Promise<void> | void> = []
+const cleanups: Array<(end: RunEnd) => Promise<void> | void> = []
 let cleaning: Promise<void> | undefined
 
 /** Runs every cleanup once, newest first, whoever asks (the body's end or a signal). */
-function runCleanups(): Promise<void> {
+function runCleanups(end: RunEnd): Promise<void> {
   cleaning ??= (async () => {
     while (cleanups.length) {
       const fn = cleanups.pop()!
       try {
-        await fn()
+        await fn(end)
       } catch (error) {
         log.warn(`cleanup failed: ${(error as Error).message}`)
       }
@@ -164,10 +174,11 @@ const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP:
 const CLEANUP_LIMIT_MS = 20_000
 
 /** The make targets' names (printed in every hint): part of the toolkit's own vocabulary. */
-const TARGETS = ['create-apps', 'set-secrets', 'deploy', 'migrate', 'migrate-status', 'health', 'logs', 'rollback', 'rollback-migration', 'restore', 'migration', 'studio', 'lock', 'lock-status', 'unlock', 'history', 'diff'].flatMap((t) => [t, `${t}-staging`, `${t}-prod`])
+const TARGETS = ['create-apps', 'set-secrets', 'deploy', 'migrate', 'migrate-status', 'health', 'logs', 'rollback', 'rollback-migration', 'restore', 'migration', 'studio', 'lock', 'lock-status', 'unlock', 'history', 'diff', 'notify-retry'].flatMap((t) => [t, `${t}-staging`, `${t}-prod`])
 
 export async function main(definition: ScriptDefinition, body: (ctx: Context) => Promise<number | void>): Promise<void> {
   let exitCode: number = EXIT.ok
+  let failure: unknown
   const aborted: { reason?: string } = {}
   let signalled: NodeJS.Signals | undefined
   let signalledAt = 0
@@ -194,7 +205,7 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
     }, CLEANUP_LIMIT_MS).unref()
     void (async () => {
       await killAllChildren()
-      await runCleanups()
+      await runCleanups({ exitCode: SIGNAL_EXIT[signal], signal })
       process.exit(SIGNAL_EXIT[signal])
     })()
   }
@@ -218,6 +229,7 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
     showFullValues(verbose || flag('JSON') || Boolean(flags.json))
     const envDir = envDirOf(flags['env-dir'] as string | undefined)
     registerKnownSecrets(envDir)
+    registerNotifySecrets()
     const exec = createExec({ dryRun, verbose, log })
     let fly: Fly | undefined
     const ctx: Context = {
@@ -242,9 +254,10 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
     if (dryRun) log.info(chalk.yellow('dry run: reads run, writes are printed and not made'))
     exitCode = (await body(ctx)) ?? EXIT.ok
   } catch (error) {
+    failure = error
     exitCode = report(error)
   } finally {
-    await runCleanups()
+    await runCleanups({ exitCode, error: failure })
     // A child nobody stopped would keep the process alive: none outlives the run.
     await killAllChildren()
     if (!signalled) for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) process.off(signal, onSignal)

@@ -30,6 +30,8 @@ export interface CommandSpec {
   harmless?: boolean
   cwd?: string
   env?: Record<string, string>
+  /** `env` is the child's whole environment, nothing inherited (hooks: no secret value). */
+  bareEnv?: boolean
   /** Exit statuses that are answers, not failures (a linter's "found something"). */
   okStatuses?: number[]
   /** Shows the child's output as it runs (interactive tools such as Prisma Studio). */
@@ -202,7 +204,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
       ...(spec.input !== undefined ? { input: spec.input } : { stdio: ['ignore', 'pipe', 'pipe'] as const }),
       timeout: spec.timeoutMs,
       cwd: spec.cwd,
-      env: { ...process.env, ...spec.env },
+      env: spec.bareEnv ? { ...spec.env } : { ...process.env, ...spec.env },
     })`sh -c ${WATCHDOG} watchdog ${String(process.pid)} ${spec.argv}`
     if (spec.passthrough) {
       // Whole lines, so a secret split across two chunks is still seen (and masked) whole.

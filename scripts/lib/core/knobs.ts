@@ -1,4 +1,6 @@
 import { UserError } from './errors.js'
+import { receiverProblem } from '../events/url.js'
+import { unmaskable } from '../secrets/mask.js'
 
 // Every setting the toolkit reads from the environment, validated in one place before any change:
 // a timeout that is not a number would silently disable itself (Number('abc') is NaN, and a
@@ -34,6 +36,7 @@ const NUMERIC: Numeric[] = [
   { name: 'BACKUP_TIMEOUT', fallback: 900, unit: 'seconds' },
   { name: 'LARGE_TABLE_ROWS', fallback: 10_000, unit: 'count', zero: true, max: 1_000_000_000 },
   { name: 'STUDIO_PORT', fallback: 5555, unit: 'port' },
+  { name: 'HOOK_TIMEOUT', fallback: 300, unit: 'seconds' },
 ]
 
 const FLAGS = ['BUILD', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'ALLOW_DIRTY', 'DB', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
@@ -72,6 +75,19 @@ export function knobProblems(env = process.env): string[] {
   }
   // BACKUP names a kind of backup besides the snapshot: dump is the only one (README).
   if (env.BACKUP !== undefined && env.BACKUP !== '' && env.BACKUP !== 'dump') problems.push(`BACKUP=${env.BACKUP} is not a kind of backup: use BACKUP=dump (a pg_dump besides the snapshot), or leave it unset`)
+  // Hooks and notifications (README, "Hooks and notifications"). A URL problem never shows the
+  // URL's path or query, and nothing shows the signing secret.
+  if (env.HOOKS_DIR !== undefined && env.HOOKS_DIR.trim() === '') problems.push('HOOKS_DIR= is empty: give it the folder of the hooks, or leave it unset for infra/hooks')
+  if (env.NOTIFY_URL !== undefined) {
+    const problem = receiverProblem(env.NOTIFY_URL, 'NOTIFY_URL')
+    if (problem) problems.push(problem)
+  }
+  if (env.NOTIFY_FORMAT !== undefined && !['json', 'slack'].includes(env.NOTIFY_FORMAT)) problems.push(`NOTIFY_FORMAT=${env.NOTIFY_FORMAT} is not a format: use json (the default) or slack (a Slack incoming webhook)`)
+  if (env.NOTIFY_SECRET !== undefined) {
+    // A secret the masker cannot hide (short, a plain word) could show up in any line printed.
+    const weak = env.NOTIFY_SECRET === '' ? 'is empty' : env.NOTIFY_SECRET.length < 16 ? 'is shorter than 16 characters' : unmaskable(env.NOTIFY_SECRET)
+    if (weak) problems.push(`NOTIFY_SECRET ${weak}: use a random value of 16 characters or more (openssl rand -hex 32), or leave it unset for unsigned notifications`)
+  }
   const template = env.HEALTH_URL_TEMPLATE
   if (template) {
     // Filled in as the health check would, it must be an http(s) URL.

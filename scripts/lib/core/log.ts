@@ -73,6 +73,19 @@ export function shortRef(ref: string | undefined, app?: string): string {
   return app === undefined || repo === app || twin(repo) === twin(app) ? `…:${tag}` : `${repo}:${tag}`
 }
 
+/** An image by its label (the tag after the repository: a commit, or deployment-01K7…WXYZ), as a
+ * table shows it; the full reference with VERBOSE=1 or JSON=1. */
+export function imageLabel(ref: string | undefined): string {
+  if (!ref) return '-'
+  if (fullWidth) return ref
+  const name = ref.split('@')[0]
+  const at = name.lastIndexOf(':')
+  if (at < 0 || name.lastIndexOf('/') > at) return shorten(ref, 32)
+  const tag = name.slice(at + 1)
+  const deployment = /^deployment-([0-9A-Z]{26})$/.exec(tag)
+  return deployment ? `deployment-${deployment[1].slice(0, 4)}…${deployment[1].slice(-4)}` : shorten(tag, 32)
+}
+
 /** A moment as an operator reads it: relative while recent, a date after. */
 export function formatWhen(date: Date | string, now = Date.now()): string {
   const t = new Date(date).getTime()
@@ -92,12 +105,20 @@ export function fit(line: string, width: number): string {
   return fullWidth ? line : shorten(line, width)
 }
 
-/** Shortens a cell to `width` visible characters, keeping its start and end (refs, paths). */
+/** Shortens a cell to `width` visible characters, keeping its start and end (refs, paths). A cell
+ * of two values (`before → after`) keeps its arrow and shortens each side, never one across both. */
 function shorten(cell: string, width: number): string {
   const text = plain(cell)
   const chars = [...text]
   if (chars.length <= width) return cell
   if (width <= 1) return '…'
+  const arrow = text.indexOf(' → ')
+  if (arrow > 0 && width >= 9) {
+    const [left, right] = [text.slice(0, arrow), text.slice(arrow + 3)]
+    const room = width - 3
+    const leftRoom = Math.min([...left].length, Math.max(Math.ceil(room / 2), room - [...right].length))
+    return `${shorten(left, leftRoom)} → ${shorten(right, room - leftRoom)}`
+  }
   const head = Math.ceil((width - 1) / 2)
   return chars.slice(0, head).join('') + '…' + chars.slice(chars.length - (width - 1 - head)).join('')
 }
@@ -107,37 +128,70 @@ export function wrapLine(line: string, width: number, indent: number): string[] 
   return visible(line) <= width ? [line] : wrap(line, width - indent).map((part, i) => (i ? ' '.repeat(indent) : '') + part)
 }
 
-/** Word-wraps the last column's cell into lines of `width`. */
-function wrap(cell: string, width: number): string[] {
-  const words = plain(cell).split(/(\s+)/)
+/** Where a word longer than a whole line may break: after one of these. */
+const BREAK_AFTER = new Set(['-', '/', ':', ',', '.', '=', ';', '_', '…', '@', '&', '?'])
+
+/** Where to cut a word too long for `room` columns: after its last break character that leaves
+ * at least half the room used, else (a hash, a token) at the room's end. */
+function breakPoint(chars: string[], room: number): number {
+  for (let i = Math.min(room, chars.length); i >= Math.max(1, Math.ceil(room / 2)); i--) if (BREAK_AFTER.has(chars[i - 1])) return i
+  return Math.max(1, room)
+}
+
+/** Word-wraps text into lines of `width` columns, at word boundaries: a line ends between words,
+ * never inside one (microbima-staging-web-admin moves to the next line whole). Only a word longer
+ * than a whole line is broken, after a - / : , . where it has one. Leading indentation is kept. */
+export function wrap(cell: string, width: number): string[] {
   const lines: string[] = []
   let line = ''
-  for (const word of words) {
-    if ([...line + word].length > width && line.trim()) {
-      lines.push(line.trimEnd())
-      line = word.trimStart()
-    } else line += word
-    while ([...line].length > width) {
-      lines.push([...line].slice(0, width).join(''))
-      line = [...line].slice(width).join('')
+  const len = (s: string) => [...s].length
+  for (const token of plain(cell).split(/(\s+)/)) {
+    if (!token) continue
+    if (/^\s/.test(token)) {
+      // Spaces between words; at the start of a continuation line they are dropped.
+      if (line || !lines.length) line += token.replace(/\n/g, ' ')
+      continue
     }
+    let word = token
+    if (line.trim() && len(line) + len(word) > width) {
+      lines.push(line.trimEnd())
+      line = ''
+    }
+    while (len(line) + len(word) > width) {
+      const chars = [...word]
+      const cut = breakPoint(chars, width - len(line))
+      lines.push((line + chars.slice(0, cut).join('')).trimEnd())
+      line = ''
+      word = chars.slice(cut).join('')
+    }
+    line += word
   }
   if (line.trim() || !lines.length) lines.push(line.trimEnd())
   return lines
 }
 
+export interface TableOptions {
+  /** The last column's cells that do not fit beside the others go on their own lines under the
+   * row, indented, instead of a narrow wrapped column (long reasons, lists of migrations). */
+  spill?: boolean
+}
+
+const SPILL_INDENT = 4
+
 /** A plain text table: header row, then rows; columns padded (colour-safe) and fitted to 120
  * columns. `keep`: columns that are not shortened (the last one wraps instead). */
-export function table(header: string[], rows: string[][], keep: number[] = []): string {
+export function table(header: string[], rows: string[][], keep: number[] = [], options: TableOptions = {}): string {
   const n = header.length
   const widths = header.map((h, i) => Math.max(visible(h), ...rows.map((r) => visible(r[i] ?? ''))))
   const gaps = 2 * (n - 1)
   const total = () => widths.reduce((a, b) => a + b, 0) + gaps
   if (!fullWidth && total() > WIDTH) {
-    // The last column wraps: it takes what the others leave, if that is 24 columns or more.
+    // The last column wraps: it takes what the others leave, if that is 24 columns or more (or as
+    // many as its longest word, up to 60, so that it wraps between words, never inside one).
     // Otherwise the others shrink, widest first, down to their header or 8 (the first column,
     // what the row is about, keeps up to 32; `keep` columns keep everything).
-    const lastMin = Math.min(widths[n - 1], 24)
+    const longestWord = Math.max(0, ...rows.flatMap((r) => plain(r[n - 1] ?? '').split(/\s+/).map((w) => [...w].length)))
+    const lastMin = options.spill ? visible(header[n - 1]) : Math.min(widths[n - 1], Math.max(24, Math.min(longestWord, 60)))
     const others = () => widths.slice(0, -1).reduce((a, b) => a + b, 0) + gaps
     const floor = header.map((h, i) => (i === 0 ? Math.min(widths[i], 32) : Math.min(widths[i], Math.max(visible(h), 8))))
     const minimum = floor.map((f, i) => (keep.includes(i) ? widths[i] : f))
@@ -150,15 +204,20 @@ export function table(header: string[], rows: string[][], keep: number[] = []): 
     }
     shrink(lastMin, minimum)
     // Kept columns too wide for that: the last column narrows to 12, then they shorten as well.
-    const lastFloor = Math.min(widths[n - 1], 12)
+    const lastFloor = options.spill ? lastMin : Math.min(widths[n - 1], 12)
     shrink(lastFloor, floor)
     widths[n - 1] = Math.max(lastFloor, WIDTH - others())
   }
   const pad = (c: string, w: number) => c + ' '.repeat(Math.max(0, w - visible(c)))
   const render = (cells: string[], bold = false): string[] => {
     const fitted = cells.map((c, i) => (fullWidth || i === n - 1 ? c : visible(c) > widths[i] ? shorten(c, widths[i]) : c))
-    const last = fullWidth || visible(fitted[n - 1] ?? '') <= widths[n - 1] ? [fitted[n - 1] ?? ''] : wrap(fitted[n - 1] ?? '', widths[n - 1])
+    const fits = fullWidth || visible(fitted[n - 1] ?? '') <= widths[n - 1]
     const first = fitted.slice(0, n - 1).map((c, i) => pad(bold ? chalk.bold(c) : c, widths[i]))
+    if (!fits && options.spill) {
+      const own = wrap(fitted[n - 1] ?? '', WIDTH - SPILL_INDENT).map((line) => ' '.repeat(SPILL_INDENT) + line)
+      return [[...first, ''].join('  ').trimEnd(), ...own]
+    }
+    const last = fits ? [fitted[n - 1] ?? ''] : wrap(fitted[n - 1] ?? '', widths[n - 1])
     const blank = widths.slice(0, n - 1).map((w) => ' '.repeat(w))
     return last.map((tail, k) => [...(k === 0 ? first : blank), bold ? chalk.bold(tail) : tail].join('  ').trimEnd())
   }

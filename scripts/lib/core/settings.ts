@@ -3,13 +3,15 @@ import { isAbsolute, join, relative, resolve } from 'node:path'
 import { UserError } from './errors.js'
 import { APP_KEYS, type AppKey, type Environment, isAppKey } from './names.js'
 import { isObject, kindOf } from './shape.js'
+import { receiverProblem } from '../events/url.js'
 
 // The one settings file of the toolkit, infra/fly/settings.json: the Fly organisation and region,
 // where the applications live (the build context, the pnpm workspace, each app's source and
 // package, the Prisma schema and migrations), the applications' own test command, and the kind of
 // database each environment uses. Paths are relative: `root` to the toolkit's folder, the rest to
 // the workspace. Keys left out take the strategy document's layout (apps/api, apps/api/prisma).
-// FLY_ORG overrides the organisation and DB_KIND the database kind, for one run.
+// FLY_ORG overrides the organisation and DB_KIND the database kind, for one run. `notify.url` is
+// where the toolkit's notifications go (NOTIFY_URL overrides it).
 
 export const SETTINGS_FILE = 'infra/fly/settings.json'
 
@@ -40,6 +42,8 @@ export interface Settings {
   database: Record<Environment, DatabaseKind>
   flypg: { vmSize: string; volumeSizeGb: number; clusterSize: number }
   mpg: { region: string; plan: string; volumeSizeGb: number }
+  /** The notification receiver (README, "Hooks and notifications"); NOTIFY_URL overrides it. */
+  notify: { url?: string }
 }
 
 const DEFAULT_APPS: Record<AppKey, AppSettings> = {
@@ -54,13 +58,14 @@ const typeOf = (value: unknown) => (typeof value === 'string' ? `the string ${JS
 
 /** The settings' keys, for the typo check: a key the toolkit does not read is an error, not ignored. */
 const KEYS = {
-  top: ['org', 'region', 'root', 'workspace', 'apps', 'prisma', 'test', 'database', 'flypg', 'postgres', 'mpg'],
+  top: ['org', 'region', 'root', 'workspace', 'apps', 'prisma', 'test', 'database', 'flypg', 'postgres', 'mpg', 'notify'],
   app: ['source', 'package', 'probeVia'],
   probeVia: ['app', 'path'],
   prisma: ['schema', 'migrations'],
   database: ['staging', 'production'],
   flypg: ['vmSize', 'volumeSizeGb', 'clusterSize'],
   mpg: ['region', 'plan', 'volumeSizeGb'],
+  notify: ['url'],
 }
 
 /** Reads the settings' values, collecting every problem (one line each, naming the setting's path). */
@@ -101,6 +106,18 @@ class Reader {
       return fallback
     }
     return value
+  }
+  /** notify.url: a receiver URL as NOTIFY_URL takes it; the problem never shows its path or query. */
+  receiver(raw: Raw): string | undefined {
+    const value = raw.url
+    if (value === undefined) return undefined
+    if (typeof value !== 'string') {
+      this.problem('notify.url', `must be the receiver's https:// URL, not ${typeOf(value)}`)
+      return undefined
+    }
+    const problem = receiverProblem(value, 'notify.url')
+    if (problem) this.problems.push(`${SETTINGS_FILE}: ${problem}`)
+    return problem ? undefined : value
   }
   kind(raw: Raw, env: Environment): DatabaseKind {
     const value = raw[env]
@@ -165,6 +182,7 @@ export function loadSettings(toolkit = process.cwd()): Settings {
   const flypgWhere = raw.flypg === undefined && raw.postgres !== undefined ? 'postgres' : 'flypg'
   const flypg = r.object(raw[flypgWhere], flypgWhere, KEYS.flypg)
   const mpg = r.object(raw.mpg, 'mpg', KEYS.mpg)
+  const notify = r.object(raw.notify, 'notify', KEYS.notify)
   if (raw.org !== undefined) r.text(raw, 'org', '')
   const settings: Settings = {
     org: process.env.FLY_ORG || (typeof raw.org === 'string' ? raw.org : ''),
@@ -182,12 +200,31 @@ export function loadSettings(toolkit = process.cwd()): Settings {
     database: { staging: 'flypg', production: 'flypg' },
     flypg: { vmSize: r.text(flypg, 'vmSize', 'shared-cpu-1x', `${flypgWhere}.vmSize`), volumeSizeGb: r.count(flypg, 'volumeSizeGb', 10, `${flypgWhere}.volumeSizeGb`), clusterSize: r.count(flypg, 'clusterSize', 1, `${flypgWhere}.clusterSize`) },
     mpg: { region: r.text(mpg, 'region', 'fra', 'mpg.region'), plan: r.text(mpg, 'plan', 'basic', 'mpg.plan'), volumeSizeGb: r.count(mpg, 'volumeSizeGb', 10, 'mpg.volumeSizeGb') },
+    notify: { url: r.receiver(notify) },
   }
   if (r.problems.length) throw new UserError(r.problems)
   settings.database = { staging: kind('staging'), production: kind('production') }
   if (!settings.org) throw new UserError(`no Fly organisation: set "org" in ${SETTINGS_FILE} or FLY_ORG`)
   cached = settings
   return cached
+}
+
+/** notify.url of the settings file alone, checked as loadSettings checks it: the targets that do not
+ * otherwise read the settings (a rollback in an incident) must not fail on an unrelated setting.
+ * Undefined when the file or the key is missing. */
+export function notifyUrlSetting(toolkit = process.cwd()): string | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(join(toolkit, SETTINGS_FILE), 'utf8'))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new UserError(`cannot read ${SETTINGS_FILE}: ${(error as Error).message.split('\n')[0]}`)
+  }
+  if (!isObject(parsed)) throw new UserError(`${SETTINGS_FILE} must hold a JSON object`)
+  const r = new Reader()
+  const url = r.receiver(r.object(parsed.notify, 'notify', KEYS.notify))
+  if (r.problems.length) throw new UserError(r.problems)
+  return url
 }
 
 /** A folder of the settings that must exist, or a one-line error naming the setting to fix. */

@@ -202,3 +202,49 @@ export async function imageMigrations(db: Database, image: string): Promise<Carr
   const [row] = await db.query<{ migrations: CarriedMigration[] }>('SELECT migrations FROM microbima_deploy.image_migrations WHERE image = $1', [image])
   return row?.migrations
 }
+
+// Beside the ledger's spool, the notifications' one: events a receiver never got (a timeout, a 5xx,
+// a refusal), kept on this machine until `make notify-retry` delivers them. It holds the events
+// only (already masked), never the receiver's URL or the signing secret: those are read again when
+// they are sent, so a rotated secret signs the retry.
+
+export const NOTIFICATION_SPOOL = join('.deploy-state', 'pending-notifications.jsonl')
+
+export interface SpooledNotification {
+  /** The event as it was to be sent (JSON body, before formatting). */
+  event: Record<string, unknown>
+  /** Why it was not delivered, and where it was to go (scheme://host/… only). */
+  why: string
+  to: string
+  spooledAt: string
+}
+
+export function spoolNotifications(entries: SpooledNotification[]): void {
+  if (!entries.length) return
+  mkdirSync('.deploy-state', { recursive: true, mode: 0o700 })
+  // One append per call: two runs spooling at once never interleave inside a line. (The events
+  // and reasons were masked when they were made.)
+  appendFileSync(NOTIFICATION_SPOOL, entries.map((entry) => JSON.stringify(entry) + '\n').join(''), { mode: 0o600 })
+}
+
+/** Takes the whole spool (a second run started now finds none); undefined when nothing waits. */
+export function takeNotificationSpool(): SpooledNotification[] | undefined {
+  if (!existsSync(NOTIFICATION_SPOOL)) return undefined
+  const taken = `${NOTIFICATION_SPOOL}.${process.pid}`
+  try {
+    renameSync(NOTIFICATION_SPOOL, taken)
+  } catch {
+    return undefined
+  }
+  const entries: SpooledNotification[] = []
+  for (const line of readFileSync(taken, 'utf8').split('\n').filter(Boolean)) {
+    try {
+      entries.push(JSON.parse(line) as SpooledNotification)
+    } catch {
+      // a line cut short (a full disk): kept aside, never lost silently
+      appendFileSync(`${NOTIFICATION_SPOOL}.unreadable`, `${line}\n`, { mode: 0o600 })
+    }
+  }
+  rmSync(taken)
+  return entries
+}
