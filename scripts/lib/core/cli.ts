@@ -4,7 +4,7 @@ import { CommandError, EXIT, OperationError, Refusal, UserError, isKnownError, s
 import { createExec, killAllChildren, stopStarting, type Exec } from './exec.js'
 import { Fly, resolveFlyBin } from '../fly/flyctl.js'
 import { flag, knobProblems } from './knobs.js'
-import { WIDTH, createLogger, fit, log, plain, showFullValues, type Logger } from './log.js'
+import { WIDTH, createLogger, log, plain, showFullValues, wrapLine, type Logger } from './log.js'
 import { APP_KEYS, ENVIRONMENTS, type AppKey, type Environment, databaseAppName, flyAppName, isAppKey, parseEnvironment } from './names.js'
 import { envDirOf, registerKnownSecrets } from '../secrets/env-files.js'
 import { mask, protect } from '../secrets/mask.js'
@@ -109,11 +109,12 @@ export function report(error: unknown, logger: Logger = log): number {
     logger.error(`refused: ${shown(error.message)}`)
     for (const detail of error.details) logger.error(`  ${shown(detail)}`)
   } else if (error instanceof CommandError) {
-    // Fitted to a terminal's 120 columns: the command and flyctl's lines as they begin and end.
+    // Wrapped, never cut: the command continues with a backslash (a paste runs it whole), flyctl's
+    // lines wrap under their start.
     logger.error(`command failed (${error.reason}):`)
-    logger.error(`  $ ${fit(error.command, WIDTH - 4)}`)
+    for (const line of continued(`$ ${error.command}`, WIDTH - 2)) logger.error(`  ${line}`)
     const stderr = plain(error.stderr).trim()
-    if (stderr) logger.info(stderr.split('\n').slice(-15).map((line) => `  ${fit(line, WIDTH - 2)}`).join('\n'))
+    if (stderr) logger.info(stderr.split('\n').slice(-15).flatMap((line) => wrapLine(line, WIDTH - 2, 2).map((part) => `  ${part}`)).join('\n'))
     if (error.next) logger.error(`next: ${error.next}`, true)
   } else if (error instanceof OperationError) {
     logger.error(`failed: ${shown(error.message)}`, true)
@@ -123,6 +124,20 @@ export function report(error: unknown, logger: Logger = log): number {
     return EXIT.failed
   }
   return isKnownError(error) ? error.exitCode : EXIT.failed
+}
+
+/** A command in lines of at most `width` columns, broken between words with ` \` (a shell reads
+ * them back as one command); a word longer than a line stays whole. */
+export function continued(command: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of command.split(' ')) {
+    if (line && [...line].length + 1 + [...word].length + 2 > width) {
+      lines.push(`${line} \\`)
+      line = `    ${word}`
+    } else line = line ? `${line} ${word}` : word
+  }
+  return [...lines, line]
 }
 
 export function parseCommandLine(definition: ScriptDefinition, argv: string[], env: NodeJS.ProcessEnv = process.env) {

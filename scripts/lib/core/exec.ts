@@ -84,7 +84,9 @@ const WATCHDOG = [
   // The watcher sleeps in a job it can kill when told to stop, so no `sleep` outlives the command.
   // Once the parent is gone it signals the whole group ($$: this sh leads it), so a FLY_BIN wrapper
   // that does not exec its flyctl loses both; it ignores that TERM itself to send the KILL after.
-  '( trap \'kill "$nap" 2>/dev/null; exit 0\' TERM; nap=; while kill -0 "$parent" 2>/dev/null; do sleep 1 & nap=$!; wait "$nap"; done; trap "" TERM; kill -TERM -$$ 2>/dev/null; sleep 5; kill -KILL -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
+  // After the TERM it waits for the command to end (up to 5 s, checking every 0.1 s), so it never
+  // lingers after the command is gone, then sends the KILL only if the command is still there.
+  '( trap \'kill "$nap" 2>/dev/null; exit 0\' TERM; nap=; while kill -0 "$parent" 2>/dev/null; do sleep 1 & nap=$!; wait "$nap"; done; trap "" TERM; kill -TERM -$$ 2>/dev/null; n=0; while kill -0 "$child" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done; kill -KILL -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
   'watcher=$!',
   'wait "$child"; status=$?',
   'kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null',
@@ -145,6 +147,13 @@ export async function killAllChildren(signal: NodeJS.Signals = 'SIGTERM'): Promi
   await Promise.all([...running].map((child) => stopChild(child, signal)))
 }
 
+/** Where printed commands say they run when the toolkit is not at its repository's root (a
+ * monorepo's tools/deploy): set once the settings are read. */
+let displayDir: string | undefined
+export function showCommandsFrom(dir: string | undefined): void {
+  displayDir = dir
+}
+
 /** One argument as a person would type it: bare when safe, else in single quotes, else in double
  * quotes when nothing in it is special there (`sh -c 'cd /app'`), else zx's $'…' form. */
 export function shellQuote(arg: string): string {
@@ -189,7 +198,12 @@ function lines(stream: NodeJS.ReadableStream, each: (line: string) => void): voi
 }
 
 export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
-  const shown = (spec: CommandSpec) => `${spec.showCwd ? `cd ${shellQuote(spec.showCwd)} && ` : ''}${displayCommand(spec.argv)}`
+  // A command that runs elsewhere is shown in a subshell, so a paste does not move the shell; in
+  // the monorepo layout every command says where it runs (the operator may stand anywhere).
+  const shown = (spec: CommandSpec) => {
+    const where = spec.showCwd ?? displayDir
+    return where ? `(cd ${shellQuote(where)} && ${displayCommand(spec.argv)})` : displayCommand(spec.argv)
+  }
 
   const spawn = (spec: CommandSpec): ProcessPromise => {
     if (stopping && (spec.write || !stopping.writesOnly)) throw new CommandError(mask(shown(spec)), null, '', `was not started: ${stopping.reason}`)
@@ -282,7 +296,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
       const command = shown(spec)
       if (spec.write && dryRun) {
         const printed = spec.dryRunAs ?? (spec.input === undefined ? command : heredoc(command, spec.inputPreview ?? ''))
-        log.result(mask(spec.together ? `( ${printed} ) &` : printed))
+        log.result(mask(spec.together ? `${printed.startsWith('(') ? printed : `(${printed})`} &` : printed))
         return { stdout: '', stderr: '', status: 0, durationMs: 0, skipped: true }
       }
       if (verbose) log.info(mask(`${spec.write ? '!' : '$'} ${command}`))

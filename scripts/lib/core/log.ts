@@ -7,7 +7,13 @@ import { mask } from '../secrets/mask.js'
 // through the masker. Tables fit 120 columns (a terminal, a CI log) unless VERBOSE=1 or JSON=1
 // asked for full values.
 
-export const WIDTH = 120
+/** The columns tables and wrapped text fit in: the terminal's width on a terminal; piped (CI logs,
+ * files), COLUMNS when it is set, and never more than 120. */
+export const WIDTH = (() => {
+  if (process.stdout.isTTY && process.stdout.columns) return Math.max(60, process.stdout.columns)
+  const columns = Number(process.env.COLUMNS)
+  return Number.isInteger(columns) && columns >= 60 ? Math.min(columns, 120) : 120
+})()
 
 export interface Logger {
   step(message: string): void
@@ -40,7 +46,8 @@ export function createLogger(prefix = ''): Logger {
     warn: (m) => write(process.stderr, chalk.yellow('! ') + m, 2),
     error: (m, wrap) => write(process.stderr, chalk.red(m), wrap ? 2 : 0),
     result: (t) => write(process.stdout, t),
-    detail: (line) => write(process.stderr, chalk.dim(`    │ ${plain(line).slice(0, WIDTH - 6)}`)),
+    // A child's line under the step, wrapped (never cut) under the bar.
+    detail: (line) => write(process.stderr, wrap(plain(line), WIDTH - 6).map((part) => chalk.dim(`    │ ${part}`)).join('\n')),
     child: (p) => createLogger(prefix + chalk.dim(`[${p}] `)),
   }
 }

@@ -63,7 +63,7 @@ export function board(log: Logger, keys: string[], label: (key: string) => strin
     const s = state.get(key)!
     s.said = performance.now()
     const suffix = s.suffix || (s.since < s.said - 1000 ? `(${formatDuration(s.said - s.since)} so far)` : '')
-    log.info(fit(line(key, `${s.text}${suffix ? chalk.dim(` ${suffix}`) : ''}`)))
+    log.info(line(key, `${s.text}${suffix ? chalk.dim(` ${suffix}`) : ''}`))
   }
   const timer = setInterval(() => {
     for (const key of keys) if (performance.now() - state.get(key)!.said >= HEARTBEAT_MS) say(key)

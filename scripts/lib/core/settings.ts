@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { UserError } from './errors.js'
+import { showCommandsFrom } from './exec.js'
 import { APP_KEYS, type AppKey, type Environment, isAppKey } from './names.js'
 import { isObject, kindOf } from './shape.js'
 import { receiverProblem } from '../events/url.js'
@@ -205,6 +206,8 @@ export function loadSettings(toolkit = process.cwd()): Settings {
   if (r.problems.length) throw new UserError(r.problems)
   settings.database = { staging: kind('staging'), production: kind('production') }
   if (!settings.org) throw new UserError(`no Fly organisation: set "org" in ${SETTINGS_FILE} or FLY_ORG`)
+  // Vendored in a monorepo (tools/deploy): printed commands say where they run.
+  showCommandsFrom(settings.toolkitFromRoot === '.' ? undefined : toolkit)
   cached = settings
   return cached
 }
