@@ -9,8 +9,8 @@ MAKEFLAGS += --no-print-directory
 
 # Variables reach the scripts through the environment (MB_*), never pasted into a recipe, so no
 # value can run as a shell command (APP='x;rm -rf ~' is just a wrong app name). YES, IMAGE,
-# VERSION, PLAN and PLAN_OUT count only on the make command line: a YES or IMAGE left in the
-# shell's environment never confirms production or picks a rollback target. Values are taken
+# VERSION, PLAN, PLAN_OUT and CMD count only on the make command line: a YES or IMAGE left in the
+# shell's environment never confirms production or picks a rollback target, nor a CMD a command. Values are taken
 # unexpanded ($(value …)): REASON='$(shell cmd)' is text, not make code that runs cmd.
 # A variable given but empty (PLAN=, ENV_DIR=) is passed on empty, and the scripts refuse it: it
 # never means "not given". One not given is not passed at all (MB_* unexported).
@@ -19,7 +19,7 @@ given = $(if $(filter undefined,$(origin $(1))),,1)
 on_command_line = $(if $(filter command line,$(origin $(1))),1)
 pass = $(if $(2),$(eval override export MB_$(1) := $$(value $(1))),$(eval unexport MB_$(1)))
 $(foreach v,APP ENV_DIR NAME REASON,$(call pass,$(v),$(call given,$(v))))
-$(foreach v,IMAGE VERSION PLAN PLAN_OUT,$(call pass,$(v),$(call on_command_line,$(v))))
+$(foreach v,IMAGE VERSION PLAN PLAN_OUT CMD,$(call pass,$(v),$(call on_command_line,$(v))))
 override export MB_DRY_RUN := $(value DRY_RUN)
 override export MB_VERBOSE := $(value VERBOSE)
 override export MB_YES := $(call cli,YES)
@@ -135,6 +135,30 @@ health-staging: $(BUILT) ## the fleet, Fly checks and the health probe of the th
 .PHONY: health-prod
 health-prod: $(BUILT) ## the fleet, Fly checks and the health probe of the three production apps
 	$(RUN) dist/health.mjs production
+
+.PHONY: status-staging
+status-staging: $(BUILT) ## the staging fleet now: machines, states, checks, images, verdicts (WATCH=1 refreshes)
+	$(RUN) dist/status.mjs staging
+
+.PHONY: status-prod
+status-prod: $(BUILT) ## the production fleet now: machines, states, checks, images, verdicts (WATCH=1 refreshes)
+	$(RUN) dist/status.mjs production
+
+.PHONY: releases-staging
+releases-staging: $(BUILT) ## staging releases per app: version, status, image label, commit, who, when (LIMIT=)
+	$(RUN) dist/releases.mjs staging
+
+.PHONY: releases-prod
+releases-prod: $(BUILT) ## production releases per app: version, status, image label, commit, who, when (LIMIT=)
+	$(RUN) dist/releases.mjs production
+
+.PHONY: console-staging
+console-staging: $(BUILT) ## a shell on a started machine of staging app APP= (CMD= runs one command through sh -c)
+	$(RUN) dist/console.mjs staging
+
+.PHONY: console-prod
+console-prod: $(BUILT) ## a shell on a started machine of production app APP= (CMD= one command; asks first, YES=1)
+	$(RUN) dist/console.mjs production
 
 .PHONY: logs-staging
 logs-staging: $(BUILT) ## recent logs of the staging apps, bounded in time (FOLLOW=1 streams)

@@ -970,6 +970,37 @@ test('flyctl.md §6, fly-platform.md §2.4, §9, pins §3i (internal/command/ssh
   await sb.close()
 })
 
+test('flyctl.md §6, flyctl-facts 10 (internal/command/ssh/console.go runConsole allocPTY, selectMachine --select; ssh/io.go attach RequestPty modes ECHO 0, sess.Shell): no -C is a PTY login shell on stdin, output merged with CRLF, its status the last; -s never chooses without a terminal', async () => {
+  const app = 'conf-shell'
+  const sb = await sandboxWith([app])
+  assert.is((await deploy(sb, appProject({ app, env: { GREETING: 'jambo' } }), app)).code, 0)
+  const [a, b] = sortedIds(sb, app)
+  const ip = (id: string) => machinesOf(sb, app).find((m) => m.id === id)!.privateIp
+  const prompt = `root@${a}:~# `
+
+  // A login shell: a prompt, each line of stdin run (input not echoed: ECHO 0), stdout and stderr
+  // merged by the PTY with \r\n; at the end of input it logs out with the last command's status.
+  const shell = await sb.fly(['ssh', 'console', '--app', app, '--machine', a], 'echo hi\nprintenv GREETING\nnope\n')
+  assert.equal([shell.code, shell.stdout, shell.stderr], [1, `${prompt}hi\r\n${prompt}jambo\r\n${prompt}sh: 1: nope: not found\r\n${prompt}logout\r\n`, `Connecting to ${ip(a)}...\nError: ssh shell: Process exited with status 127\n`])
+  const exited = await sb.fly(['ssh', 'console', '--app', app, '--machine', a], 'false\nexit\necho never\n')
+  assert.equal([exited.code, exited.stdout, exited.stderr], [1, `${prompt}${prompt}logout\r\n`, `Connecting to ${ip(a)}...\nError: ssh shell: Process exited with status 1\n`])
+  const clean = await sb.fly(['ssh', 'console', '--app', app, '--machine', a, '--quiet'], '')
+  assert.equal([clean.code, clean.stdout, clean.stderr], [0, `${prompt}logout\r\n`, ''])
+  // --pty gives -C the same terminal: one merged stream with \r\n.
+  const pty = await sb.fly(['ssh', 'console', '--app', app, '--machine', a, '--pty', '--command', "sh -c 'echo out && nope'"])
+  assert.equal([pty.code, pty.stdout, pty.stderr], [1, 'out\r\nsh: 1: nope: not found\r\n', `Connecting to ${ip(a)}...\nError: ssh shell: Process exited with status 127\n`])
+
+  // -s prompts when there is a choice, which fails without a terminal, before any connection.
+  const select = await sb.fly(['ssh', 'console', '--app', app, '-s', '--command', 'echo hi'])
+  assert.equal([select.code, select.stdout, select.stderr], [1, '', 'Error: selecting VM: prompt: non interactive\n'])
+  const both = await sb.fly(['ssh', 'console', '--app', app, '--machine', a, '-s', '--command', 'echo hi'])
+  assert.equal([both.code, both.stderr], [1, "Error: --machine can't be used with -s/--select\n"])
+  setState(sb, app, b, 'stopped')
+  const only = await sb.fly(['ssh', 'console', '--app', app, '-s', '--command', 'echo hi'])
+  assert.equal([only.code, only.stdout, only.stderr], [0, `Only one machine available, selecting ${a} in region jnb\nhi\n`, `Connecting to ${ip(a)}...\n`])
+  await sb.close()
+})
+
 // ---- unmanaged Postgres -------------------------------------------------------------------------
 
 const NOTICE = "\nUnmanaged Fly Postgres is not supported by Fly.io Support and users are responsible for operations, management, and disaster recovery. If you'd like a managed, supported solution, try 'fly mpg' (Managed Postgres).\nPlease visit https://fly.io/docs/mpg/overview/ for more information about Managed Postgres.\n\n"

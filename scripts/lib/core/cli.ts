@@ -55,6 +55,9 @@ export interface Context {
   readonly aborted: { reason?: string }
   /** Throws when the run was told to stop. */
   checkpoint(): void
+  /** For a run whose normal end is Ctrl-C (a watch): the first SIGINT calls fn and the body
+   * returns as usual (exit 0) instead of being stopped; a second one stops it. */
+  endOnInterrupt(fn: () => void): void
 }
 
 const COMMON: Record<string, OptionKind> = {
@@ -67,7 +70,7 @@ const COMMON: Record<string, OptionKind> = {
 }
 
 /** Make variables as the Makefile exports them (see its header). */
-const FROM_MAKE: Record<string, string> = { app: 'MB_APP', 'dry-run': 'MB_DRY_RUN', yes: 'MB_YES', verbose: 'MB_VERBOSE', 'env-dir': 'MB_ENV_DIR', image: 'MB_IMAGE', version: 'MB_VERSION', name: 'MB_NAME', reason: 'MB_REASON', plan: 'MB_PLAN', 'plan-out': 'MB_PLAN_OUT' }
+const FROM_MAKE: Record<string, string> = { app: 'MB_APP', 'dry-run': 'MB_DRY_RUN', yes: 'MB_YES', verbose: 'MB_VERBOSE', 'env-dir': 'MB_ENV_DIR', image: 'MB_IMAGE', version: 'MB_VERSION', name: 'MB_NAME', reason: 'MB_REASON', plan: 'MB_PLAN', 'plan-out': 'MB_PLAN_OUT', cmd: 'MB_CMD' }
 
 /** What a string variable given empty should have held. */
 const EMPTY_HINT: Record<string, string> = {
@@ -79,6 +82,7 @@ const EMPTY_HINT: Record<string, string> = {
   reason: 'the reason, in one line',
   plan: 'the plan.json that DRY_RUN=1 PLAN_OUT= wrote, or leave it out',
   'plan-out': 'the file to write the plan to, or leave it out',
+  cmd: 'the command to run on the machine, or leave it out for an interactive shell',
 }
 
 const cleanups: Array<(end: RunEnd) => Promise<void> | void> = []
@@ -189,7 +193,7 @@ const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP:
 const CLEANUP_LIMIT_MS = 20_000
 
 /** The make targets' names (printed in every hint): part of the toolkit's own vocabulary. */
-const TARGETS = ['create-apps', 'set-secrets', 'deploy', 'migrate', 'migrate-status', 'health', 'logs', 'rollback', 'rollback-migration', 'restore', 'migration', 'studio', 'lock', 'lock-status', 'unlock', 'history', 'diff', 'notify-retry'].flatMap((t) => [t, `${t}-staging`, `${t}-prod`])
+const TARGETS = ['create-apps', 'set-secrets', 'deploy', 'migrate', 'migrate-status', 'health', 'logs', 'rollback', 'rollback-migration', 'restore', 'restore-drill', 'migration', 'studio', 'lock', 'lock-status', 'unlock', 'history', 'diff', 'notify-retry', 'console', 'releases', 'status', 'sandbox', 'sandbox-stop', 'check'].flatMap((t) => [t, `${t}-staging`, `${t}-prod`])
 
 export async function main(definition: ScriptDefinition, body: (ctx: Context) => Promise<number | void>): Promise<void> {
   let exitCode: number = EXIT.ok
@@ -197,7 +201,14 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
   const aborted: { reason?: string } = {}
   let signalled: NodeJS.Signals | undefined
   let signalledAt = 0
+  let endOnInterrupt: (() => void) | undefined
   const onSignal = (signal: NodeJS.Signals) => {
+    if (signal === 'SIGINT' && endOnInterrupt && !signalled) {
+      const end = endOnInterrupt
+      endOnInterrupt = undefined
+      end()
+      return
+    }
     // make passes a SIGTERM on to its children, so `kill <make's group>` delivers it twice at once:
     // that is one request to stop, not the operator insisting.
     if (signalled === signal && performance.now() - signalledAt < 1000) return
@@ -265,6 +276,7 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
       checkpoint() {
         if (aborted.reason) throw new OperationError(`stopped: ${aborted.reason}`)
       },
+      endOnInterrupt: (fn) => (endOnInterrupt = fn),
     }
     if (dryRun) log.info(chalk.yellow('dry run: reads run, writes are printed and not made'))
     exitCode = (await body(ctx)) ?? EXIT.ok

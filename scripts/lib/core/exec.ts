@@ -51,6 +51,12 @@ export interface CommandSpec {
   /** What a dry run prints instead of the command: an equivalent a person can paste (a secrets
    * import that reads the env file itself rather than a here-document of masked values). */
   dryRunAs?: string
+  /** Hands the operator's terminal to the child (flyctl ssh console without --command): its
+   * standard input and output are the toolkit's own, and it runs in the toolkit's process group,
+   * so the terminal's Ctrl-C, job control and window size reach it as they would reach flyctl run
+   * by hand. Its stderr is still read, each line copied (masked), for flyctl's error lines. Not
+   * with `input`, `onLine`, `onOutput`, `stream` or `passthrough`. */
+  interactive?: boolean
 }
 
 export interface CommandResult {
@@ -91,6 +97,15 @@ const WATCHDOG = [
   'wait "$child"; status=$?',
   'kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null',
   'exit $status',
+].join('\n')
+
+// The watchdog of an interactive child: the child is exec'd in place (same pid, the terminal's
+// foreground process group, default signal dispositions), and a background watcher stops it
+// when the toolkit's process is gone. The watcher also ends once the child has (kill -0 $$).
+const FOREGROUND_WATCHDOG = [
+  'parent=$1; shift',
+  '( trap \'kill "$nap" 2>/dev/null; exit 0\' TERM; nap=; while kill -0 "$parent" 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1 & nap=$!; wait "$nap"; done; kill -0 $$ 2>/dev/null || exit 0; kill -TERM $$ 2>/dev/null; sleep 5; kill -0 $$ 2>/dev/null && kill -KILL $$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
+  'exec "$@"',
 ].join('\n')
 
 const running = new Set<ProcessPromise>()
@@ -207,24 +222,27 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
 
   const spawn = (spec: CommandSpec): ProcessPromise => {
     if (stopping && (spec.write || !stopping.writesOnly)) throw new CommandError(mask(shown(spec)), null, '', `was not started: ${stopping.reason}`)
+    const interactive = Boolean(spec.interactive)
     const child = $({
       quiet: true,
       nothrow: true,
       prefix: '',
       postfix: '',
-      // Its own process group, so stopping it also stops whatever it started (see stopChild).
-      detached: true,
-      // No inherited terminal: flyctl must never wait on (or read) the operator's stdin.
-      ...(spec.input !== undefined ? { input: spec.input } : { stdio: ['ignore', 'pipe', 'pipe'] as const }),
+      // Its own process group, so stopping it also stops whatever it started (see stopChild);
+      // an interactive child stays in the terminal's foreground group instead.
+      detached: !interactive,
+      // No inherited terminal, except for the one interactive command: flyctl must never wait on
+      // (or read) the operator's stdin.
+      ...(interactive ? { stdio: ['inherit', 'inherit', 'pipe'] as const } : spec.input !== undefined ? { input: spec.input } : { stdio: ['ignore', 'pipe', 'pipe'] as const }),
       timeout: spec.timeoutMs,
       cwd: spec.cwd,
       env: spec.bareEnv ? { ...spec.env } : { ...process.env, ...spec.env },
-    })`sh -c ${WATCHDOG} watchdog ${String(process.pid)} ${spec.argv}`
+    })`sh -c ${interactive ? FOREGROUND_WATCHDOG : WATCHDOG} watchdog ${String(process.pid)} ${spec.argv}`
     if (spec.passthrough) {
       // Whole lines, so a secret split across two chunks is still seen (and masked) whole.
       lines(child.stdout, (line) => process.stdout.write(`${mask(line)}\n`))
-      lines(child.stderr, (line) => process.stderr.write(`${mask(line)}\n`))
     }
+    if (spec.passthrough || interactive) lines(child.stderr, (line) => process.stderr.write(`${mask(line)}\n`))
     running.add(child)
     child.finally(() => running.delete(child)).catch(() => undefined)
     if (spec.onLine) lines(child.stdout, spec.onLine)

@@ -25,6 +25,8 @@ const NUMERIC: Numeric[] = [
   { name: 'LOCK_TTL', fallback: 120, unit: 'seconds' },
   { name: 'LOGS_TIMEOUT', fallback: 20, unit: 'seconds' },
   { name: 'LOGS_LINES', fallback: 30, unit: 'count', max: 10_000 },
+  // make releases-<env>: releases shown per app (flyctl returns the last 25 at most).
+  { name: 'LIMIT', fallback: 10, unit: 'count', max: 10_000 },
   { name: 'FLY_READ_TIMEOUT', fallback: 60, unit: 'seconds' },
   { name: 'FLY_DEPLOY_TIMEOUT', fallback: 1800, unit: 'seconds' },
   { name: 'FLY_SSH_TIMEOUT', fallback: 900, unit: 'seconds' },
@@ -39,7 +41,7 @@ const NUMERIC: Numeric[] = [
   { name: 'HOOK_TIMEOUT', fallback: 300, unit: 'seconds' },
 ]
 
-const FLAGS = ['BUILD', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'ALLOW_DIRTY', 'DB', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
+const FLAGS = ['BUILD', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'WATCH', 'ALLOW_DIRTY', 'DB', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
 const TRUE = ['1', 'true', 'yes', 'on']
 const FALSE = ['', '0', 'false', 'no', 'off']
 

@@ -28,6 +28,8 @@ export interface FlyMachine {
   region: string
   config?: { image?: string; metadata?: Record<string, string>; services?: FlyService[]; standbys?: string[]; env?: Record<string, string> }
   checks?: FlyCheck[]
+  created_at?: string
+  updated_at?: string
 }
 
 export interface FlyStatus {

@@ -83,6 +83,12 @@ export async function runCommand(ctx: ExecContext, words: string[], cwd = '/'): 
   if (words[0] === 'npx' && words[1] === 'prisma') return prisma(ctx, cwd, words.slice(2))
   if (words[0] === 'prisma' || words[0] === './node_modules/.bin/prisma') return prisma(ctx, cwd, words.slice(1))
   if (words[0] === 'true') return { status: 0, stdout: '', stderr: '' }
+  if (words[0] === 'false') return { status: 1, stdout: '', stderr: '' }
+  // coreutils printenv NAME…: each value set, on its own line; exit 1 when one is not set.
+  if (words[0] === 'printenv' && words.length > 1) {
+    const values = words.slice(1).map((name) => ctx.env[name])
+    return { status: values.every((v) => v !== undefined) ? 0 : 1, stdout: values.filter((v) => v !== undefined).map((v) => `${v}\n`).join(''), stderr: '' }
+  }
   if (words[0] === 'echo') return { status: 0, stdout: `${words.slice(1).join(' ')}\n`, stderr: '' }
   // coreutils sleep (every image has it): a long-running remote command for session tests.
   if (words[0] === 'sleep' && /^\d+(\.\d+)?$/.test(words[1] ?? '')) {
@@ -92,8 +98,15 @@ export async function runCommand(ctx: ExecContext, words: string[], cwd = '/'): 
   return notFound(words[0])
 }
 
-/** The few shell scripts the simulator understands: commands joined by `&&`, `cd` included. */
-async function runScript(ctx: ExecContext, script: string, cwd: string): Promise<StandinResult> {
+/** A line of the simulated login shell (ssh console without -C): run as `sh -c` would, with the
+ * working directory it leaves behind for the next line; `exit [N]` ends the shell. */
+export async function runShellLine(ctx: ExecContext, line: string, cwd: string): Promise<StandinResult & { cwd: string; exit?: boolean }> {
+  return runScript(ctx, line, cwd)
+}
+
+/** The few shell scripts the simulator understands: commands joined by `&&`, `cd` and `exit [N]`
+ * included. */
+async function runScript(ctx: ExecContext, script: string, cwd: string): Promise<StandinResult & { cwd: string; exit?: boolean }> {
   let dir = cwd
   let stdout = ''
   let stderr = ''
@@ -101,19 +114,22 @@ async function runScript(ctx: ExecContext, script: string, cwd: string): Promise
     if (ctx.signal?.aborted) return { status: KILLED, stdout, stderr }
     const words = shellWords(part)
     if (words[0] === 'cd') {
-      const target = posix.resolve(dir, words[1] ?? '/')
-      if (ctx.image && !existsSync(join(ctx.image.fsDir, target))) return { status: 2, stdout, stderr: `${stderr}sh: 1: cd: can't cd to ${words[1]}\n` }
+      const target = posix.resolve(dir, words[1] ?? '/root')
+      if (ctx.image && !existsSync(join(ctx.image.fsDir, target))) return { status: 2, stdout, stderr: `${stderr}sh: 1: cd: can't cd to ${words[1]}\n`, cwd: dir }
       dir = target
       continue
     }
-    if (/[|;><`$]/.test(part)) return { status: 2, stdout, stderr: `${stderr}sh: 1: the simulated shell does not support: ${part}\n` }
+    if (words[0] === 'exit' && (words.length === 1 || (words.length === 2 && /^\d+$/.test(words[1])))) {
+      return { status: words[1] === undefined ? 0 : Number(words[1]) % 256, stdout, stderr, cwd: dir, exit: true }
+    }
+    if (/[|;><`$]/.test(part)) return { status: 2, stdout, stderr: `${stderr}sh: 1: the simulated shell does not support: ${part}\n`, cwd: dir }
     const result = await runCommand(ctx, words, dir)
     stdout += result.stdout
     stderr += result.stderr
     if (result.status !== 0) {
       const status = result.status === 127 ? 127 : result.status
-      return { status, stdout, stderr: result.status === 127 ? `${stderr.replace(/exec: "([^"]*)": executable file not found in \$PATH\n$/, 'sh: 1: $1: not found\n')}` : stderr }
+      return { status, stdout, stderr: result.status === 127 ? `${stderr.replace(/exec: "([^"]*)": executable file not found in \$PATH\n$/, 'sh: 1: $1: not found\n')}` : stderr, cwd: dir }
     }
   }
-  return { status: 0, stdout, stderr }
+  return { status: 0, stdout, stderr, cwd: dir }
 }
