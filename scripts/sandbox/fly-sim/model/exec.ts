@@ -111,7 +111,7 @@ async function runScript(ctx: ExecContext, script: string, cwd: string): Promise
   let stdout = ''
   let stderr = ''
   for (const part of script.split('&&').map((p) => p.trim())) {
-    if (ctx.signal?.aborted) return { status: KILLED, stdout, stderr }
+    if (ctx.signal?.aborted) return { status: KILLED, stdout, stderr, cwd: dir }
     const words = shellWords(part)
     if (words[0] === 'cd') {
       const target = posix.resolve(dir, words[1] ?? '/root')
