@@ -43,7 +43,7 @@ await main(
     resolveFlyBin() // FLY_BIN's problems are usage (exit 2), found before the confirmation
     const [key] = ctx.apps
     const app = flyAppName(ctx.env, key)
-    await confirmProduction(ctx, `a console on ${app}`)
+    await confirmProduction(ctx, `console-prod APP=${key}`)
 
     const status = await ctx.fly().apps.status(app)
     const choice = pickConsoleMachine(status, { deploy: `make deploy-${shortName(ctx.env)} APP=${key}` })

@@ -7,7 +7,7 @@ import type { TreeState } from '../safety/git.js'
 
 const LABEL = /^git-([0-9a-f]{12})(-dirty-\d{8}t\d{6}z)?$/
 
-export function imageLabel(tree: TreeState, now = new Date()): string {
+export function buildLabel(tree: TreeState, now = new Date()): string {
   const commit = tree.commit?.slice(0, 12) ?? '000000000000'
   if (tree.commit && !tree.dirty.length) return `git-${commit}`
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase()
