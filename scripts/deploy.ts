@@ -46,8 +46,8 @@ interface AppOutcome {
   mixedNow?: FlyStatus
   result: 'deployed' | 'failed' | 'rolled back' | 'not deployed' | 'dry run' | 'unchanged' | 'unhealthy'
   detail: string
-  /** Staged secrets and fly.toml changes the deploy applied (read before it). */
-  drift?: Drift
+  /** What the deploy applies besides the image (read before any deploy of the run). */
+  drift?: Promise<Drift | undefined>
 }
 
 interface Plan {
@@ -309,6 +309,10 @@ async function pipeline(ctx: Context, settings: Settings, db: Database, steps: S
   if (!syncs) await steps.run('secrets sync', async () => {
     for (const o of outcomes) await fly.secrets.sync(o.app)
   }, { detail: () => 'latest secrets version of each app', write: true })
+  // What each deploy applies besides the image, for a rollback whose old image fails too: read now,
+  // beside the syncs and the backup (an app's deploy changes no other app's secrets or config).
+  // An app that runs nothing yet has nothing to roll back to.
+  for (const o of outcomes) if (!ctx.dryRun && o.status?.Machines?.length && !alreadyRuns(ctx, o, options.image ?? options.sources.get(o.key))) o.drift = readDrift(ctx, o.key)
 
   if (ctx.apps.includes('internal-api')) {
     const api = flyAppName(ctx.env, 'internal-api')
@@ -374,20 +378,24 @@ async function pipeline(ctx: Context, settings: Settings, db: Database, steps: S
   if (applied.length) steps.note('migrations applied', 'ok', applied.join(', '))
 }
 
+/** Promoting an image every machine already runs would only restart them: a second run changes nothing. */
+function alreadyRuns(ctx: Context, outcome: AppOutcome, source: string | undefined): boolean {
+  const machines = outcome.status?.Machines ?? []
+  return Boolean(source && machines.length && machines.every((m) => m.config?.image === source) && judgeFleet(outcome.status!, readFlyToml(flyConfigPath(ctx.env, outcome.key))).problems.length === 0)
+}
+
 async function deployOne(ctx: Context, settings: Settings, db: Database, steps: Steps, outcome: AppOutcome, source: string | undefined): Promise<void> {
   const fly = ctx.fly()
   const log: Logger = ctx.log
-  const machines = outcome.status?.Machines ?? []
-  // Promoting an image every machine already runs would only restart them: a second run changes nothing.
-  if (source && machines.length && machines.every((m) => m.config?.image === source) && judgeFleet(outcome.status!, readFlyToml(flyConfigPath(ctx.env, outcome.key))).problems.length === 0) {
+  if (alreadyRuns(ctx, outcome, source)) {
     Object.assign(outcome, { result: 'unchanged', after: source, detail: 'already runs this image' })
     steps.note(`deploy ${outcome.app}`, 'skipped', `already runs ${shortRef(source, outcome.app)}`)
     return
   }
   const started = performance.now()
   const local = outcome.key === 'internal-api' && !source ? listLocalMigrations() : undefined
-  // What this deploy applies besides the image, for the rollback to blame if the old image fails too.
-  if (!ctx.dryRun) outcome.drift = await readDrift(ctx, outcome.key)
+  // Read before the first deploy of the run; it must be in before this one changes anything.
+  await outcome.drift
   try {
     outcome.after = await steps.run(
       `deploy ${outcome.app}`,
@@ -477,6 +485,8 @@ async function rollBack(ctx: Context, db: Database, steps: Steps, outcome: AppOu
     return undefined
   }
   const started = performance.now()
+  /** What this deploy changed besides the image, when the old image fails too (undefined: nothing known). */
+  const blame = async () => driftCause(ctx, await outcome.drift)
   /** The fleet as it is after a failed rollback: one image, or how many machines run which. */
   const showFleet = async () => {
     const after = await ctx.fly().apps.status(app).catch(() => undefined)
@@ -486,10 +496,13 @@ async function rollBack(ctx: Context, db: Database, steps: Steps, outcome: AppOu
     outcome.detail += `; machines now: ${imageCounts(after)}`
   }
   try {
-    const result = await steps.run(`rollback ${app}`, () => rollBackFleet(ctx, outcome.key, target, now), { detail: (r) => `${r.before} → ${r.after}${r.health.healthy ? '' : ` (${driftCause(outcome.drift) ?? 'STILL UNHEALTHY'})`}`, result: (r) => (r.health.healthy ? 'rolled back' : 'unhealthy') })
+    const result = await steps.run(`rollback ${app}`, async () => {
+      const rolled = await rollBackFleet(ctx, outcome.key, target, now)
+      return { ...rolled, cause: rolled.health.healthy ? undefined : ((await blame()) ?? `STILL UNHEALTHY (${rolled.health.fleet.problems.join('; ') || rolled.health.http})`) }
+    }, { detail: (r) => `${r.before} → ${r.after}${r.cause ? ` (${r.cause})` : ''}`, result: (r) => (r.health.healthy ? 'rolled back' : 'unhealthy') })
     outcome.result = result.health.healthy ? 'rolled back' : 'unhealthy'
     outcome.after = target
-    const cause = result.health.healthy ? undefined : (driftCause(outcome.drift) ?? `STILL UNHEALTHY (${result.health.fleet.problems.join('; ') || result.health.http})`)
+    const cause = result.cause
     outcome.detail += `; was ${result.before}; now ${result.after}${cause ? `, ${cause}` : ', healthy'}${result.health.fleet.warnings.map((w) => `; warning: ${w.text}`).join('')}`
     for (const line of warningLines(result.health)) ctx.log.warn(line)
     if (outcome.key === 'internal-api') {
@@ -508,7 +521,7 @@ async function rollBack(ctx: Context, db: Database, steps: Steps, outcome: AppOu
     if (crash && step) step.detail = reason
     // Only an old image that started and failed again points at what the deploy changed besides it.
     const ran = crash || (error instanceof CommandError && /waiting for health checks|waiting for machine's state/.test(error.stderr))
-    const cause = ran ? driftCause(outcome.drift) : undefined
+    const cause = ran ? await blame() : undefined
     outcome.detail += `; automatic rollback FAILED: ${reason}${cause ? `; ${cause}` : ''}`
     await record(ctx, db, { operation: 'rollback', app, imageAfter: target, result: 'failed', durationMs: performance.now() - started, detail: `${occasion}: ${reason}` })
     await showFleet()

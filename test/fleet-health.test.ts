@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { describeCrash, smokeFailure } from '../scripts/lib/fleet/crash.ts'
-import { driftCause } from '../scripts/lib/fleet/drift.ts'
+import { blameText } from '../scripts/lib/fleet/drift.ts'
 import { judgeFleet, lastCrash } from '../scripts/lib/fleet/health.ts'
 import type { FlyMachine, FlyMachineEvent, FlyStatus } from '../scripts/lib/fly/types.ts'
 import type { FlyToml } from '../scripts/lib/fly/flytoml.ts'
@@ -84,8 +84,8 @@ test('flyctl\'s smoke-check failure (flyctl-facts 4) is read as a crash with its
 })
 
 test('a rollback that fails too is blamed on what the deploy applied besides the image, when anything', () => {
-  assert.is(driftCause({ staged: [], configChanged: false, configPath: 'infra/fly/a/fly.toml' }), undefined)
-  assert.is(driftCause({ staged: ['A', 'B'], configChanged: true, configPath: 'infra/fly/a/fly.toml' }), 'the old image fails too: the cause is likely the secrets staged since the last release (A, B) or the change to infra/fly/a/fly.toml since the last release (flyctl config show differs from it), not the image')
+  assert.is(blameText([], false, 'infra/fly/a/fly.toml'), undefined)
+  assert.is(blameText(['A', 'B'], true, 'infra/fly/a/fly.toml'), 'the old image fails too: the cause is likely the secrets staged since the last release (A, B) or the change to infra/fly/a/fly.toml since the last release (flyctl config show differs from it), not the image')
 })
 
 test.run()

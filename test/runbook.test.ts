@@ -74,8 +74,6 @@ const build = (key: string) => {
 const status = (app: string) => ['status', '--app', app, '--json']
 const secretsList = (app: string) => ['secrets', 'list', '--app', app, '--json']
 const ipsList = (app: string) => ['ips', 'list', '--app', app, '--json']
-/** Read before each app's deploy (not in a dry run): what it applies besides the image, for a rollback that fails too. */
-const drift = (app: string, toml: string) => [secretsList(app), ['config', 'show', '--app', app], ['config', 'show', '--local', '--config', toml, '--app', app]]
 const ssh = (app: string) => ['ssh', 'console', '--app', app, '--command', MIGRATE]
 const proxy = (db: string) => ['proxy', PORT, '--app', db]
 const PG_CREATE = (name: string) => ['postgres', 'create', '--name', name, '--region', 'jnb', '--org', 'microbima', '--initial-cluster-size', '1', '--vm-size', 'shared-cpu-1x', '--volume-size', '10']
@@ -448,16 +446,13 @@ test('deploy-staging: dry run reads and prints; then secrets sync, the Flycast c
     // The reads, and meanwhile the secrets syncs, one after the other; each app's before its deploy.
     threads(
       [proxy(STG_DB)], ...STAGING.map((app) => [status(app)]), [ipsList(STAGING[0])], STAGING.map((app) => ['secrets', 'sync', '--app', app]),
-      ...drift(STAGING[0], config('staging', 'internal-api')).map((read) => [read]),
       [['deploy', '--config', config('staging', 'internal-api'), '--app', STAGING[0], '--remote-only', ...build('internal-api')]],
     ),
     // Every machine on the new image; the private API probed through the gateway (not deployed
     // yet), whose status is read at the same time.
     together(status(STAGING[0]), status(STAGING[1])),
-    together(...drift(STAGING[1], config('staging', 'public-api'))),
     ['deploy', '--config', config('staging', 'public-api'), '--app', STAGING[1], '--remote-only', ...build('public-api')],
     status(STAGING[1]),
-    together(...drift(STAGING[2], config('staging', 'web-admin'))),
     ['deploy', '--config', config('staging', 'web-admin'), '--app', STAGING[2], '--remote-only', ...build('web-admin')],
     status(STAGING[2]),
     // No ssh: the internal API's release command applied every migration (read back from the database).
@@ -525,14 +520,11 @@ test('deploy-prod: the gate reads staging; dry run prints; then secrets sync, a 
     // (each flyctl writes back the whole minvers map it read at start).
     threads(
       PRODUCTION.map((app) => ['secrets', 'sync', '--app', app]),
-      ...drift(PRODUCTION[0], config('prod', 'internal-api')).map((read) => [read]),
       [['volumes', 'list', '--app', PRD_DB, '--json'], snapshots, ['volumes', 'snapshots', 'create', volume, '--app', PRD_DB], snapshots, ['deploy', '--app', PRODUCTION[0], '--config', config('prod', 'internal-api'), '--image', staged[0]]],
     ),
     together(status(PRODUCTION[0]), status(PRODUCTION[1])),
-    together(...drift(PRODUCTION[1], config('prod', 'public-api'))),
     ['deploy', '--app', PRODUCTION[1], '--config', config('prod', 'public-api'), '--image', staged[1]],
     status(PRODUCTION[1]),
-    together(...drift(PRODUCTION[2], config('prod', 'web-admin'))),
     ['deploy', '--app', PRODUCTION[2], '--config', config('prod', 'web-admin'), '--image', staged[2]],
     status(PRODUCTION[2]),
   ])
