@@ -17,7 +17,9 @@ import type { FlyIp, FlyStatus } from './lib/fly/types.js'
 import { readFlyToml } from './lib/fly/flytoml.js'
 import { imageGateFindings } from './lib/database/gate.js'
 import { checkTree } from './lib/safety/git.js'
-import { checkOnce, describe, evidence, judgeFleet, runningImage, waitHealthy, type AppHealth } from './lib/fleet/health.js'
+import { checkOnce, describe, evidence, judgeFleet, runningImage, waitHealthy, warningLines, type AppHealth } from './lib/fleet/health.js'
+import { describeCrash, smokeFailure } from './lib/fleet/crash.js'
+import { driftCause, readDrift, type Drift } from './lib/fleet/drift.js'
 import { imageMigrations, record, recordImageMigrations } from './lib/safety/ledger.js'
 import { withLock } from './lib/safety/lock.js'
 import { appendSummary, formatDuration, publishTable, shortRef, type Logger } from './lib/core/log.js'
@@ -26,12 +28,13 @@ import { APP_KEYS, type AppKey, buildConfigPath, imageRefProblem, isAppKey, flyA
 import { isPrivate, makePrivate } from './lib/fly/network.js'
 import { preflight } from './lib/safety/preflight.js'
 import { UnknownOutcome, runRemoteMigrate, snapshot, verifyMigrations } from './lib/database/remote-migrate.js'
-import { chooseRollbackTarget, imageCounts, rollBackFleet } from './lib/fleet/rollback.js'
+import { chooseRollbackTarget, compactCounts, imageCounts, rollBackFleet } from './lib/fleet/rollback.js'
 import { loadSettings, sampleWarning, type Settings } from './lib/core/settings.js'
 import { Steps, why } from './lib/core/steps.js'
 import { isObject } from './lib/core/shape.js'
 import { flyctlError, releaseCommandOutlived, releaseCommandTimedOut } from './lib/fly/errors.js'
 import { automaticRollback, startOperation } from './lib/events/operation.js'
+import { knob } from './lib/core/knobs.js'
 
 interface AppOutcome {
   key: AppKey
@@ -41,8 +44,12 @@ interface AppOutcome {
   /** The image every machine ran before (undefined when the fleet was mixed or empty). */
   before?: string
   after?: string
+  /** The fleet after a failed rollback, when its machines are not all on one image. */
+  mixedNow?: FlyStatus
   result: 'deployed' | 'failed' | 'rolled back' | 'not deployed' | 'dry run' | 'unchanged' | 'unhealthy'
   detail: string
+  /** What the deploy applies besides the image (read before any deploy of the run). */
+  drift?: Promise<Drift | undefined>
 }
 
 interface Plan {
@@ -140,7 +147,7 @@ await main(
       await withLock(ctx, pre.db, `deploy-${ctx.env}`, () => op.run(events, () => pipeline(ctx, settings!, pre.db, steps, outcomes, { image, sources, pending: pre.pending, local: local!, apiIps, syncing })))
     } finally {
       steps.publishSummary(`deploy ${ctx.env}`)
-      publishTable(ctx.log, `apps of ${ctx.env}`, ['app', 'result', 'image before', 'image now', 'detail'], outcomes.map((o) => [o.app, colour(o.result), shortRef(o.before ?? (o.status ? imageCounts(o.status) : undefined), o.app), shortRef(o.after, o.app), o.detail]))
+      publishTable(ctx.log, `apps of ${ctx.env}`, ['app', 'result', 'image before', 'image now', 'detail'], outcomes.map((o) => [o.app, colour(o.result), shortRef(o.before ?? (o.status ? imageCounts(o.status) : undefined), o.app), o.mixedNow ? compactCounts(o.mixedNow) : shortRef(o.after, o.app), o.detail]))
     }
   },
 )
@@ -314,6 +321,10 @@ async function pipeline(ctx: Context, settings: Settings, db: Database, steps: S
   if (!syncs) await steps.run('secrets sync', async () => {
     for (const o of outcomes) await fly.secrets.sync(o.app)
   }, { detail: () => 'latest secrets version of each app', write: true })
+  // What each deploy applies besides the image, for a rollback whose old image fails too: read now,
+  // beside the syncs and the backup (an app's deploy changes no other app's secrets or config).
+  // An app that runs nothing yet has nothing to roll back to.
+  for (const o of outcomes) if (!ctx.dryRun && o.status?.Machines?.length && !alreadyRuns(ctx, o, options.image ?? options.sources.get(o.key))) o.drift = readDrift(ctx, o.key)
 
   if (ctx.apps.includes('internal-api')) {
     const api = flyAppName(ctx.env, 'internal-api')
@@ -379,18 +390,25 @@ async function pipeline(ctx: Context, settings: Settings, db: Database, steps: S
   if (applied.length) steps.note('migrations applied', 'ok', applied.join(', '))
 }
 
+/** Promoting an image every machine already runs would only restart them: a second run changes nothing. */
+function alreadyRuns(ctx: Context, outcome: AppOutcome, source: string | undefined): boolean {
+  const machines = outcome.status?.Machines ?? []
+  return Boolean(source && machines.length && machines.every((m) => m.config?.image === source) && judgeFleet(outcome.status!, readFlyToml(flyConfigPath(ctx.env, outcome.key))).problems.length === 0)
+}
+
 async function deployOne(ctx: Context, settings: Settings, db: Database, steps: Steps, outcome: AppOutcome, source: string | undefined): Promise<void> {
   const fly = ctx.fly()
   const log: Logger = ctx.log
-  const machines = outcome.status?.Machines ?? []
-  // Promoting an image every machine already runs would only restart them: a second run changes nothing.
-  if (source && machines.length && machines.every((m) => m.config?.image === source) && judgeFleet(outcome.status!, readFlyToml(flyConfigPath(ctx.env, outcome.key))).problems.length === 0) {
+  if (alreadyRuns(ctx, outcome, source)) {
     Object.assign(outcome, { result: 'unchanged', after: source, detail: 'already runs this image' })
     steps.note(`deploy ${outcome.app}`, 'skipped', `already runs ${shortRef(source, outcome.app)}`)
     return
   }
   const started = performance.now()
+  const machines = outcome.status?.Machines ?? []
   const local = outcome.key === 'internal-api' && !source ? listLocalMigrations() : undefined
+  // Read before the first deploy of the run; it must be in before this one changes anything.
+  await outcome.drift
   try {
     outcome.after = await steps.run(
       `deploy ${outcome.app}`,
@@ -405,7 +423,8 @@ async function deployOne(ctx: Context, settings: Settings, db: Database, steps: 
     if (local && outcome.after) await recordImageMigrations(ctx, db, outcome.after, local.map((m) => ({ name: m.name, checksum: m.checksum })))
     const health = await steps.run(`health ${outcome.app}`, () => waitHealthy(ctx, outcome.key, outcome.after), { detail: describe, result: (h) => (h.healthy ? 'ok' : 'unhealthy') })
     if (!health.healthy) throw await unhealthy(ctx, outcome, health)
-    Object.assign(outcome, { result: 'deployed', detail: `${health.fleet.summary}, healthy after ${formatDuration(health.seconds * 1000)}` })
+    for (const line of warningLines(health)) ctx.log.warn(line)
+    Object.assign(outcome, { result: 'deployed', detail: `${health.fleet.summary}, healthy after ${formatDuration(health.seconds * 1000)}${health.fleet.warnings.map((w) => `; warning: ${w.text}`).join('')}` })
     await record(ctx, db, { operation: 'deploy', app: outcome.app, imageBefore: outcome.before, imageAfter: outcome.after, result: 'ok', durationMs: performance.now() - started, detail: health.fleet.summary })
   } catch (error) {
     // flyctl gave up waiting for the release command, which may go on (a migration holding Prisma's
@@ -425,11 +444,25 @@ async function deployOne(ctx: Context, settings: Settings, db: Database, steps: 
       const look = await checkOnce(ctx, outcome.key).catch(() => undefined)
       if (look) for (const line of await evidence(ctx, look)) ctx.log.detail(line)
     }
+    // A crash-looping image: flyctl's smoke checks named the machine and gave its last log lines.
+    const crash = error instanceof CommandError ? smokeFailure(error.stderr) : undefined
+    if (crash) {
+      ctx.log.error(`${outcome.app}: ${describeCrash(crash)}`)
+      for (const line of crash.lines.slice(-knob('LOGS_LINES'))) ctx.log.detail(`log: ${line}`)
+      if (crash.noLogs) ctx.log.detail(`log: none shown: ${crash.noLogs}; read them with flyctl logs --app ${outcome.app} --machine ${crash.machine} --no-tail`)
+      const step = [...steps.records].reverse().find((r) => r.name === `deploy ${outcome.app}`)
+      if (step) step.detail = describeCrash(crash)
+    }
     outcome.result = 'failed'
-    outcome.detail = explain(error, source)
+    outcome.detail = crash ? describeCrash(crash) : explain(error, source)
     await record(ctx, db, { operation: 'deploy', app: outcome.app, imageBefore: outcome.before, imageAfter: outcome.after, result: 'failed', durationMs: performance.now() - started, detail: outcome.detail })
     if (!ctx.dryRun && ctx.flags['no-rollback']) log.warn(`automatic rollback is off (--no-rollback): roll back with make rollback-${shortName(ctx.env)} APP=${outcome.key}`)
-    else if (!ctx.dryRun) await rollBack(ctx, db, steps, outcome, 'automatic, after the failed deploy')
+    else if (!ctx.dryRun) {
+      const deployFailure = outcome.detail
+      const failed = await rollBack(ctx, db, steps, outcome, 'automatic, after the failed deploy')
+      // The last word is the rollback's when it failed too: the app is not back where it was.
+      if (failed) throw new OperationError(`${outcome.app}: the deploy failed, and its automatic rollback failed too`, [`deploy: ${deployFailure}`, `machines now: ${outcome.mixedNow ? imageCounts(outcome.mixedNow) : `all on ${shortRef(outcome.after, outcome.app)}`}`, `rollback: ${failed}`])
+    }
     throw error
   }
 }
@@ -457,40 +490,67 @@ async function priorImage(ctx: Context, outcome: AppOutcome): Promise<string | u
 }
 
 /** Puts every machine that runs another image than before back on it, and says what runs now
- * and what stayed changed (a migration the release command applied stays applied). */
-async function rollBack(ctx: Context, db: Database, steps: Steps, outcome: AppOutcome, why: string): Promise<void> {
+ * and what stayed changed (a migration the release command applied stays applied). Returns why,
+ * when a rollback ran and did not leave the app healthy on its earlier image. */
+async function rollBack(ctx: Context, db: Database, steps: Steps, outcome: AppOutcome, occasion: string): Promise<string | undefined> {
   const app = outcome.app
   const now = await ctx.fly().apps.status(app).catch(() => undefined)
   const target = await priorImage(ctx, outcome).catch(() => undefined)
   if (!now) {
     outcome.detail += '; could not read the fleet to roll it back'
-    return
+    return undefined
   }
   const changed = (now.Machines ?? []).filter((m) => m.config?.image !== target)
   if (!target) {
     outcome.detail += `; no earlier image to roll back to (${imageCounts(now)})`
     ctx.log.warn(`${app} had no earlier image: nothing to roll back to`)
-    return
+    return undefined
   }
   if (!changed.length) {
     outcome.detail += `; every machine still runs ${shortRef(target, app)}: nothing to roll back`
-    return
+    return undefined
   }
   const started = performance.now()
+  /** What this deploy changed besides the image, when the old image fails too (undefined: nothing known). */
+  const blame = async () => driftCause(ctx, await outcome.drift)
+  /** The fleet as it is after a failed rollback: one image, or how many machines run which. */
+  const showFleet = async () => {
+    const after = await ctx.fly().apps.status(app).catch(() => undefined)
+    if (!after) return
+    outcome.after = runningImage(after)
+    outcome.mixedNow = outcome.after ? undefined : after
+    outcome.detail += `; machines now: ${imageCounts(after)}`
+  }
   try {
-    const result = await steps.run(`rollback ${app}`, () => automaticRollback(outcome.key, target, why, () => rollBackFleet(ctx, outcome.key, target, now), (r) => r.health.healthy), { detail: (r) => `${r.before} → ${r.after}${r.health.healthy ? '' : ' (STILL UNHEALTHY)'}`, result: (r) => (r.health.healthy ? 'rolled back' : 'unhealthy') })
+    const result = await steps.run(`rollback ${app}`, () => automaticRollback(outcome.key, target, occasion, async () => {
+      const rolled = await rollBackFleet(ctx, outcome.key, target, now)
+      return { ...rolled, cause: rolled.health.healthy ? undefined : ((await blame()) ?? `STILL UNHEALTHY (${rolled.health.fleet.problems.join('; ') || rolled.health.http})`) }
+    }, (r) => r.health.healthy), { detail: (r) => `${r.before} → ${r.after}${r.cause ? ` (${r.cause})` : ''}`, result: (r) => (r.health.healthy ? 'rolled back' : 'unhealthy') })
     outcome.result = result.health.healthy ? 'rolled back' : 'unhealthy'
     outcome.after = target
-    outcome.detail += `; was ${result.before}; now ${result.after}${result.health.healthy ? ', healthy' : `, STILL UNHEALTHY (${result.health.fleet.problems.join('; ') || result.health.http})`}`
+    const cause = result.cause
+    outcome.detail += `; was ${result.before}; now ${result.after}${cause ? `, ${cause}` : ', healthy'}${result.health.fleet.warnings.map((w) => `; warning: ${w.text}`).join('')}`
+    for (const line of warningLines(result.health)) ctx.log.warn(line)
     if (outcome.key === 'internal-api') {
       const applied = (await snapshot(db).catch(() => undefined))?.statuses.filter((s) => s.state === 'applied').map((s) => s.name) ?? []
       const carried = await imageMigrations(db, target).catch(() => undefined)
       const stayed = carried ? applied.filter((name) => !carried.some((m) => m.name === name)) : []
       if (stayed.length) outcome.detail += `; migration${stayed.length > 1 ? 's' : ''} ${stayed.join(', ')} stayed applied (make rollback-migration-${shortName(ctx.env)} NAME=… undoes one)`
     }
-    await record(ctx, db, { operation: 'rollback', app, imageBefore: runningImage(now) ?? imageCounts(now), imageAfter: target, result: result.health.healthy ? 'rolled back' : 'failed', durationMs: performance.now() - started, detail: `${why}; ${result.before} → ${result.after}` })
+    await record(ctx, db, { operation: 'rollback', app, imageBefore: runningImage(now) ?? imageCounts(now), imageAfter: target, result: result.health.healthy ? 'rolled back' : 'failed', durationMs: performance.now() - started, detail: `${occasion}; ${result.before} → ${result.after}${cause ? `; ${cause}` : ''}` })
+    // rollBackFleet saw every machine on the target: what runs is known.
+    return cause ? `every machine runs ${shortRef(target, app)} again, but ${cause}` : undefined
   } catch (error) {
-    outcome.detail += `; automatic rollback FAILED: ${(error as Error).message.split('\n')[0]}`
-    await record(ctx, db, { operation: 'rollback', app, imageAfter: target, result: 'failed', durationMs: performance.now() - started, detail: `${why}: ${(error as Error).message.split('\n')[0]}` })
+    const crash = error instanceof CommandError ? smokeFailure(error.stderr) : undefined
+    const reason = crash ? describeCrash(crash) : why(error)
+    const step = [...steps.records].reverse().find((r) => r.name === `rollback ${app}`)
+    if (crash && step) step.detail = reason
+    // Only an old image that started and failed again points at what the deploy changed besides it.
+    const ran = crash || (error instanceof CommandError && /waiting for health checks|waiting for machine's state/.test(error.stderr))
+    const cause = ran ? await blame() : undefined
+    outcome.detail += `; automatic rollback FAILED: ${reason}${cause ? `; ${cause}` : ''}`
+    await record(ctx, db, { operation: 'rollback', app, imageAfter: target, result: 'failed', durationMs: performance.now() - started, detail: `${occasion}: ${reason}` })
+    await showFleet()
+    return `to ${shortRef(target, app)}: ${reason}${cause ? `; ${cause}` : ''}`
   }
 }

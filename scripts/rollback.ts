@@ -10,7 +10,7 @@ import { confirmProduction } from './lib/safety/confirm.js'
 import { connect, type Database } from './lib/database/db.js'
 import { OperationError, UserError } from './lib/core/errors.js'
 import type { FlyRelease, FlyStatus } from './lib/fly/types.js'
-import { runningImage } from './lib/fleet/health.js'
+import { runningImage, warningLines } from './lib/fleet/health.js'
 import { flushSpool, imageMigrations, readLedger, record } from './lib/safety/ledger.js'
 import { withLock } from './lib/safety/lock.js'
 import { formatWhen, publishTable, shortRef, table } from './lib/core/log.js'
@@ -117,7 +117,8 @@ await main(
           if (ctx.dryRun) continue
           plan.now = result.after
           plan.result = result.health.healthy ? 'rolled back, healthy' : 'rolled back, UNHEALTHY'
-          plan.detail = `was ${result.before}${await stayedChanged(ctx, db, plan)}`
+          plan.detail = `was ${result.before}${await stayedChanged(ctx, db, plan)}${result.health.fleet.warnings.map((w) => `; warning: ${w.text}`).join('')}`
+          for (const line of warningLines(result.health)) ctx.log.warn(line)
           await record(ctx, db, { operation: 'rollback', app: plan.app, imageBefore: plan.current ?? imageCounts(plan.status), imageAfter: plan.target.ImageRef, result: result.health.healthy ? 'ok' : 'failed', durationMs: performance.now() - started, detail: `to v${plan.target.Version}${db ? '' : ' (recorded late: the database was unreachable)'}` })
           if (!result.health.healthy) throw new OperationError(`${plan.app} is unhealthy after the rollback to v${plan.target.Version}`, [...result.health.fleet.problems, result.health.http])
           ctx.log.ok(`${plan.app}: every machine runs v${plan.target.Version} (${shortRef(plan.target.ImageRef, plan.app)}) and is healthy`)

@@ -101,11 +101,13 @@ test('health judges the fleet as Fly does: 2 machines with 1 auto-stopped is hea
   assert.ok(machines.some((m) => m.state === 'stopped'), 'a deploy does not start stopped machines')
   assert.not.ok(argvs(s.sandbox.writes()).some((a) => a.includes('--skip-release-command')), 'no rollback')
   assert.match(deploy.stdout.replace(/\s+/g, ' '), new RegExp(`${app} deployed …:deployment-\\w{4}…\\w{4} …:deployment-\\w{4}…\\w{4} 2 machines: 1 started, 1 auto-stopped`), deploy.stdout)
-  // Fewer running machines than min_machines_running is not healthy.
+  // Fewer running machines than min_machines_running is a warning naming the machine to start, not
+  // a failure (corrected in the third round: Fly never guarantees them); the probe wakes one.
   s.sandbox.update((state) => state.apps[app].machines.forEach((m) => (m.state = 'stopped')))
   const down = await runScript('health', ['staging', '--app', 'web-admin'], { env: { ...s.env, HEALTH_TIMEOUT: '0' } })
-  assert.is(down.code, 1, down.output)
-  assert.match(down.stdout.replace(/\s+/g, ' '), 'fewer than min_machines_running = 1', down.output)
+  assert.is(down.code, 0, down.output)
+  assert.match(down.stderr.replace(/\s+/g, ' '), new RegExp(`${app}: 0 of 2 machines in jnb started, fewer than min_machines_running = 1; fix: flyctl machine start \\w{14} --app ${app}`), down.output)
+  assert.match(down.stdout.replace(/\s+/g, ' '), `${app} healthy 2 machines: 0 started, 2 auto-stopped`)
   await s.sandbox.close()
 })
 

@@ -394,6 +394,102 @@ test('fly-platform.md §3.2, pins §3a (updateEntriesGroup: pool WithCancelOnErr
   await sb.close()
 })
 
+// ---- crashes: restart policies, machine events, smoke checks -----------------------------------
+
+const CRASH_LINES = ['Error: DATABASE_URL is not set', '    at main (/app/dist/main.js:3:9)']
+const smokeError = (id: string, logs: string) =>
+  `Error: smoke checks for ${id} failed: the app appears to be crashing\nSmoke checks for ${id} failed: the app appears to be crashing\nCheck its logs: here's the last lines below, or run 'fly logs -i ${id}':\n${logs}\n\n`
+/** A machine's events from status --json, once flyd has given up on it (polled, with a deadline). */
+async function stoppedMachine(sb: Sandbox, app: string, id: string) {
+  for (const deadline = Date.now() + 5000; ; ) {
+    const m = (await statusJson(sb, app)).Machines.find((x: { id: string }) => x.id === id)
+    if (m.state !== 'started' || Date.now() > deadline) return m
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+test('flyctl-facts 4, 5, 13, flyctl.md §4.3 (leasable_machine.go WaitForSmokeChecksToPass, isConstantlyRestarting; machines_deploymachinesapp.go waitForMachine, doSmokeChecks, smokeChecksError; cli.go printError; fly-go machine_types.go MachineEvent): a crash-looping image fails the smoke checks within 10 s, with its log lines; the default policy gives up after 10 restarts and leaves the machine stopped', async () => {
+  const app = 'conf-crash'
+  const sb = await sandboxWith([app])
+  const dir = appProject({ app })
+  assert.is((await deploy(sb, dir, app, ['--image-label', 'v1'])).code, 0)
+  const [a, b] = sortedIds(sb, app)
+  sb.fault({ command: 'deploy', kind: 'crash', detail: CRASH_LINES.join('\n'), times: 1 })
+  const started = Date.now()
+  // A wait timeout of an hour (3.6 s here): the smoke checks must fail long before it.
+  const out = await deploy(sb, dir, app, ['--image-label', 'v2', '--wait-timeout', '60m'])
+  assert.is(out.code, 1, out.output)
+  assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`)
+  const at = '[1/2]'
+  assert.is(out.stdout, lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, `> ${at} Updating ${a} [app]`, `> ${at} Updating ${a} [app]`, `> ${at} Waiting for ${a} [app] to have state: started`, `> ${at} Machine ${a} [app] has state: started`, `> ${at} Checking that ${a} [app] is up and running`, `✖ ${at} Machine ${a} [app] update failed: smoke checks for ${a} failed: the app appears to be crashing`, ''))
+  // Polled at 0, 0.5, 1.5 and 3.5 s: by then it exited 3 times (restart_count 2, restarting).
+  assert.ok(out.stderr.endsWith(smokeError(a, `${CRASH_LINES.join('\n')}\n`.repeat(3))), out.stderr)
+  const [release] = JSON.parse((await sb.fly(['releases', '--app', app, '--json'])).stdout)
+  assert.equal([release.Status, release.ImageRef], ['failed', `registry.fly.io/${app}:v2`])
+
+  // flyd keeps restarting it, 10 times (the platform default without [[restart]]), then stops it.
+  const crashed = await stoppedMachine(sb, app, a)
+  assert.equal([crashed.state, crashed.config.image, crashed.config.restart], ['stopped', `registry.fly.io/${app}:v2`, undefined])
+  const exits = crashed.events.filter((e: { type: string }) => e.type === 'exit')
+  const [last, before] = exits
+  assert.equal(last.request, { exit_event: { exit_code: 1, guest_exit_code: 1, guest_signal: -1, signal: -1, exited_at: new Date(last.timestamp).toISOString() }, restart_count: 10 })
+  assert.equal([before.request.exit_event.restarting, before.request.restart_count], [true, 9])
+  assert.equal(keys(last), ['request', 'source', 'status', 'timestamp', 'type'])
+  assert.equal([last.source, crashed.events[1].type, crashed.events[1].source], ['flyd', 'start', 'flyd'])
+  const times = crashed.events.map((e: { timestamp: number }) => e.timestamp)
+  assert.equal(times, [...times].sort((x: number, y: number) => y - x), 'newest first')
+  // The other machine was never touched: v1, started, passing.
+  const other = (await statusJson(sb, app)).Machines.find((m: { id: string }) => m.id === b)
+  assert.equal([other.state, other.config.image, other.checks[0].status], ['started', `registry.fly.io/${app}:v1`, 'passing'])
+  // The next deploy finds it stopped: updated with skip_launch and never started or checked.
+  const next = await deploy(sb, dir, app, ['--image-label', 'v3'])
+  assert.is(next.code, 0, next.output)
+  assert.ok(next.stdout.includes(`✔ [1/2] Machine ${a} [app] update succeeded`), next.stdout)
+  assert.equal(machinesOf(sb, app).find((m) => m.id === a)!.state, 'stopped')
+  await sb.close()
+})
+
+test('flyctl-facts 4 (machines_deploymachinesapp.go spawnMachineInGroup, doSmokeChecks with a 401 from GetAppLogs): on a first deploy smoke checks run before the started wait and stop everything; a deploy token cannot read the logs', async () => {
+  const app = 'conf-crash-first'
+  const sb = await sandboxWith([app])
+  sb.fault({ command: 'deploy', kind: 'crash', exitCode: 3, times: 1 })
+  sb.fault({ command: 'logs', app, kind: 'unauthorized', times: 1 })
+  const out = await deploy(sb, appProject({ app }), app, ['--image-label', 'v1'])
+  assert.is(out.code, 1, out.output)
+  const [id] = sortedIds(sb, app)
+  assert.is(machinesOf(sb, app).length, 1, 'the second machine is never created')
+  assert.ok(out.stdout.endsWith(lines(`> Machine ${id} [app] was created`, `✖ Failed: smoke checks for ${id} failed: the app appears to be crashing`, '')), out.stdout)
+  assert.ok(out.stderr.endsWith(`Warn: not authorized to retrieve app logs (this can happen when using deploy tokens), so we can't show you what failed. Use \`fly logs -i ${id}\` or open the monitoring dashboard to see them: https://fly.io/apps/${app}/monitoring?region=&instance=${id}\n${smokeError(id, '<not authorized to retrieve logs>')}`), out.stderr)
+  const crashed = await stoppedMachine(sb, app, id)
+  assert.is(crashed.events.find((e: { type: string }) => e.type === 'exit').request.exit_event.exit_code, 3)
+  await sb.close()
+})
+
+test('flyctl-facts 5 (appconfig config.go Restart, machines.go updateMachineConfig, parseRestartPolicy, validation.go validateRestartPolicy; fly-go MachineRestart): [[restart]] becomes the machine\'s policy, `never` crashes once and stops (no smoke failure: the health wait times out), a deploy without [[restart]] wipes it', async () => {
+  const app = 'conf-restart'
+  const sb = await sandboxWith([app])
+  const withPolicy = (policy: string, more = '') => appProject({ app, extra: `[[restart]]\n  policy = "${policy}"\n${more}` })
+  const retries = await deploy(sb, withPolicy('on-failure', '  retries = 5\n  max_retries = 9\n'), app, ['--image-label', 'v1', '--ha=false'])
+  assert.is(retries.code, 0, retries.output)
+  assert.equal((await statusJson(sb, app)).Machines[0].config.restart, { policy: 'on-failure', max_retries: 5 })
+  const never = withPolicy('never')
+  sb.fault({ command: 'deploy', kind: 'crash', times: 1 })
+  const out = await deploy(sb, never, app, ['--image-label', 'v2'])
+  assert.is(out.code, 1, out.output)
+  const [id] = sortedIds(sb, app)
+  assert.ok(out.stderr.endsWith(`Error: ${healthTimeout(app, id)}\n`), out.stderr)
+  const crashed = await stoppedMachine(sb, app, id)
+  assert.equal(crashed.config.restart, { policy: 'no' })
+  assert.equal(crashed.events.filter((e: { type: string }) => e.type === 'exit')[0].request, { exit_event: { exit_code: 1, guest_exit_code: 1, guest_signal: -1, signal: -1, exited_at: new Date(crashed.events[0].timestamp).toISOString() } })
+  // No [[restart]]: Restart is nil, the earlier policy is gone.
+  assert.is((await deploy(sb, appProject({ app }), app, ['--image-label', 'v3'])).code, 0)
+  assert.is((await statusJson(sb, app)).Machines[0].config.restart, undefined)
+  const invalid = await deploy(sb, withPolicy('no'), app, ['--image-label', 'v4'])
+  assert.equal([invalid.code, invalid.stderr.split('\n').filter((l) => l.startsWith('Error')).join('\n')], [1, 'Error: App configuration is not valid'])
+  assert.ok(invalid.stdout.includes('invalid restart policy: no\n\n   ✘invalid app configuration\n'), invalid.stdout)
+  await sb.close()
+})
+
 // ---- auto-stop ----------------------------------------------------------------------------------
 
 test('fly-platform.md §2.1, §2.2 (Fly Proxy autostop/autostart docs; status/machines.go; fly-go machine_types.go MachineAutostop.MarshalJSON, Machine.Checks omitempty): idle machines stop down to min_machines_running; a request autostarts one', async () => {
@@ -424,6 +520,35 @@ test('fly-platform.md §2.1, §2.2 (Fly Proxy autostop/autostart docs; status/ma
   assert.is(multi.code, 0, multi.output)
   const [machine] = (await statusJson(sb, 'conf-autostop')).Machines
   assert.equal(machine.config.services.map((s: { autostop: unknown }) => s.autostop), [false, true, 'suspend'])
+  await sb.close()
+})
+
+// ---- config show --------------------------------------------------------------------------------
+
+test('flyctl-facts 1 (internal/command/config/show.go runShow; appconfig remote.go FromRemoteApp, serde.go WriteTo, prettyPrintJSONandYAML; config.go Config, service.go; fly-go Duration): the current release\'s definition as 2-space JSON in struct order, --local through the same serialiser, the never-deployed error', async () => {
+  const app = 'conf-config'
+  const sb = await sandboxWith([app, 'conf-config-none'])
+  const dir = appProject({ app, release: "sh -c 'cd /app && npx prisma migrate deploy'", env: { PORT: '3000' }, extra: '[[vm]]\n  size = "shared-cpu-1x"\n  memory = "256mb"\n' })
+  writeFileSync(join(dir, 'fly.toml'), readFileSync(join(dir, 'fly.toml'), 'utf8').replace('[deploy]', '[deploy]\n  wait_timeout = "5m"'))
+  const none = await sb.fly(['config', 'show', '--app', 'conf-config-none'])
+  assert.equal([none.code, none.stdout, none.stderr], [1, '', 'Error: failed to grab app config from existing machines, error: could not create a fly.toml from any machines :-(\nNo machines configured for this app\n'])
+  assert.is((await deploy(sb, dir, app, ['--ha=false', '--skip-release-command'])).code, 0)
+  const shown = await sb.fly(['config', 'show', '--app', app])
+  assert.is(shown.code, 0, shown.output)
+  assert.is(shown.stdout, lines('{', `  "app": "${app}",`, '  "primary_region": "jnb",', '',
+    '  "deploy": {', '    "wait_timeout": "5m0s",', '    "release_command": "sh -c \'cd /app \\u0026\\u0026 npx prisma migrate deploy\'"', '  },', '',
+    '  "env": {', '    "PORT": "3000"', '  },', '',
+    '  "http_service": {', '    "internal_port": 8080,', '    "auto_stop_machines": false,', '    "auto_start_machines": true,', '    "min_machines_running": 0,', '',
+    '    "checks": [', '      {', '        "path": "/health"', '      }', '    ]', '  },', '',
+    '  "vm": [', '    {', '      "size": "shared-cpu-1x",', '      "memory": "256mb"', '    }', '  ]', '}', ''))
+  // --local reads the file (here through -c) with the same serialiser: equal while nothing changed.
+  const local = await sb.fly(['config', 'show', '--local', '--config', join(dir, 'fly.toml'), '--app', app])
+  assert.equal([local.code, local.stdout], [0, shown.stdout])
+  writeFileSync(join(dir, 'fly.toml'), readFileSync(join(dir, 'fly.toml'), 'utf8').replace('5m', '6m'))
+  assert.match((await sb.fly(['config', 'show', '--local', '-c', join(dir, 'fly.toml'), '-a', app])).stdout, '"wait_timeout": "6m0s"')
+  const missing = await sb.fly(['config', 'show', '--local', '-c', join(dir, 'nothing.toml'), '-a', app])
+  assert.equal([missing.code, missing.stderr], [1, 'Error: No local fly.toml found\n'])
+  assert.equal((await sb.fly(['config', 'show', '--json', '-a', app])).stderr, 'Error: unknown flag: --json\n')
   await sb.close()
 })
 

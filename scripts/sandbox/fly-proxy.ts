@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { entrypointScript } from './fly-sim/model/boot.ts'
 import { isPassing, routeRequest, secretsAt } from './fly-sim/model/fleet.ts'
 import { hasFlycast, hasPublicIp } from './fly-sim/model/ips.ts'
-import { readState, updateState, type SimApp, type SimImage, type SimState } from './fly-sim/state.ts'
+import { readSandbox, readState, updateState, type SimApp, type SimImage, type SimState } from './fly-sim/state.ts'
 import { loadGateway, type Gateway } from './gateway.ts'
 
 // Fly Proxy for the sandbox, over the simulator's state: the public hostnames of apps that have a
@@ -52,7 +52,8 @@ function gatewayFor(image: SimImage, env: Record<string, string>): Gateway | Err
 }
 
 async function serveApp(stateDir: string, name: string, path: string, headers: Record<string, string>, depth: number): Promise<Answer> {
-  const machine = updateState(stateDir, (state) => (state.apps[name] ? routeRequest(state, state.apps[name]) : undefined))
+  const scale = readSandbox(stateDir).timeScale ?? 1
+  const machine = updateState(stateDir, (state) => (state.apps[name] ? routeRequest(state, state.apps[name], scale) : undefined))
   const state = readState(stateDir)
   const app = state.apps[name]
   if (!machine) return json(503, { error: 'no machines available to serve the request' })

@@ -7,12 +7,33 @@ import { plain, shortRef } from '../core/log.js'
 import { type AppKey, flyAppName, flyConfigPath } from '../core/names.js'
 import { loadSettings, type AppSettings } from '../core/settings.js'
 
-// Section 7.1 made a real check, judging the fleet as Fly does (fly-platform.md §2.5): every
-// started machine has every check passing; machines Fly Proxy stopped count as healthy where the
-// app's fly.toml allows auto-stop, as long as min_machines_running of them run; all machines run
-// one image (after a deploy: the image just deployed). Then, for the public apps, a GET of the
-// health URL answers 2xx; the internal API is private, so it is probed through the gateway where
-// the settings say so. Retried until HEALTH_TIMEOUT seconds.
+// Section 7.1 made a real check, judging the fleet as Fly does (fly-platform.md §1-§3): every
+// started machine has every check passing and runs the image just deployed; a machine whose
+// image crashed (its newest exit since its last update is a non-zero exit nobody asked for:
+// crash-looping, or stopped by a restart policy that gave up) is a failure. Machines stopped by
+// anyone else (Fly Proxy's auto-stop, an operator) and fewer started machines than
+// min_machines_running are warnings with the command that fixes them, never failures: Fly never
+// adds machines on a deploy of an app that has some, and a rolling deploy leaves stopped
+// machines stopped. Then, for the public apps, a GET of the health URL answers 2xx; the internal
+// API is private, so it is probed through the gateway where the settings say so. Retried until
+// HEALTH_TIMEOUT seconds.
+
+/** Something that does not fail a deploy, and the command that fixes it. */
+export interface Warning {
+  text: string
+  fix: string
+}
+
+/** What flyd saw when a machine's process last exited on its own (fly-go MachineExitEvent). */
+export interface Crash {
+  id: string
+  exitCode: number
+  /** restart_count: how many times the restart policy had restarted it by then. */
+  restarts: number
+  /** flyd restarts it again (crash-looping); false: the policy gave up, or there is none. */
+  restarting: boolean
+  oom: boolean
+}
 
 export interface Fleet {
   /** `2 machines: 1 started, 1 auto-stopped` */
@@ -22,8 +43,10 @@ export interface Fleet {
   /** Image → number of machines running it. */
   images: Map<string, number>
   problems: string[]
+  warnings: Warning[]
   /** The output of each failing check, for the evidence. */
   failing: string[]
+  crashes: Crash[]
 }
 
 export interface AppHealth {
@@ -38,52 +61,130 @@ export interface AppHealth {
 }
 
 const isStandby = (m: FlyMachine) => Boolean(m.config?.standbys?.length)
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+
+/**
+ * The machine's crash since its last launch or update, if its newest exit is one: a non-zero exit
+ * (or an OOM kill) it did not ask for. The exit code as MachineRequest.GetExitCode reads it (the
+ * monitor's event first). Events are newest first (fly-go machine_types.go).
+ */
+export function lastCrash(m: FlyMachine): Crash | undefined {
+  for (const event of m.events ?? []) {
+    if (event.type === 'launch' || event.type === 'update') return undefined
+    if (event.type !== 'exit') continue
+    const exit = event.request?.exit_event ?? {}
+    const code = event.request?.MonitorEvent?.exit_event?.exit_code ?? exit.exit_code ?? 0
+    if (exit.requested_stop || (code === 0 && !exit.oom_killed)) return undefined
+    return { id: m.id, exitCode: code, restarts: event.request?.restart_count ?? 0, restarting: Boolean(exit.restarting), oom: Boolean(exit.oom_killed) }
+  }
+  return undefined
+}
+
+function crashText(c: Crash): string {
+  const how = c.oom ? 'was killed for lack of memory' : `exited with code ${c.exitCode}`
+  const restarts = `restarted ${plural(c.restarts, 'time')}`
+  return c.restarting ? `keeps crashing: it ${how}, ${restarts} so far` : `crashed and is left stopped: it ${how}; ${c.restarts ? `${restarts}, then its restart policy gave up` : 'its restart policy did not restart it'}`
+}
+
+/** The services Fly Proxy reads for this machine: its own config, else the fly.toml's. */
+function machineAutostop(m: FlyMachine, config: FlyToml): { allowed: boolean; minRunning: number } {
+  const services = m.config?.services
+  if (!services?.length) return autostop(config)
+  const stopping = services.filter((s) => s.autostop === true || s.autostop === 'suspend')
+  return { allowed: stopping.length > 0, minRunning: Math.max(0, ...stopping.map((s) => Number(s.min_machines_running ?? 0))) }
+}
 
 /** The fleet rule over `flyctl status --json`; `expected`: the image every machine must run. */
 export function judgeFleet(status: FlyStatus, config: FlyToml, expected?: string): Fleet {
+  const app = status.Name
   const machines = status.Machines ?? []
-  const { allowed, minRunning } = autostop(config)
   const problems: string[] = []
+  const warnings: Warning[] = []
   const failing: string[] = []
+  const crashes: Crash[] = []
   const images = new Map<string, number>()
-  let started = 0
-  let sleeping = 0
-  let standby = 0
+  const count = { started: 0, autoStopped: 0, stopped: 0, crashed: 0, standby: 0 }
   for (const m of machines) {
     const image = m.config?.image ?? '(no image)'
     images.set(image, (images.get(image) ?? 0) + 1)
+    const crash = lastCrash(m)
+    if (crash) crashes.push(crash)
     if (m.state === 'started') {
-      started++
+      count.started++
       const checks = m.checks ?? []
-      const declared = (m.config?.services ?? []).length > 0 || Object.keys((m.config as { checks?: object } | undefined)?.checks ?? {}).length > 0
       const bad = checks.filter((c) => c.status !== 'passing')
+      if (crash?.restarting) problems.push(`machine ${m.id} ${crashText(crash)}`)
+      else if (crash) warnings.push({ text: `machine ${m.id} restarted after it exited with code ${crash.exitCode}`, fix: `flyctl logs --app ${app} --no-tail` })
       if (bad.length) {
-        problems.push(`machine ${m.id}: ${bad.map((c) => `${c.name} ${c.status}`).join(', ')}`)
+        if (!crash?.restarting) problems.push(`machine ${m.id}: ${bad.map((c) => `${c.name} ${c.status}`).join(', ')}`)
         failing.push(...bad.map((c) => `${m.id} ${c.name}: ${(c.output ?? '').trim().split('\n')[0].slice(0, 160)}`))
-      } else if (declared && !checks.length && hasChecks(m)) problems.push(`machine ${m.id}: no check results yet`)
+      } else if (!checks.length && hasChecks(m)) problems.push(`machine ${m.id}: no check results yet`)
     } else if (isStandby(m)) {
-      standby++
+      count.standby++
+    } else if (crash || m.state === 'failed') {
+      count.crashed++
+      problems.push(`machine ${m.id} ${crash ? crashText(crash) : 'is failed'}`)
     } else if (['stopped', 'suspended', 'created'].includes(m.state)) {
-      sleeping++
       // A stopped machine's checks may be stale (fly-platform.md §2.2): they are not read.
-      if (!allowed) problems.push(`machine ${m.id} is ${m.state}, and the app's fly.toml does not let Fly Proxy stop machines`)
+      if (machineAutostop(m, config).allowed) count.autoStopped++
+      else {
+        count.stopped++
+        warnings.push({ text: `machine ${m.id} is ${m.state}, and auto-stop is off, so Fly Proxy did not stop it and will not start it`, fix: `flyctl machine start ${m.id} --app ${app}` })
+      }
     } else problems.push(`machine ${m.id} is ${m.state}`)
   }
   if (!machines.length) problems.push('no machines')
-  else if (started < minRunning) problems.push(`${started} started, fewer than min_machines_running = ${minRunning}`)
+  warnings.push(...minRunningWarnings(app, machines, config))
   if (images.size > 1) problems.push(`machines run different images: ${[...images].map(([ref, n]) => `${n} on ${shortRef(ref, status.Name)}`).join(', ')}`)
   if (expected && [...images.keys()].some((ref) => ref !== expected)) {
     const off = machines.filter((m) => m.config?.image !== expected).length
     if (images.size === 1) problems.push(`${off} machine${off === 1 ? '' : 's'} run${off === 1 ? 's' : ''} ${shortRef([...images.keys()][0], status.Name)}, not ${shortRef(expected, status.Name)}`)
   }
-  const parts = [`${started} started`, ...(sleeping ? [`${sleeping} auto-stopped`] : []), ...(standby ? [`${standby} standby`] : [])]
+  const parts = [
+    `${count.started} started`,
+    ...(count.autoStopped ? [`${count.autoStopped} auto-stopped`] : []),
+    ...(count.stopped ? [`${count.stopped} stopped`] : []),
+    ...(count.crashed ? [`${count.crashed} crashed`] : []),
+    ...(count.standby ? [`${count.standby} standby`] : []),
+  ]
   return {
-    summary: `${machines.length} machine${machines.length === 1 ? '' : 's'}: ${parts.join(', ')}`,
+    summary: `${plural(machines.length, 'machine')}: ${parts.join(', ')}`,
     image: images.size === 1 ? [...images.keys()][0] : undefined,
     images,
     problems,
+    warnings,
     failing,
+    crashes,
   }
+}
+
+/**
+ * min_machines_running as Fly Proxy keeps it (fly-platform.md §1.3): per process group, in the
+ * primary region only, and only where the group's services auto-stop. Fewer started machines is a
+ * warning: the ones that exist can be started; the count can only grow by `flyctl scale count`.
+ */
+function minRunningWarnings(app: string, machines: FlyMachine[], config: FlyToml): Warning[] {
+  const warnings: Warning[] = []
+  const groups = new Map<string, FlyMachine[]>()
+  for (const m of machines.filter((x) => !isStandby(x))) {
+    const group = m.config?.metadata?.fly_process_group ?? 'app'
+    groups.set(group, [...(groups.get(group) ?? []), m])
+  }
+  for (const [group, members] of groups) {
+    const rules = members.map((m) => machineAutostop(m, config)).filter((r) => r.allowed)
+    if (!rules.length) continue
+    const min = Math.max(...rules.map((r) => r.minRunning))
+    const region = config.primary_region ?? members[0].config?.env?.PRIMARY_REGION
+    const inRegion = members.filter((m) => !region || m.region === region)
+    const started = inRegion.filter((m) => m.state === 'started')
+    if (started.length >= min) continue
+    const where = `${group === 'app' ? '' : ` of group ${group}`}${region ? ` in ${region}` : ''}`
+    const scale = `flyctl scale count ${min}${group === 'app' ? '' : ` --process-group ${group}`}${region && inRegion.length < members.length ? ` --region ${region}` : ''} --app ${app}`
+    const stopped = inRegion.filter((m) => m.state !== 'started' && !lastCrash(m))
+    if (inRegion.length < min) warnings.push({ text: `${plural(inRegion.length, 'machine')}${where}, fewer than min_machines_running = ${min}, and a deploy never adds machines`, fix: scale })
+    else if (stopped.length) warnings.push({ text: `${started.length} of ${plural(inRegion.length, 'machine')}${where} started, fewer than min_machines_running = ${min}`, fix: `flyctl machine start ${stopped.slice(0, min - started.length).map((m) => m.id).join(' ')} --app ${app}` })
+  }
+  return warnings
 }
 
 function hasChecks(m: FlyMachine): boolean {
@@ -171,9 +272,14 @@ export async function waitHealthy(ctx: Context, key: AppKey, expected?: string, 
   }
 }
 
-/** One line for tables and errors. */
+/** One line for tables and errors (warnings without their command: warningLines() has them). */
 export function describe(health: AppHealth): string {
-  return [health.fleet.summary, ...health.fleet.problems, health.http].join('; ')
+  return [health.fleet.summary, ...health.fleet.problems, health.http, ...health.fleet.warnings.map((w) => `warning: ${w.text}`)].join('; ')
+}
+
+/** Each warning with the command that fixes it, for the log. */
+export function warningLines(health: Pick<AppHealth, 'app' | 'fleet'>): string[] {
+  return health.fleet.warnings.map((w) => `${health.app}: ${w.text}; fix: ${w.fix}`)
 }
 
 /** What to show when a health check failed: failing checks, the probe's answer, the app's last log lines. */
@@ -181,7 +287,10 @@ export async function evidence(ctx: Context, health: AppHealth): Promise<string[
   const lines = [...health.fleet.problems.map((p) => `fleet: ${p}`), ...health.fleet.failing.map((f) => `check: ${f}`), ...health.evidence.map((e) => `probe: ${e}`)]
   try {
     const out = await ctx.fly().machines.logs(health.app, Math.min(seconds('LOGS_TIMEOUT'), 10_000))
-    const tail = plain(out.stdout).split('\n').filter((l) => l.trim()).slice(-knob('LOGS_LINES'))
+    const all = plain(out.stdout).split('\n').filter((l) => l.trim())
+    // A crashed machine's own lines say why it crashed: those first, when it logged any.
+    const crashed = all.filter((l) => health.fleet.crashes.some((c) => l.includes(`[${c.id}]`)))
+    const tail = (crashed.length ? crashed : all).slice(-knob('LOGS_LINES'))
     lines.push(...tail.map((l) => `log: ${l}`))
   } catch (error) {
     lines.push(`log: (no log lines: ${(error as Error).message.split('\n')[0]})`)

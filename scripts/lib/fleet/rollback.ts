@@ -40,6 +40,16 @@ export function imageCounts(status: FlyStatus): string {
   return [...counts].map(([ref, n]) => `${n} on ${shortRef(ref, status.Name)}`).join(', ') || 'no machines'
 }
 
+/** The same in a table's narrow column: "2×01K7…WXYZ, 1×v1.0.0" (tags without `deployment-`). */
+export function compactCounts(status: FlyStatus): string {
+  const counts = new Map<string, number>()
+  for (const m of status.Machines ?? []) {
+    const tag = shortRef(m.config?.image ?? '(none)', status.Name).replace(/^…:(deployment-)?/, '')
+    counts.set(tag, (counts.get(tag) ?? 0) + 1)
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([tag, n]) => `${n}×${tag}`).join(', ') || 'no machines'
+}
+
 export interface RollbackResult {
   /** Machines per image before the rollback. */
   before: string
@@ -55,7 +65,7 @@ export async function rollBackFleet(ctx: Context, key: AppKey, image: string, be
   const fly = ctx.fly()
   const before = beforeStatus ?? (await fly.apps.status(app))
   await fly.deploys.rollback(app, flyConfigPath(ctx.env, key), image, (before.Machines ?? []).length)
-  if (ctx.dryRun) return { before: imageCounts(before), after: `would be all on ${shortRef(image, app)}`, health: { app, key, healthy: false, fleet: { summary: '', images: new Map(), problems: [], failing: [] }, http: '', evidence: [], seconds: 0 } }
+  if (ctx.dryRun) return { before: imageCounts(before), after: `would be all on ${shortRef(image, app)}`, health: { app, key, healthy: false, fleet: { summary: '', images: new Map(), problems: [], warnings: [], failing: [], crashes: [] }, http: '', evidence: [], seconds: 0 } }
   const now = await fly.apps.status(app)
   const fleet = judgeFleet(now, readFlyToml(flyConfigPath(ctx.env, key)), image)
   const off = (now.Machines ?? []).filter((m) => m.config?.image !== image)

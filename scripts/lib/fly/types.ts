@@ -22,14 +22,33 @@ export interface FlyService {
   min_machines_running?: number
 }
 
+/** fly-go MachineExitEvent (zero values omitted). */
+export interface FlyExitEvent {
+  exit_code?: number
+  oom_killed?: boolean
+  requested_stop?: boolean
+  restarting?: boolean
+  exited_at?: string
+}
+
+/** fly-go MachineEvent: newest first in a machine's `events`; `timestamp` in Unix milliseconds. */
+export interface FlyMachineEvent {
+  type?: string
+  status?: string
+  source?: string
+  timestamp?: number
+  request?: { exit_event?: FlyExitEvent; MonitorEvent?: { exit_event?: FlyExitEvent }; restart_count?: number }
+}
+
 export interface FlyMachine {
   id: string
   state: string
   region: string
-  config?: { image?: string; metadata?: Record<string, string>; services?: FlyService[]; standbys?: string[]; env?: Record<string, string> }
+  config?: { image?: string; metadata?: Record<string, string>; services?: FlyService[]; standbys?: string[]; env?: Record<string, string>; restart?: { policy?: string; max_retries?: number } }
   checks?: FlyCheck[]
   created_at?: string
   updated_at?: string
+  events?: FlyMachineEvent[]
 }
 
 export interface FlyStatus {

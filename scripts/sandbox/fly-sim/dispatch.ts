@@ -9,6 +9,7 @@
 // prisma-standin.ts (what migrate deploy does).
 import { FlyError, err, out, unknownCommand } from './cli.ts'
 import { apps } from './commands/apps.ts'
+import { config } from './commands/config.ts'
 import { deploy } from './commands/deploy.ts'
 import { ips } from './commands/ips.ts'
 import { logs } from './commands/logs.ts'
@@ -21,7 +22,7 @@ import { ssh } from './commands/ssh.ts'
 import { checks, machine, releases, status } from './commands/status.ts'
 import { volumes } from './commands/volumes.ts'
 import { call, Exit } from './call.ts'
-import { dir, proxyPass } from './runtime.ts'
+import { dir, platformPass } from './runtime.ts'
 import { loadMinVersions } from './model/secrets.ts'
 import { logCall } from './state.ts'
 
@@ -34,7 +35,7 @@ async function dispatch(argv: string[]): Promise<void> {
   if (!env.FLY_API_TOKEN && !env.FLY_ACCESS_TOKEN && !argv.some((a) => a === '-t' || a.startsWith('--access-token'))) {
     throw new FlyError("no access token available. Please login with 'flyctl auth login'")
   }
-  proxyPass()
+  platformPass()
   switch (command) {
     case 'apps':
     case 'app':
@@ -51,6 +52,8 @@ async function dispatch(argv: string[]): Promise<void> {
       return releases(afterCommand)
     case 'secrets':
       return secrets(sub, rest, argv)
+    case 'config':
+      return config(sub, rest)
     case 'deploy':
       return deploy(afterCommand)
     case 'ssh':

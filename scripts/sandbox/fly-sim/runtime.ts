@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto'
 import { call, Exit } from './call.ts'
 import { FlyError, hang, out, sleep } from './cli.ts'
-import { autostopPass } from './model/fleet.ts'
-import { type Fault, type Sandbox, type SimApp, type SimState, readSandbox, takeFault, updateState } from './state.ts'
+import { advanceAll, autostopPass, crashDue } from './model/fleet.ts'
+import { type Fault, type Sandbox, type SimApp, type SimState, readSandbox, readState, takeFault, updateState } from './state.ts'
 
 /** The state directory of the sandbox this call belongs to. */
 export const dir = (): string => call().dir
@@ -80,9 +80,13 @@ export function findApp(state: SimState, name: string): SimApp {
   return app
 }
 
-/** Fly Proxy keeps working between commands: idle machines of auto-stop apps are stopped. */
-export function proxyPass(): void {
+/** The platform keeps working between commands: flyd restarts crashing processes (or gives up on
+ * them), and Fly Proxy stops the idle machines of auto-stop apps. */
+export function platformPass(): void {
   const settings = sandbox()
-  if (settings.autostopIdleMs === undefined) return
-  updateState(dir(), (state) => autostopPass(state, settings))
+  if (settings.autostopIdleMs === undefined && !crashDue(readState(dir()))) return
+  updateState(dir(), (state) => {
+    advanceAll(state)
+    if (settings.autostopIdleMs !== undefined) autostopPass(state, settings)
+  })
 }

@@ -40,6 +40,24 @@ export interface SimMachineConfig {
   guest: { cpu_kind: string; cpus: number; memory_mb: number }
   /** init.cmd: a release_command machine's command, split shell-style. */
   init?: { cmd: string[] }
+  /** fly-go MachineRestart from fly.toml [[restart]]; absent: the platform default (on-failure, 10 retries). */
+  restart?: SimRestartPolicy
+}
+
+/** fly-go MachineRestart: `max_retries` omitempty. */
+export interface SimRestartPolicy {
+  policy: 'no' | 'on-failure' | 'always'
+  max_retries?: number
+}
+
+/** fly-go MachineEvent (newest first in a machine's `events`); timestamps in Unix milliseconds. */
+export interface SimMachineEvent {
+  type: 'launch' | 'start' | 'exit' | 'update' | 'stop'
+  status: string
+  source: 'user' | 'flyd'
+  timestamp: number
+  /** For `exit`: what flyd saw (fly-go MachineExitEvent, MachineRequest.restart_count). */
+  exit?: { exit_code: number; requested_stop: boolean; restarting: boolean; oom_killed?: boolean; restart_count: number }
 }
 
 export interface SimCheckResult {
@@ -52,7 +70,8 @@ export interface SimCheckResult {
 export interface SimMachine {
   id: string
   name: string
-  state: 'created' | 'started' | 'stopped' | 'suspended' | 'destroyed'
+  /** `failed`: flyctl relaunches it like a started one (machines_launchinput.go shouldSkipLaunch). */
+  state: 'created' | 'started' | 'stopped' | 'suspended' | 'failed' | 'destroyed'
   region: string
   image: string
   releaseVersion: number
@@ -68,6 +87,18 @@ export interface SimMachine {
   updatedAt: string
   /** Last request Fly Proxy routed to it (auto-stop idles machines that get none). */
   lastRequestAt: number
+  /** Newest first, at most MAX_EVENTS (absent in states written before events were modelled). */
+  events?: SimMachineEvent[]
+  /** Epoch ms of the last start (by a deploy, an operator, Fly Proxy or the restart policy's first try). */
+  startedAt?: number
+  /** Restarts the restart policy made since that start. */
+  restarts?: number
+  /** Why its current process crashes (the image's `crash` fault, or a failed start step), if it does. */
+  crash?: { exitCode: number; runMs: number; lines: string[] }
+  /** When that process exits next (epoch ms). */
+  nextExitAt?: number
+  /** The app's log length at the machine's last update: its lines since then start there. */
+  logsFrom?: number
 }
 
 export interface SimRelease {
@@ -108,6 +139,8 @@ export interface SimApp {
   deployed: boolean
   /** The config of the last deploy (restart-only deployments use it, not the local fly.toml). */
   deployedConfig?: import('./model/flytoml.ts').AppConfig
+  /** The current release's definition (appconfig.Config JSON): what `fly config show` prints. */
+  definition?: Record<string, unknown>
   ips: SimIp[]
   secretsLog: SimSecretEvent[]
   secretsVersion: number
@@ -139,6 +172,8 @@ export interface SimImage {
   broken?: boolean
   /** Fault `http-5xx`: its /health answers 503 (until this epoch ms; 0: for good). */
   http5xxUntil?: number
+  /** Fault `crash`: every process started from it exits after runMs with exitCode, logging lines. */
+  crash?: { exitCode: number; runMs: number; lines: string[] }
 }
 
 export interface SimVolume {
@@ -245,8 +280,10 @@ export interface Fault {
   ms?: number
   /** For `unhealthy`: the first N machines the new image lands on stay healthy. */
   afterMachines?: number
-  /** Free-form detail for the fault kinds that need one (`stdout`: the text printed instead of the answer). */
+  /** Free-form detail for the fault kinds that need one (`stdout`: the text printed instead of the answer; `crash`: the log lines of each crash). */
   detail?: string
+  /** For `crash`: the exit code of each crash (default 1). */
+  exitCode?: number
 }
 
 function readJson<T>(path: string, fallback: T): T {

@@ -20,4 +20,10 @@ export class Apps {
   releases(app: string): Promise<FlyRelease[]> {
     return this.flyctl.json<FlyRelease[]>(['releases', '--app', app, '--json'], 'releases', [])
   }
+
+  /** The current release's fly.toml as flyctl normalises it (`config show`, JSON by default;
+   * fails for an app never deployed). `local`: the given fly.toml through the same serialiser. */
+  deployedConfig(app: string, local?: string): Promise<unknown> {
+    return this.flyctl.json<unknown>(['config', 'show', ...(local ? ['--local', '--config', local] : []), '--app', app], 'config show')
+  }
 }

@@ -8,7 +8,8 @@ import { resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { call, env } from '../call.ts'
 import { APP_FLAG, FlyError, err, out, parseFlags, str } from '../cli.ts'
-import { hex, machineConfig, secretsAt, launchSecretsVersion } from '../model/fleet.ts'
+import { CRASH_RUN_MS, hex, machineConfig, secretsAt, launchSecretsVersion } from '../model/fleet.ts'
+import { configDefinition } from '../model/config-json.ts'
 import { loadAppConfig, parseDuration } from '../model/flytoml.ts'
 import { provisionOnFirstDeploy } from '../model/ips.ts'
 import { createMachines, updateMachines } from '../model/rollout.ts'
@@ -46,6 +47,8 @@ export async function deploy(args: string[]) {
     if (eq > 0) config.env[kv.slice(0, eq)] = kv.slice(eq + 1)
   }
   const target = findApp(readState(dir()), name)
+  // validation.go: an invalid [[restart]] policy fails the deploy's config validation.
+  if (config.invalid.length) throw new FlyError('App configuration is not valid', 1, `Validating ${configPath}\n${config.invalid.join('\n')}\n\n   ✘invalid app configuration\n`)
   const f = await fault('deploy', name)
   // DeployWithConfig validates the configuration first (stderr text blocks, stdout lines).
   err('==> Verifying app config\n')
@@ -74,6 +77,8 @@ export async function deploy(args: string[]) {
   if (f?.kind === 'fail') throw new FlyError(`failed to update machine ${hex(7)}: failed to update VM: request returned non-2xx status, 500 (Request ID: ${requestId()})`)
   if (f?.kind === 'unhealthy' && f.afterMachines === undefined) updateState(dir(), (state) => void (state.images[deployedImage].broken = true))
   if (f?.kind === 'http-5xx') updateState(dir(), (state) => void (state.images[deployedImage].http5xxUntil = f.ms ? Date.now() + f.ms : 0))
+  // Fault `crash`: the image's process exits soon after every start (each run lasts 1 s of Fly time).
+  if (f?.kind === 'crash') updateState(dir(), (state) => void (state.images[deployedImage].crash = { exitCode: f.exitCode ?? 1, runMs: CRASH_RUN_MS * timeScale(), lines: (f.detail ?? "Error: Cannot find module '/app/dist/main.js'").split('\n') }))
 
   // DeployWithConfig prints the monitoring line before NewMachineDeployment, which provisions IPs on
   // a first deploy before anything else, even if the deploy fails later (deploy_first.go).
@@ -86,7 +91,12 @@ export async function deploy(args: string[]) {
     const kind = flags.flycast ? 'private' : flags['no-public-ips'] ? 'none' : 'public'
     out(updateState(dir(), (state) => provisionOnFirstDeploy(state.apps[name], kind, config.services.length > 0)))
   }
-  const release = updateState(dir(), (state) => addRelease(state.apps[name], 'running', deployedImage))
+  // createReleaseInBackend stores the whole config (with -a and --env) as the release's definition.
+  const definition = configDefinition(config.raw, { app: name, env: config.env })
+  const release = updateState(dir(), (state) => {
+    state.apps[name].definition = definition
+    return addRelease(state.apps[name], 'running', deployedImage)
+  })
   const fail = (error: unknown, status: 'failed' | 'interrupted' = 'failed') => {
     updateState(dir(), (state) => finishRelease(state.apps[name], release.Version, status))
     return error

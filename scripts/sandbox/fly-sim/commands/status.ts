@@ -2,7 +2,7 @@
 // checks/list.go, machine/list.go, machine/start.go, apps/releases.go; flyctl.md §3.3, §5).
 import { APP_FLAG, FlyError, JSON_FLAG, appName, json, minimumArgs, out, parseFlags, unknownCommand } from '../cli.ts'
 import { activeMachines, checkResults, machineJson, startMachine } from '../model/fleet.ts'
-import { dir, fault, findApp, latency } from '../runtime.ts'
+import { dir, fault, findApp, latency, timeScale } from '../runtime.ts'
 import { type SimRelease, readState, updateState } from '../state.ts'
 import { appJson } from './apps.ts'
 import { releaseMachineJson } from './release-command.ts'
@@ -66,7 +66,7 @@ export async function machine(sub: string | undefined, args: string[]) {
       updateState(dir(), (state) => {
         const m = findApp(state, name).machines.find((x) => x.id === id && x.state !== 'destroyed')
         if (!m) throw new FlyError(`machine ${id} was not found in app '${name}'`)
-        if (m.state !== 'started') startMachine(state, m)
+        if (m.state !== 'started') startMachine(state, m, 0, { app: findApp(state, name), scale: timeScale() })
       })
       out(`${id} has been started\n`)
     }

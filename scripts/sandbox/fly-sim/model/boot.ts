@@ -1,13 +1,12 @@
 // What happens when a machine boots its image, as far as the simulator can know: an image whose
 // entrypoint it traced (the gateway's renderer) runs that entrypoint's `render` step with the
-// machine's environment and secrets; if it fails, the app never starts listening, its checks stay
-// critical and its log says why (as Kong does without a valid configuration). Images the simulator
-// cannot look into are taken to boot.
+// machine's environment and secrets; if it fails, the entrypoint exits 1 before Kong starts (its
+// `rendered=$(render) || exit 1`): the process crashes, and flyd restarts it as the machine's
+// restart policy says (model/fleet.ts). Images the simulator cannot look into are taken to boot.
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { secretsAt } from './fleet.ts'
-import { logLine } from './logs.ts'
 import type { SimApp, SimImage, SimMachine } from '../state.ts'
 
 export function entrypointScript(image: SimImage | undefined): string | undefined {
@@ -16,13 +15,12 @@ export function entrypointScript(image: SimImage | undefined): string | undefine
   return image && script && existsSync(join(image.fsDir, script)) ? join(image.fsDir, script) : undefined
 }
 
-/** Boots the machine's image: false (and a log line) when its start step fails. */
-export function boots(app: SimApp, machine: SimMachine, image: SimImage | undefined): boolean {
+/** Boots the machine's image: the lines its start step printed when it failed, else undefined. */
+export function bootFailure(app: SimApp, machine: SimMachine, image: SimImage | undefined): string[] | undefined {
   const script = entrypointScript(image)
-  if (!script) return true
+  if (!script) return undefined
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...machine.config.env, ...secretsAt(app, machine.secretsVersion) }
   const run = spawnSync('sh', [script, 'render'], { env, encoding: 'utf8', timeout: 10_000 })
-  if (run.status === 0) return true
-  for (const line of (run.stderr || `exited with status ${run.status}`).trim().split('\n')) app.logs.push(logLine(machine.id, machine.region, 'error', line))
-  return false
+  if (run.status === 0) return undefined
+  return (run.stderr || `exited with status ${run.status}`).trim().split('\n')
 }

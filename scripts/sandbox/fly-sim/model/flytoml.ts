@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseToml } from 'smol-toml'
 import { FlyError } from '../cli.ts'
-import type { SimCheckDef, SimService } from '../state.ts'
+import type { SimCheckDef, SimRestartPolicy, SimService } from '../state.ts'
 
 export interface AppConfig {
   app?: string
@@ -17,6 +17,32 @@ export interface AppConfig {
   mounts: { source: string; destination: string }[]
   /** appconfig Config.URL() with `{app}` for the app name: https://{app}.fly.dev/ for an [http_service], else from the services' http ports; null without any. */
   url: string | null
+  /** The group's [[restart]] (the last entry naming it, or naming no process), as machine config: absent without one. */
+  restart?: SimRestartPolicy
+  /** What `fly deploy`'s validation rejects (validation.go validateRestartPolicy). */
+  invalid: string[]
+  /** The file as parsed, for the release's definition (`fly config show`). */
+  raw: Record<string, unknown>
+}
+
+/** fly.toml's policy names → fly-go MachineRestart's (appconfig machines.go parseRestartPolicy). */
+const RESTART_POLICIES: Record<string, SimRestartPolicy['policy']> = { never: 'no', always: 'always', 'on-failure': 'on-failure' }
+
+/** [[restart]] for the `app` group (appconfig machines.go updateMachineConfig: the last match wins). */
+function restartFor(raw: Raw, invalid: string[]): SimRestartPolicy | undefined {
+  let chosen: SimRestartPolicy | undefined
+  for (const entry of (raw.restart as Raw[] | undefined) ?? []) {
+    const policy = RESTART_POLICIES[String(entry.policy)]
+    if (!policy) {
+      invalid.push(`invalid restart policy: ${entry.policy}`)
+      continue
+    }
+    const processes = (entry.processes as string[] | undefined) ?? []
+    if (processes.length && !processes.includes('app')) continue
+    // `retries` is the key (C5); max_retries is omitempty, so 0 is not sent.
+    chosen = { policy, ...(Number(entry.retries ?? 0) > 0 ? { max_retries: Number(entry.retries) } : {}) }
+  }
+  return chosen
 }
 
 type Raw = Record<string, any>
@@ -96,6 +122,8 @@ export function parseAppConfig(text: string, path: string): AppConfig {
     : tlsPorts.length ? `https://${host}:${tlsPorts[0]}/`
     : plainPorts.length ? `http://${host}:${plainPorts[0]}/`
     : null
+  const invalid: string[] = []
+  const restart = restartFor(raw, invalid)
   return {
     app: raw.app,
     primaryRegion: raw.primary_region ?? 'iad',
@@ -112,6 +140,9 @@ export function parseAppConfig(text: string, path: string): AppConfig {
     checks,
     mounts,
     url,
+    ...(restart ? { restart } : {}),
+    invalid,
+    raw,
   }
 }
 

@@ -11,10 +11,9 @@
 // Progress lines follow statuslogger's non-interactive format (internal/statuslogger/
 // noninteractive.go): `<glyph> [i/N] <text>` on stdout, where Logf reuses the line's last glyph.
 import { FlyError, err, out, sleep } from '../cli.ts'
-import { dir } from '../runtime.ts'
-import { type SimMachine, type SimMachineConfig, readState, updateState } from '../state.ts'
-import { boots } from './boot.ts'
-import { checkResults, launchSecretsVersion, newMachine, nowIso, startMachine } from './fleet.ts'
+import { dir, timeScale } from '../runtime.ts'
+import { type SimMachine, type SimMachineConfig, type SimMachineEvent, type SimState, readState, takeFault, updateState } from '../state.ts'
+import { advanceAll, advanceMachine, checkResults, crashDue, launchSecretsVersion, newMachine, nowIso, recordEvent, startMachine } from './fleet.ts'
 
 export interface Rollout {
   app: string
@@ -47,6 +46,80 @@ function healthTimeout(app: string, id: string): FlyError {
   return new FlyError(`timeout reached waiting for health checks to pass for machine ${id}: failed to get VM ${id}: Get "https://api.machines.dev/v1/apps/${app}/machines/${id}": context deadline exceeded`)
 }
 
+/** The state now, with every crash due by now recorded (flyd works while flyctl waits). */
+function currentState(): SimState {
+  const state = readState(dir())
+  return crashDue(state) ? updateState(dir(), (s) => (advanceAll(s), s)) : state
+}
+
+/** leasable_machine.go isConstantlyRestarting: the newest exit event (events are newest first). */
+export function constantlyRestarting(events: SimMachineEvent[]): boolean {
+  const exit = events.find((e) => e.type === 'exit')?.exit
+  return Boolean(exit && !exit.requested_stop && exit.restarting && exit.restart_count > 1 && exit.exit_code !== 0)
+}
+
+/** WaitForSmokeChecksToPass's polls: jpillora backoff from 0.5 s doubling to 2 s (jitter left out), within one 10 s context. */
+const SMOKE_POLLS_MS = [0, 500, 1500, 3500, 5500, 7500, 9500]
+const SMOKE_WINDOW_MS = 10_000
+
+/**
+ * doSmokeChecks (machines_deploymachinesapp.go) around WaitForSmokeChecksToPass: for 10 s (scaled)
+ * the machine is polled; it fails at once when it is constantly restarting, and the deadline is a
+ * pass (C3). Polls are evaluated at their instants after the machine's start, so the outcome does
+ * not depend on how busy this computer is. On a failure, with `showLogs` (the rolling and
+ * first-deploy paths), one page of the machine's logs since its update goes into the suggestion
+ * (GetAppLogs; a `logs` fault plays the API refusing: `unauthorized` is a deploy token's 401).
+ */
+export async function smokeCheck(app: string, id: string, showLogs: boolean): Promise<FlyError | undefined> {
+  const scale = timeScale()
+  const machine = readState(dir()).apps[app]?.machines.find((m) => m.id === id)
+  const startedAt = machine?.startedAt ?? Date.now()
+  let failed = false
+  // A process that does not crash passes at the deadline: no need to poll it.
+  for (const offset of machine?.crash ? SMOKE_POLLS_MS : []) {
+    const at = startedAt + offset * scale
+    if (at > Date.now()) await sleep(at - Date.now())
+    const events = updateState(dir(), (state) => {
+      const machine = state.apps[app]?.machines.find((m) => m.id === id)
+      if (!machine) return []
+      advanceMachine(state, state.apps[app], machine, at)
+      return (machine.events ?? []).filter((e) => e.timestamp <= at)
+    })
+    if (constantlyRestarting(events)) {
+      failed = true
+      break
+    }
+  }
+  if (!failed) {
+    const end = startedAt + SMOKE_WINDOW_MS * scale
+    if (end > Date.now()) await sleep(end - Date.now())
+    return undefined
+  }
+  const message = `smoke checks for ${id} failed: the app appears to be crashing`
+  let logs = ''
+  if (showLogs) {
+    const refused = takeFault(dir(), 'logs', app)
+    const dashboard = `Use \`fly logs -i ${id}\` or open the monitoring dashboard to see them: https://fly.io/apps/${app}/monitoring?region=&instance=${id}`
+    if (refused?.kind === 'unauthorized') {
+      err(`Warn: not authorized to retrieve app logs (this can happen when using deploy tokens), so we can't show you what failed. ${dashboard}\n`)
+      logs = '<not authorized to retrieve logs>'
+    } else if (refused) {
+      err(`Warn: got an error retrieving the logs so we can't show you what failed. ${dashboard}\n`)
+      logs = `<error fetching logs, try \`fly logs -i ${id}>`
+    } else {
+      // The entries since the machine's update (flyctl keeps those with Timestamp >= UpdatedAt).
+      const state = readState(dir())
+      const from = state.apps[app].machines.find((m) => m.id === id)?.logsFrom ?? 0
+      for (const line of state.apps[app].logs.slice(from)) {
+        const [, instance, , , ...rest] = line.split('\t')
+        if (instance === id) logs += `${rest.join('\t')}\n`
+      }
+    }
+  }
+  // cli.go printError: the error, then the suggestion and a blank line (Fprintln twice).
+  return new FlyError(message, 1, '', `Smoke checks for ${id} failed: the app appears to be crashing\nCheck its logs: here's the last lines below, or run 'fly logs -i ${id}':\n${logs}\n\n`)
+}
+
 /**
  * WaitForHealthchecksToPass: polls until every check result passes (at least one result), or the
  * wait timeout. `report` gets the passing/total counts flyctl logs (logHealthCheckStatus): the first
@@ -57,7 +130,7 @@ async function waitHealthy(app: string, id: string, waitMs: number, report?: (pa
   const deadline = Date.now() + waitMs
   let printedFirst = false
   for (;;) {
-    const state = readState(dir())
+    const state = currentState()
     const machine = state.apps[app]?.machines.find((m) => m.id === id)
     if (!machine) return false
     const configured = machine.config.services.some((s) => s.checks.length) || machine.config.checks.length > 0
@@ -72,7 +145,7 @@ async function waitHealthy(app: string, id: string, waitMs: number, report?: (pa
       report?.(passing, results.length)
       printedFirst = true
     }
-    const wait = machine.healthyAt < 0 || state.images[machine.image]?.broken ? deadline - Date.now() : Math.min(deadline - Date.now(), Math.max(10, machine.healthyAt - Date.now()))
+    const wait = machine.healthyAt < 0 || state.images[machine.image]?.broken || machine.crash ? deadline - Date.now() : Math.min(deadline - Date.now(), Math.max(10, machine.healthyAt - Date.now()))
     if (wait <= 0) return false
     await sleep(wait)
     if (Date.now() >= deadline) return false
@@ -101,9 +174,10 @@ export async function createMachines(r: Rollout): Promise<void> {
     const id = updateState(dir(), (state) => {
       const app = state.apps[r.app]
       const machine = newMachine(app, { ...r.config, ...(standbyFor ? { standbys: [standbyFor], env: { ...r.config.env, FLY_STANDBY_FOR: standbyFor } } : {}) }, r.region, launchSecretsVersion(app, r.minSecretsVersion))
+      machine.logsFrom = app.logs.length
       app.machines.push(machine)
       if (standbyFor) machine.state = 'stopped' // shouldSkipLaunch: a new standby is created, not started
-      else startMachine(state, machine, (r.crashAfter !== undefined && created >= r.crashAfter) || !boots(app, machine, state.images[machine.image]) ? -1 : r.healthyAfterMs)
+      else startMachine(state, machine, r.crashAfter !== undefined && created >= r.crashAfter ? -1 : r.healthyAfterMs, { app, scale: timeScale() })
       return machine.id
     })
     if (!standbyFor) created++
@@ -111,8 +185,17 @@ export async function createMachines(r: Rollout): Promise<void> {
     return id
   }
   const settle = async (id: string) => {
-    // `immediate` returns right after the launch; --detach skips the state and health waits.
-    if (r.strategy === 'immediate' || r.skipHealthChecks) return
+    // `immediate` returns right after the launch; then smoke checks come first (C3), before the
+    // started wait; --detach skips them and the state and health waits.
+    if (r.strategy === 'immediate') return
+    if (!r.skipSmokeChecks) {
+      const smoke = await smokeCheck(r.app, id, true)
+      if (smoke) {
+        status(`Failed: ${smoke.message}`, '✖')
+        throw smoke
+      }
+    }
+    if (r.skipHealthChecks) return
     if (!(await waitHealthy(r.app, id, r.waitMs))) {
       const error = healthTimeout(r.app, id)
       status(`Failed: ${error.message.split('\n')[0]}`, '✖')
@@ -139,8 +222,10 @@ export async function updateMachines(r: Rollout, describe: (m: SimMachine) => Si
   const machines = readState(dir()).apps[r.app].machines.filter((m) => m.state !== 'destroyed').sort((a, b) => (a.id < b.id ? -1 : 1))
   if (!machines.length) return
   const total = machines.length
-  const cold = machines.filter((m) => m.state !== 'started')
-  const warm = machines.filter((m) => m.state === 'started')
+  // shouldSkipLaunch: started (and failed) machines are relaunched; every other state keeps its state.
+  const isWarm = (m: SimMachine) => m.state === 'started' || m.state === 'failed'
+  const cold = machines.filter((m) => !isWarm(m))
+  const warm = machines.filter(isWarm)
   // Status lines are numbered in this order: the stopped ones first, then the started ones.
   const order = r.strategy === 'immediate' ? machines : [...cold, ...warm]
   const line = (m: SimMachine, glyph: string, text: string) => out(`${glyph} ${formatIndex(order.indexOf(m), total)} ${text}\n`)
@@ -148,13 +233,18 @@ export async function updateMachines(r: Rollout, describe: (m: SimMachine) => Si
 
   /** updateMachine: the new config in place; a started machine restarts with it, a stopped one keeps its state (skip_launch). */
   const apply = (m: SimMachine) => {
-    const crash = m.state === 'started' && r.crashAfter !== undefined && landed++ >= r.crashAfter
+    const crash = isWarm(m) && r.crashAfter !== undefined && landed++ >= r.crashAfter
     updateState(dir(), (state) => {
       const app = state.apps[r.app]
       const machine = app.machines.find((x) => x.id === m.id)!
+      advanceMachine(state, app, machine)
       const config = describe(machine)
-      Object.assign(machine, { config, image: config.image, releaseVersion: r.releaseVersion, updatedAt: nowIso(), secretsVersion: launchSecretsVersion(app, r.minSecretsVersion) })
-      if (m.state === 'started') startMachine(state, machine, crash || !boots(app, machine, state.images[machine.image]) ? -1 : r.healthyAfterMs)
+      const now = Date.now()
+      // A running process is stopped for the update (an exit it asked for), then relaunched.
+      if (machine.state === 'started') recordEvent(machine, { type: 'exit', status: 'stopped', source: 'flyd', timestamp: now, exit: { exit_code: 0, requested_stop: true, restarting: false, restart_count: machine.restarts ?? 0 } })
+      recordEvent(machine, { type: 'update', status: isWarm(m) ? 'replacing' : machine.state, source: 'user', timestamp: now })
+      Object.assign(machine, { config, image: config.image, releaseVersion: r.releaseVersion, updatedAt: nowIso(), secretsVersion: launchSecretsVersion(app, r.minSecretsVersion), crash: undefined, nextExitAt: undefined, logsFrom: app.logs.length })
+      if (isWarm(m)) startMachine(state, machine, crash ? -1 : r.healthyAfterMs, { app, scale: timeScale() })
     })
   }
 
@@ -190,7 +280,14 @@ export async function updateMachines(r: Rollout, describe: (m: SimMachine) => Si
           line(m, '>', `Waiting for ${fmtId(m.id)} to have state: started`)
           line(m, '>', `Machine ${fmtId(m.id)} has state: started`)
         }
-        if (!r.skipSmokeChecks) line(m, '>', `Checking that ${fmtId(m.id)} is up and running`)
+        if (!r.skipSmokeChecks) {
+          line(m, '>', `Checking that ${fmtId(m.id)} is up and running`)
+          const smoke = await smokeCheck(r.app, m.id, true)
+          if (smoke) {
+            line(m, '✖', `Machine ${fmtId(m.id)} update failed: ${smoke.message}`)
+            return smoke
+          }
+        }
         // logHealthCheckStatus's format ends in \n and Fprintln adds one: a blank line follows.
         const report = (passing: number, all: number) => line(m, '>', `Waiting for ${fmtId(m.id)} to become healthy: ${passing}/${all}\n`)
         if (r.skipHealthChecks || (await waitHealthy(r.app, m.id, r.waitMs, report))) {
