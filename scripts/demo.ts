@@ -42,7 +42,8 @@ const { sandbox } = rehearsal
 // As an operator starts: DATABASE_URL is the .env.example's placeholder; create-apps DB=1 fills it in.
 const envDir = writeEnvDir(sandboxEnvFiles(PLACEHOLDER_DATABASE_URLS, 'demo'), tempDir('mb-demo-env-'))
 // ALLOW_DIRTY: the rehearsal deploys whatever checkout it runs in.
-const env = { ...sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '3', LOCK_WAIT: '5', ALLOW_DIRTY: '1', DB_KIND: kind }
+// REBUILD: every staging deploy of the rehearsal builds new images, clean checkout or not.
+const env = { ...sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '3', LOCK_WAIT: '5', ALLOW_DIRTY: '1', REBUILD: '1', DB_KIND: kind }
 
 const steps: Step[] = [
   { title: 'create the staging apps and database (section 6.1); the internal API is private (Flycast only)', target: 'create-apps-staging', vars: { DB: '1' } },

@@ -41,7 +41,7 @@ test('deploy-prod promotes the exact images staging runs (interface argv), backs
   const again = await runMake('deploy-prod', { YES: '1' }, { env: s.env })
   assert.is(again.code, 0, again.output)
   assert.equal(argvs(s.sandbox.writes()), [])
-  for (const app of PRODUCTION) assert.match(again.stdout, new RegExp(`${app}\\s+unchanged`))
+  for (const app of PRODUCTION) assert.match(again.stdout, new RegExp(`^${app.replace(/^microbima-(staging|production)-/, '')}\\s+unchanged`, 'm'))
   assert.match(again.stderr, 'no pending migrations on production')
   await s.sandbox.close()
 })

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { argvs } from '../scripts/sandbox/sandbox.ts'
 import { sql } from './support/pg.ts'
-import { STAGING, addMachine, scenario } from './support/scenario.ts'
+import { LABEL, SHOWN_LABEL, STAGING, addMachine, buildArgv, labelOf, rolloutArgv, scenario } from './support/scenario.ts'
 import { SECRET, addMigration, projectCopy, runMake, runScript, tempDir } from './support/toolkit.ts'
 
 // make deploy-staging against the simulator's model of Fly: fleets of machines, rolling updates
@@ -12,16 +12,21 @@ import { SECRET, addMigration, projectCopy, runMake, runScript, tempDir } from '
 
 const MIGRATIONS = ['20250101000000_init', '20250115000000_add_customer_beneficiaries', '20250201000000_add_premiums']
 const KEYS = ['internal-api', 'public-api', 'web-admin'] as const
-const BUILD = (key: string) => ['--build-arg', 'WORKSPACE=examples/microbima', '--build-arg', `APP_DIR=apps/${key === 'internal-api' ? 'api' : key}`, '--build-arg', `APP_PACKAGE=@microbima/${key === 'internal-api' ? 'api' : key}`]
 const images = (s: Awaited<ReturnType<typeof scenario>>, app: string) => s.sandbox.state().apps[app].machines.map((m) => m.image)
 
-test('make deploy-staging: secrets sync, three remote builds in order, migrations, health; exact flyctl writes', async () => {
+test('make deploy-staging: secrets sync, the three builds together, then the rollouts in order, migrations, health; exact flyctl writes', async () => {
   const s = await scenario()
   const result = await runMake('deploy-staging', {}, { env: s.env })
   assert.is(result.code, 0, result.output)
   const writes = argvs(s.sandbox.writes()).filter((a) => a[0] !== 'secrets' || a[1] !== 'sync')
-  // The internal API's release command applied the migrations: no ssh session is needed after it.
-  assert.equal(writes, KEYS.map((key, i) => ['deploy', '--config', `infra/fly/${key}-staging/fly.toml`, '--app', STAGING[i], '--remote-only', ...BUILD(key), '--deploy-retries', '0']))
+  const label = labelOf(s.sandbox.calls())
+  assert.match(label, new RegExp(`^${LABEL.source}$`))
+  // Build first, all three at once (in any order), then roll out in the document's order; the
+  // internal API's release command applied the migrations: no ssh session is needed after it.
+  assert.equal(writes.slice(0, 3).sort(), KEYS.map((key) => buildArgv('staging', key, label)).sort())
+  assert.equal(writes.slice(3), KEYS.map((key, i) => rolloutArgv('staging', key, `registry.fly.io/${STAGING[i]}:${label}`)))
+  const builds = s.sandbox.calls().filter((c) => c.argv.includes('--build-only'))
+  assert.ok(Math.max(...builds.map((c) => c.t)) < Math.min(...s.sandbox.calls().filter((c) => c.argv.includes('--image')).map((c) => c.t)), 'every build starts before the first rollout')
   assert.match(result.stderr, `the release command applied ${MIGRATIONS.join(', ')} on staging: no ssh session needed`)
   // Each app's latest secrets version is learnt before its deploy, one sync at a time (fly-platform.md §6).
   const calls = argvs(s.sandbox.calls()).map((a) => a.join(' '))
@@ -36,13 +41,13 @@ test('make deploy-staging: secrets sync, three remote builds in order, migration
     const machines = s.sandbox.state().apps[app].machines
     assert.is(machines.length, 2, app)
     assert.is(new Set(machines.map((m) => m.image)).size, 1, app)
-    assert.match(result.stdout, new RegExp(`${app}\\s+deployed\\s+no machines\\s+…:deployment-\\w{4}…\\w{4}\\s+2 machines: 2 started`))
+    assert.match(result.stdout, new RegExp(`^${app.replace(/^microbima-(staging|production)-/, '')}\\s+deployed\\s+no machines\\s+…:${SHOWN_LABEL.source}\\s+2 machines: 2 started`, 'm'))
   }
   // The internal API stays private: a Flycast address only. The public apps got public IPs.
   assert.equal(s.sandbox.state().apps[STAGING[0]].ips.map((ip) => ip.Type), ['private_v6'])
   for (const app of STAGING.slice(1)) assert.ok(s.sandbox.state().apps[app].ips.some((ip) => ip.Type === 'shared_v4'), app)
   // flyctl's progress is streamed under its step, indented.
-  assert.match(result.stderr, /^ {4}│ image: registry\.fly\.io\/microbima-staging-internal-api:deployment-/m)
+  assert.match(result.stderr, /^ {2}microbima-staging-internal-api +step \d+\/\d+: /m)
   assert.match(result.stderr, /^ {4}│ Running microbima-staging-internal-api release_command: sh -c 'cd \/app && npx prisma migrate deploy'/m)
   for (const line of result.stdout.split('\n')) assert.ok([...line.replace(/\x1b\[[0-9;]*m/g, '')].length <= 120, `wider than 120 columns: ${line}`)
   await s.sandbox.close()
@@ -56,7 +61,7 @@ test('in GitHub Actions the summary tables go to the run summary as Markdown, se
   const markdown = readFileSync(summary, 'utf8')
   assert.match(markdown, /^#### deploy staging \(/m)
   assert.match(markdown, '| step | result | time | detail |')
-  for (const app of STAGING) assert.match(markdown, new RegExp(`^\\| ${app} \\| deployed \\| no machines \\| …:deployment-\\w{4}…\\w{4} \\|`, 'm'))
+  for (const key of KEYS) assert.match(markdown, new RegExp(`^\\| ${key} \\| deployed \\| no machines \\| …:${SHOWN_LABEL.source} \\|`, 'm'))
   assert.not.match(markdown, '\x1b[')
   for (const secret of Object.values(SECRET)) assert.not.match(markdown, secret)
   // The second run finds every migration applied; a deploy changes nothing it should not.
@@ -75,13 +80,13 @@ test('a failed deploy of the second app stops the pipeline with exit 1 and says 
   const result = await runMake('deploy-staging', {}, { env: s.env })
   assert.is(result.code, 2)
   assert.match(result.stderr, /make: \*\*\* \[Makefile:\d+: deploy-staging\] Error 1/)
-  assert.equal(argvs(s.sandbox.writes()).filter((a) => a[0] === 'deploy').map((a) => a.slice(0, 5).join(' ')), [
-    `deploy --config infra/fly/internal-api-staging/fly.toml --app ${STAGING[0]}`,
-    `deploy --config infra/fly/public-api-staging/fly.toml --app ${STAGING[1]}`,
+  assert.equal(argvs(s.sandbox.writes()).filter((a) => a[0] === 'deploy' && !a.includes('--build-only')).map((a) => a.slice(0, 5).join(' ')), [
+    `deploy --app ${STAGING[0]} --config infra/fly/internal-api-staging/fly.toml`,
+    `deploy --app ${STAGING[1]} --config infra/fly/public-api-staging/fly.toml`,
   ])
-  assert.match(result.stdout, new RegExp(`${STAGING[0]}\\s+deployed`))
-  assert.match(result.stdout, new RegExp(`${STAGING[1]}\\s+failed`))
-  assert.match(result.stdout, new RegExp(`${STAGING[2]}\\s+not deployed`))
+  assert.match(result.stdout, new RegExp(`^${STAGING[0].replace(/^microbima-(staging|production)-/, '')}\\s+deployed`, 'm'))
+  assert.match(result.stdout, new RegExp(`^${STAGING[1].replace(/^microbima-(staging|production)-/, '')}\\s+failed`, 'm'))
+  assert.match(result.stdout, new RegExp(`^${STAGING[2].replace(/^microbima-(staging|production)-/, '')}\\s+not deployed`, 'm'))
   await s.sandbox.close()
 })
 
@@ -100,7 +105,7 @@ test('health judges the fleet as Fly does: 2 machines with 1 auto-stopped is hea
   assert.is(new Set(machines.map((m) => m.image)).size, 1, 'the stopped machine got the new image too')
   assert.ok(machines.some((m) => m.state === 'stopped'), 'a deploy does not start stopped machines')
   assert.not.ok(argvs(s.sandbox.writes()).some((a) => a.includes('--skip-release-command')), 'no rollback')
-  assert.match(deploy.stdout.replace(/\s+/g, ' '), new RegExp(`${app} deployed …:deployment-\\w{4}…\\w{4} …:deployment-\\w{4}…\\w{4} 2 machines: 1 started, 1 auto-stopped`), deploy.stdout)
+  assert.match(deploy.stdout.replace(/\s+/g, ' '), new RegExp(`web-admin deployed …:${SHOWN_LABEL.source} …:${SHOWN_LABEL.source} 2 machines: 1 started, 1 auto-stopped`), deploy.stdout)
   // Fewer running machines than min_machines_running is a warning naming the machine to start, not
   // a failure (corrected in the third round: Fly never guarantees them); the probe wakes one.
   s.sandbox.update((state) => state.apps[app].machines.forEach((m) => (m.state = 'stopped')))
@@ -118,7 +123,8 @@ test('a rolling deploy that fails half-way on 3 machines leaves a mixed fleet; t
   const old = images(s, app)[0]
   s.sandbox.clearCalls()
   s.sandbox.fault({ command: 'deploy', app, kind: 'unhealthy', afterMachines: 1, times: 1 })
-  const result = await runScript('deploy', ['staging', '--app', 'public-api'], { env: s.env })
+  // VERBOSE=1: the summary's full values, one line each.
+  const result = await runScript('deploy', ['staging', '--app', 'public-api'], { env: { ...s.env, MB_VERBOSE: '1' } })
   assert.is(result.code, 1, result.output)
   // flyctl stopped at the machine that failed its checks and rolled nothing back…
   assert.match(result.stderr, /timeout reached waiting for health checks to pass for machine \w+/)
@@ -126,9 +132,10 @@ test('a rolling deploy that fails half-way on 3 machines leaves a mixed fleet; t
   const deploys = argvs(s.sandbox.writes()).filter((a) => a[0] === 'deploy')
   assert.equal(deploys.at(-1), ['deploy', '--app', app, '--config', 'infra/fly/public-api-staging/fly.toml', '--image', old, '--skip-release-command', '--deploy-retries', '0'])
   assert.equal(images(s, app), [old, old, old])
-  assert.match(result.stdout, new RegExp(`${app}\\s+rolled back`))
+  assert.match(result.stdout, new RegExp(`^${app.replace(/^microbima-(staging|production)-/, '')}\\s+rolled back`, 'm'))
   // The summary says how many machines were on which image, and what runs now.
-  const was = /was (\d) on …:deployment-(\w{4}…\w{4}), (\d) on …:deployment-(\w{4}…\w{4}); now 3 on …:deployment-(\w{4}…\w{4}), healthy/.exec(result.stdout.replace(/\s+/g, ' '))
+  const tag = `(registry\\.fly\\.io/${app}:\\S+?)`
+  const was = new RegExp(`was (\\d) on ${tag}, (\\d) on ${tag}; now 3 on ${tag}, healthy`).exec(result.stdout.replace(/\s+/g, ' '))
   assert.ok(was, result.stdout)
   assert.equal([was![1], was![3]].sort(), ['1', '2'])
   assert.is(was![was![1] === '1' ? 2 : 4], was![5], 'one machine had kept the old image, and all three run it now')
@@ -149,7 +156,7 @@ test('an app unhealthy after its deploy shows the evidence (failing probe, its b
   assert.equal(argvs(s.sandbox.writes()).at(-1), ['deploy', '--app', app, '--config', 'infra/fly/web-admin-staging/fly.toml', '--image', old, '--skip-release-command', '--deploy-retries', '0'])
   assert.equal(images(s, app), [old, old])
   assert.match(result.stdout, new RegExp(`health ${app}\\s+unhealthy`))
-  assert.match(result.stdout, new RegExp(`${app}\\s+rolled back`))
+  assert.match(result.stdout, new RegExp(`^${app.replace(/^microbima-(staging|production)-/, '')}\\s+rolled back`, 'm'))
   await s.sandbox.close()
 })
 
@@ -176,8 +183,8 @@ test('flyctl exiting 0 without changing the machines is not reported as deployed
   s.sandbox.fault({ command: 'deploy', app, kind: 'no-op', times: 1 })
   const result = await runScript('deploy', ['staging', '--app', 'web-admin'], { env: { ...s.env, HEALTH_TIMEOUT: '1' } })
   assert.is(result.code, 1, result.output)
-  assert.not.match(result.stdout, new RegExp(`${app}\\s+deployed`))
-  assert.match(result.output, /2 machines run …:deployment-\w{4}…\w{4}, not …:deployment-\w{4}…\w{4}/)
+  assert.not.match(result.stdout, new RegExp(`^${app.replace(/^microbima-(staging|production)-/, '')}\\s+deployed`, 'm'))
+  assert.match(result.output, new RegExp(`2 machines run …:${SHOWN_LABEL.source}, not …:${SHOWN_LABEL.source}`))
   await s.sandbox.close()
 })
 
@@ -230,7 +237,13 @@ test('dry run issues no write and prints the commands it would run', async () =>
   const result = await runMake('deploy-staging', { DRY_RUN: '1' }, { env: s.env })
   assert.is(result.code, 0, result.output)
   assert.equal(s.sandbox.writes(), [])
-  assert.match(result.stdout, 'flyctl deploy --config infra/fly/internal-api-staging/fly.toml --app microbima-staging-internal-api --remote-only --build-arg WORKSPACE=examples/microbima --build-arg APP_DIR=apps/api --build-arg APP_PACKAGE=@microbima/api --deploy-retries 0')
+  // The builds, marked as run together, then the rollouts: commands a person can paste.
+  const label = new RegExp(LABEL.source).exec(result.stdout)?.[0] ?? ''
+  const lines = result.stdout.split('\n')
+  const first = lines.indexOf('# the 3 builds run together; the rollouts start once every build succeeded')
+  assert.ok(first >= 0, result.stdout)
+  assert.equal(lines.slice(first + 1, first + 5), [...KEYS.map((key) => `(${buildArgv('staging', key, label).map((a) => (a.startsWith('--build-arg') || !a.includes('=') ? a : a)).join(' ').replace(/^deploy/, 'flyctl deploy')}) &`), 'wait'])
+  for (const [i, key] of KEYS.entries()) assert.ok(lines.includes(['flyctl', ...rolloutArgv('staging', key, `registry.fly.io/${STAGING[i]}:${label}`)].join(' ')), `no rollout of ${key} in\n${result.stdout}`)
   assert.match(result.stdout, `flyctl ssh console --app microbima-staging-internal-api --command "sh -c 'cd /app && npx prisma migrate deploy'"`)
   assert.match(result.stdout, /secrets sync\s+dry run/)
   assert.not.match(result.stdout, /\bok\b.*scheduled/)

@@ -31,7 +31,7 @@ test.before(async () => {
     staging: { 'internal-api': { JWT_SECRET: 'mpg-jwt-staging', MPESA_CONSUMER_KEY: 'k', MPESA_CONSUMER_SECRET: 'mpg-mpesa-staging' }, 'public-api': { KONG_PARTNER_API_KEY: 'mpg-partner-staging' }, 'web-admin': { SESSION_SECRET: 'mpg-session-staging', INTERNAL_API_URL: 'http://microbima-staging-internal-api.flycast' } },
     production: { 'internal-api': { JWT_SECRET: 'mpg-jwt-production', MPESA_CONSUMER_KEY: 'k', MPESA_CONSUMER_SECRET: 'mpg-mpesa-production' }, 'public-api': { KONG_PARTNER_API_KEY: 'mpg-partner-production' }, 'web-admin': { SESSION_SECRET: 'mpg-session-production', INTERNAL_API_URL: 'http://microbima-production-internal-api.flycast' } },
   }, tempDir('mb-mpg-env-'))
-  env = { ...sandbox.env, ENV_DIR: envDir, DB_KIND: 'mpg', ALLOW_DIRTY: '1', LOCK_WAIT: '2', BACKUP_TIMEOUT: '2' }
+  env = { ...sandbox.env, ENV_DIR: envDir, DB_KIND: 'mpg', ALLOW_DIRTY: '1', REBUILD: '1', LOCK_WAIT: '2', BACKUP_TIMEOUT: '2' }
   for (const [target, vars] of [['create-apps-staging', { DB: '1' }], ['create-apps-prod', { DB: '1', YES: '1' }], ['set-secrets-staging', {}], ['set-secrets-prod', { YES: '1' }], ['deploy-staging', {}]] as const) {
     const result = await runMake(target, vars, { env })
     if (result.code !== 0) throw new Error(`${target} failed in setup:\n${result.output}`)

@@ -350,7 +350,7 @@ function pipeline(): Promise<Pipeline> {
     for (const db of ['microbima-staging-db', 'microbima-prod-db']) await sandbox.direct(PG_CREATE(db))
     sandbox.clearCalls()
     // ALLOW_DIRTY: the tests run in whatever checkout they find; the git rule has tests of its own.
-    return { sandbox, dbs, files, envDir, env: { ...sandbox.env, ENV_DIR: envDir, LOCK_WAIT: '2', ALLOW_DIRTY: '1', LOGS_TIMEOUT: '2' } }
+    return { sandbox, dbs, files, envDir, env: { ...sandbox.env, ENV_DIR: envDir, LOCK_WAIT: '2', ALLOW_DIRTY: '1', REBUILD: '1', LOGS_TIMEOUT: '2' } }
   })()
   return shared
 }
@@ -566,7 +566,7 @@ test('deploy-prod: the gate reads staging; dry run prints; then secrets sync, a 
   assert.is(again.code, 0, again.output)
   assertCalls(sandbox.calls(), [reads, ...PRODUCTION.map((app) => ['secrets', 'sync', '--app', app])])
   assert.equal(PRODUCTION.map((app) => sandbox.state().apps[app].releases.length), releases)
-  for (const app of PRODUCTION) assert.match(again.stdout, new RegExp(`${app}\\s+unchanged`))
+  for (const app of PRODUCTION) assert.match(again.stdout, new RegExp(`^${app.replace(/^microbima-(staging|production)-/, '')}\\s+unchanged`, 'm'))
   assert.is(Object.values(sandbox.state().volumes).find((v) => v.app === PRD_DB)!.snapshots.length, 1, 'no backup when nothing is pending')
   assert.match(again.stderr, 'no pending migrations on production')
 })

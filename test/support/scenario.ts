@@ -35,7 +35,9 @@ export async function scenario(options: { stagingDeployed?: boolean; sandbox?: P
     await sandbox.direct(['postgres', 'create', '--name', db, '--region', 'jnb', '--org', 'microbima', '--initial-cluster-size', '1', '--vm-size', 'shared-cpu-1x', '--volume-size', '10'])
   }
   // ALLOW_DIRTY: the tests run in whatever checkout they find; the git rule has tests of its own.
-  const env = { ...sandbox.env, ENV_DIR: envDir, LOCK_WAIT: '2', ALLOW_DIRTY: '1' }
+  // REBUILD: every staging deploy builds new images, whether the checkout is clean (CI) or not; a
+  // clean commit's second deploy building nothing has tests of its own.
+  const env = { ...sandbox.env, ENV_DIR: envDir, LOCK_WAIT: '2', ALLOW_DIRTY: '1', REBUILD: '1' }
   if (options.stagingDeployed) {
     const result = await runScript('deploy', ['staging'], { env })
     if (result.code !== 0) throw new Error(`staging deploy failed in setup:\n${result.output}`)
@@ -50,4 +52,22 @@ export function addMachine(s: Scenario, app: string): void {
     const [first] = state.apps[app].machines
     state.apps[app].machines.push({ ...structuredClone(first), id: `${first.id.slice(0, 12)}ff`, name: 'third-machine-1' })
   })
+}
+
+/** A build's image label (git-<commit>, with a marker in a dirty checkout or a REBUILD=1 run). */
+export const LABEL = /git-[0-9a-f]{12}(?:-(?:dirty|rebuild)-\d{8}t\d{9}z)?/
+/** A label as tables show it. */
+export const SHOWN_LABEL = /git-[0-9a-f]{12}(?:-(?:dirty|rebuild)…\w{6})?/
+const SOURCE: Record<string, string> = { 'internal-api': 'api', 'public-api': 'public-api', 'web-admin': 'web-admin' }
+export const BUILD_ARGS = (key: string) => ['--build-arg', 'WORKSPACE=examples/microbima', '--build-arg', `APP_DIR=apps/${SOURCE[key]}`, '--build-arg', `APP_PACKAGE=@microbima/${SOURCE[key]}`]
+const shortEnv = (env: 'staging' | 'production') => (env === 'production' ? 'prod' : 'staging')
+/** The build of one app, as deploy-staging runs it (builds run together). */
+export const buildArgv = (env: 'staging' | 'production', key: string, label: string) => ['deploy', '--build-only', '--push', '--app', `microbima-${env}-${key}`, '--config', `infra/fly/${key}-${shortEnv(env)}/fly.toml`, '--remote-only', '--image-label', label, ...BUILD_ARGS(key)]
+/** The rollout of one app's image. */
+export const rolloutArgv = (env: 'staging' | 'production', key: string, image: string) => ['deploy', '--app', `microbima-${env}-${key}`, '--config', `infra/fly/${key}-${shortEnv(env)}/fly.toml`, '--image', image, '--deploy-retries', '0']
+/** The label the builds of a call log used. */
+export function labelOf(calls: { argv: string[] }[]): string {
+  const build = calls.find((c) => c.argv[0] === 'deploy' && c.argv.includes('--build-only'))
+  if (!build) throw new Error(`no build in ${calls.map((c) => c.argv.join(' ')).join('\n')}`)
+  return build.argv[build.argv.indexOf('--image-label') + 1]
 }

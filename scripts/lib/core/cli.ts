@@ -123,6 +123,7 @@ export function report(error: unknown, logger: Logger = log): number {
   } else if (error instanceof OperationError) {
     logger.error(`failed: ${shown(error.message)}`, true)
     for (const detail of error.details) logger.error(`  ${detail}`, true)
+    if (error.next) logger.error(`next: ${error.next}`, true)
   } else {
     logger.error(`bug: ${mask((error as Error)?.stack ?? String(error))}`)
     return EXIT.failed

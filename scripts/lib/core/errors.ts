@@ -46,7 +46,12 @@ export class CommandError extends Error {
 /** An operation (health, database, a pipeline step) failed: a message and a report; exit 1. */
 export class OperationError extends Error {
   readonly exitCode = EXIT.failed
-  constructor(message: string, readonly details: string[] = []) {
+  constructor(
+    message: string,
+    readonly details: string[] = [],
+    /** The next step to take, printed last. */
+    readonly next?: string,
+  ) {
     super(message)
   }
 }

@@ -41,7 +41,7 @@ const NUMERIC: Numeric[] = [
   { name: 'HOOK_TIMEOUT', fallback: 300, unit: 'seconds' },
 ]
 
-const FLAGS = ['BUILD', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'WATCH', 'ALLOW_DIRTY', 'DB', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
+const FLAGS = ['BUILD', 'REBUILD', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'WATCH', 'ALLOW_DIRTY', 'DB', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
 const TRUE = ['1', 'true', 'yes', 'on']
 const FALSE = ['', '0', 'false', 'no', 'off']
 

@@ -64,6 +64,15 @@ export function showFullValues(full: boolean): void {
   fullWidth = full
 }
 
+/** A tag as tables show it: flyctl's deployment-<ULID> by its ends (deployment-01K7…WXYZ), the
+ * toolkit's git-<commit>-dirty-<time> with the whole commit and the end of the time. */
+function shortTag(tag: string): string {
+  const deployment = /^deployment-([0-9A-Z]{26})$/.exec(tag)
+  if (deployment) return `deployment-${deployment[1].slice(0, 4)}…${deployment[1].slice(-4)}`
+  const unique = /^(git-[0-9a-f]{12}-(?:dirty|rebuild))-\d{8}t\d{9}z$/.exec(tag)
+  return unique ? `${unique[1]}…${tag.slice(-6)}` : tag
+}
+
 /** A registry.fly.io ref as tables show it: the repository only when it is not the row's app,
  * and a deployment tag as its first and last characters (deployment-01K7…WXYZ). */
 export function shortRef(ref: string | undefined, app?: string): string {
@@ -73,8 +82,7 @@ export function shortRef(ref: string | undefined, app?: string): string {
   if (at < 0 || !ref.startsWith('registry.fly.io/')) return ref
   const repo = ref.slice(0, at).replace(/^registry\.fly\.io\//, '')
   let tag = ref.slice(at + 1)
-  const deployment = /^deployment-([0-9A-Z]{26})$/.exec(tag)
-  if (deployment) tag = `deployment-${deployment[1].slice(0, 4)}…${deployment[1].slice(-4)}`
+  tag = shortTag(tag)
   // The row's app, or its twin in the other environment (a promoted image): the tag says enough.
   const twin = (name: string) => name.replace(/^microbima-(staging|production)-/, 'microbima-*-')
   return app === undefined || repo === app || twin(repo) === twin(app) ? `…:${tag}` : `${repo}:${tag}`

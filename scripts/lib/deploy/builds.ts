@@ -4,6 +4,8 @@ import { plain } from '../core/log.js'
 import { type AppKey, buildConfigPath, flyAppName } from '../core/names.js'
 import { board } from '../core/progress.js'
 import type { Settings } from '../core/settings.js'
+import { uniqueLabel } from './label.js'
+import type { AppOutcome } from './outcome.js'
 
 // Build every image first, all at once, then roll out (the interface's "Build first, then roll
 // out"): the three remote builds take minutes each on Fly, a rolling update well under one, and a
@@ -80,4 +82,20 @@ export async function buildAll(ctx: Context, settings: Settings, keys: AppKey[],
   if (failure) throw new OperationError(`the build of ${failure.app} failed at ${failure.step}: no app was changed`, failure.tail)
   const rejected = results.find((r) => r.status === 'rejected')
   if (rejected) throw (rejected as PromiseRejectedResult).reason
+}
+
+/** The apps whose image must still be built: an image some machine or some release of the app
+ * already used is in Fly's registry (a clean tree's label names its commit), so it is not built
+ * again; a dirty tree's label is new every time. */
+export async function imagesToBuild(ctx: Context, outcomes: AppOutcome[], images: Map<AppKey, string>): Promise<AppKey[]> {
+  const missing = await Promise.all(
+    outcomes.map(async (o) => {
+      const image = images.get(o.key)!
+      if (uniqueLabel(image)) return o.key
+      if ((o.status?.Machines ?? []).some((m) => m.config?.image === image)) return undefined
+      const releases = await ctx.fly().apps.releases(o.app).catch(() => [])
+      return releases.some((r) => r.ImageRef === image) ? undefined : o.key
+    }),
+  )
+  return missing.filter((key): key is AppKey => key !== undefined)
 }

@@ -26,12 +26,29 @@ export async function readDrift(ctx: Context, key: AppKey): Promise<Drift> {
   return { app, staged, deployed, configPath: flyConfigPath(ctx.env, key) }
 }
 
-/** Why an old image that ran fine fails again after a rollback, when the drift says. The local
- * fly.toml does not change during a run, so it is read (through flyctl's own serialiser) only now. */
+/** Whether the app's fly.toml differs from the deployed configuration, both read through flyctl's
+ * own serialiser (`flyctl config show` and `--local`, normalised alike); undefined: unknown. */
+export async function configChanged(ctx: Context, drift: Drift): Promise<boolean | undefined> {
+  if (drift.deployed === undefined) return undefined
+  const local = await ctx.fly().apps.deployedConfig(drift.app, drift.configPath).catch(() => undefined)
+  return local === undefined ? undefined : !isDeepStrictEqual(drift.deployed, local)
+}
+
+/** Why an old image that ran fine fails again after a rollback, when the drift says. */
 export async function driftCause(ctx: Context, drift: Drift | undefined): Promise<string | undefined> {
   if (!drift) return undefined
-  const local = drift.deployed === undefined ? undefined : await ctx.fly().apps.deployedConfig(drift.app, drift.configPath).catch(() => undefined)
-  return blameText(drift.staged, local !== undefined && !isDeepStrictEqual(drift.deployed, local), drift.configPath)
+  return blameText(drift.staged, (await configChanged(ctx, drift)) === true, drift.configPath)
+}
+
+/** What a deploy of the image the app already runs would still change: staged secrets, a fly.toml
+ * that differs from the deployed configuration (the interface's "Same images, new settings"). An
+ * unknown configuration counts as a change: a deploy is the safe side. */
+export async function pendingChanges(ctx: Context, drift: Drift): Promise<string[]> {
+  const changed = await configChanged(ctx, drift)
+  return [
+    ...(drift.staged.length ? [`staged secrets ${drift.staged.join(', ')}`] : []),
+    ...(changed === false ? [] : [changed ? `${drift.configPath} differs from the deployed configuration` : 'the deployed configuration cannot be read']),
+  ]
 }
 
 /** The cause, in words: the staged secrets by name, the fly.toml change by path. */

@@ -3,6 +3,7 @@ import { OperationError } from '../core/errors.js'
 import type { FlyMachine, FlyStatus } from '../fly/types.js'
 import { autostop, healthPath, readFlyToml, type FlyToml } from '../fly/flytoml.js'
 import { knob, seconds } from '../core/knobs.js'
+import { waiting } from '../core/progress.js'
 import { plain, shortRef } from '../core/log.js'
 import { type AppKey, flyAppName, flyConfigPath } from '../core/names.js'
 import { loadSettings, type AppSettings } from '../core/settings.js'
@@ -47,6 +48,9 @@ export interface Fleet {
   /** The output of each failing check, for the evidence. */
   failing: string[]
   crashes: Crash[]
+  /** Started machines, and those with every check passing (what a health wait reports). */
+  started: number
+  passing: number
 }
 
 export interface AppHealth {
@@ -103,7 +107,7 @@ export function judgeFleet(status: FlyStatus, config: FlyToml, expected?: string
   const failing: string[] = []
   const crashes: Crash[] = []
   const images = new Map<string, number>()
-  const count = { started: 0, autoStopped: 0, stopped: 0, crashed: 0, standby: 0 }
+  const count = { started: 0, passing: 0, autoStopped: 0, stopped: 0, crashed: 0, standby: 0 }
   for (const m of machines) {
     const image = m.config?.image ?? '(no image)'
     images.set(image, (images.get(image) ?? 0) + 1)
@@ -115,6 +119,7 @@ export function judgeFleet(status: FlyStatus, config: FlyToml, expected?: string
       const bad = checks.filter((c) => c.status !== 'passing')
       if (crash?.restarting) problems.push(`machine ${m.id} ${crashText(crash)}`)
       else if (crash) warnings.push({ text: `machine ${m.id} restarted after it exited with code ${crash.exitCode}`, fix: `flyctl logs --app ${app} --no-tail` })
+      if (!bad.length && !crash?.restarting) count.passing++
       if (bad.length) {
         if (!crash?.restarting) problems.push(`machine ${m.id}: ${bad.map((c) => `${c.name} ${c.status}`).join(', ')}`)
         failing.push(...bad.map((c) => `${m.id} ${c.name}: ${(c.output ?? '').trim().split('\n')[0].slice(0, 160)}`))
@@ -155,6 +160,8 @@ export function judgeFleet(status: FlyStatus, config: FlyToml, expected?: string
     warnings,
     failing,
     crashes,
+    started: count.started,
+    passing: count.passing,
   }
 }
 
@@ -265,10 +272,20 @@ export async function waitHealthy(ctx: Context, key: AppKey, expected?: string, 
   const deadline = performance.now() + timeoutSeconds * 1000
   const started = performance.now()
   const interval = seconds('HEALTH_INTERVAL')
-  for (;;) {
-    const health = await checkOnce(ctx, key, expected)
-    if (health.healthy || performance.now() + interval > deadline) return { ...health, seconds: (performance.now() - started) / 1000 }
-    await new Promise((resolve) => setTimeout(resolve, interval))
+  // No silent wait: after the first look that is not healthy, a line says what is awaited.
+  let progress: ReturnType<typeof waiting> | undefined
+  try {
+    for (;;) {
+      const health = await checkOnce(ctx, key, expected)
+      const elapsed = (performance.now() - started) / 1000
+      if (health.healthy || performance.now() + interval > deadline) return { ...health, seconds: elapsed }
+      progress ??= waiting(ctx.log, `health ${health.app}`)
+      const probe = /^GET \S+ (\d{3})/.exec(health.http)?.[1] ?? (health.http.startsWith('GET') ? 'no answer' : health.http)
+      progress.update(`still waiting: ${health.fleet.passing} of ${health.fleet.started} machines passing, probe ${probe}`, `(${Math.round(elapsed)} s of ${timeoutSeconds} s)`)
+      await new Promise((resolve) => setTimeout(resolve, interval))
+    }
+  } finally {
+    progress?.close()
   }
 }
 

@@ -65,7 +65,7 @@ export async function rollBackFleet(ctx: Context, key: AppKey, image: string, be
   const fly = ctx.fly()
   const before = beforeStatus ?? (await fly.apps.status(app))
   await fly.deploys.rollback(app, flyConfigPath(ctx.env, key), image, (before.Machines ?? []).length)
-  if (ctx.dryRun) return { before: imageCounts(before), after: `would be all on ${shortRef(image, app)}`, health: { app, key, healthy: false, fleet: { summary: '', images: new Map(), problems: [], warnings: [], failing: [], crashes: [] }, http: '', evidence: [], seconds: 0 } }
+  if (ctx.dryRun) return { before: imageCounts(before), after: `would be all on ${shortRef(image, app)}`, health: { app, key, healthy: false, fleet: { summary: '', images: new Map(), problems: [], warnings: [], failing: [], crashes: [], started: 0, passing: 0 }, http: '', evidence: [], seconds: 0 } }
   const now = await fly.apps.status(app)
   const fleet = judgeFleet(now, readFlyToml(flyConfigPath(ctx.env, key)), image)
   const off = (now.Machines ?? []).filter((m) => m.config?.image !== image)

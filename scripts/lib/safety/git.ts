@@ -39,17 +39,18 @@ export async function treeState(dir: string): Promise<TreeState> {
 }
 
 /** Warns (staging) or refuses (production) a deploy from a dirty tree or another branch. */
-export async function checkTree(ctx: Context, dir: string): Promise<void> {
+export async function checkTree(ctx: Context, dir: string): Promise<TreeState> {
   const state = await treeState(dir)
-  if (!state.repo) return
+  if (!state.repo) return state
   const problems: string[] = []
   if (state.dirty.length) problems.push(`the working tree has ${state.dirty.length} uncommitted or untracked file${state.dirty.length === 1 ? '' : 's'} (${state.dirty.slice(0, 3).join(', ')}${state.dirty.length > 3 ? ', …' : ''})`)
   const wanted = BRANCH[ctx.env]
   if (state.branch && state.branch !== wanted) problems.push(`this is branch ${state.branch}, not ${wanted}`)
-  if (!problems.length) return
+  if (!problems.length) return state
   if (ctx.env === 'staging' || flag('ALLOW_DIRTY')) {
-    for (const problem of problems) ctx.log.warn(`${problem}: deploying it anyway${ctx.env === 'production' ? ' (ALLOW_DIRTY=1)' : ''}`)
-    return
+    const goesOn = ctx.dryRun ? 'a deploy would go on anyway' : 'deploying it anyway'
+    for (const problem of problems) ctx.log.warn(`${problem}: ${goesOn}${ctx.env === 'production' ? ' (ALLOW_DIRTY=1)' : ''}`)
+    return state
   }
   throw new Refusal(`production deploys a clean ${wanted} branch: ${problems.join('; ')}`, [`commit and switch to ${wanted}, or run again with ALLOW_DIRTY=1 if you mean to deploy this tree`])
 }

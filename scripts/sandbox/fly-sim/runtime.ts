@@ -32,7 +32,7 @@ export async function latency(command: string): Promise<void> {
  * failure with `make deploy-staging APP=web-admin FLY_SIM_FAULT=unhealthy:web-admin`. */
 export const ENV_FAULTS: Record<string, string> = {
   unhealthy: 'deploy',
-  'build-fail': 'deploy',
+  'build-fail': 'build',
   'http-5xx': 'deploy',
   'release-command-fail': 'deploy',
   fail: 'deploy',

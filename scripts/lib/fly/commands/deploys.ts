@@ -1,4 +1,3 @@
-import { resolve } from 'node:path'
 import { deployTimeout, seconds } from '../../core/knobs.js'
 import { log } from '../../core/log.js'
 import { deployWaits, flyctlDeployWorstCase } from '../deploy-time.js'
@@ -17,12 +16,6 @@ export class Deploys {
 
   constructor(private readonly flyctl: Flyctl) {}
 
-  /** Builds remotely from the build context `cwd` and deploys. Returns the new image ref. */
-  build(app: string, config: string, buildArgs: Record<string, string>, cwd: string, showCwd: string | undefined, machines: number): Promise<string | undefined> {
-    const args = ['deploy', '--config', config, '--app', app, '--remote-only', ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]), '--deploy-retries', '0']
-    return this.deploy(args, { cwd, showCwd }, this.limit(app, resolve(cwd, config), machines, true))
-  }
-
   /** Builds remotely from the build context `cwd` and pushes registry.fly.io/<app>:<label>; deploys
    * nothing (flyctl.md §3.1: --build-only pushes only with --push). Output goes to `onOutput`. */
   async buildOnly(app: string, config: string, label: string, buildArgs: Record<string, string>, where: { cwd: string; showCwd?: string; onOutput: (line: string) => void; abort: AbortSignal }): Promise<void> {
@@ -30,7 +23,7 @@ export class Deploys {
     await this.flyctl.run(args, { write: true, timeoutMs: seconds('FLY_DEPLOY_TIMEOUT'), together: true, cwd: where.cwd, showCwd: where.showCwd, onOutput: where.onOutput, abort: where.abort })
   }
 
-  /** Deploys an existing image (promotion of the staging image to production). */
+  /** Deploys an existing image: a build of this commit, or the staging image promoted to production. */
   image(app: string, config: string, image: string, machines: number): Promise<string | undefined> {
     return this.deploy(['deploy', '--app', app, '--config', config, '--image', image, '--deploy-retries', '0'], {}, this.limit(app, config, machines, true))
   }

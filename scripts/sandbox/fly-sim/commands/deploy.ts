@@ -49,7 +49,9 @@ export async function deploy(args: string[]) {
   const target = findApp(readState(dir()), name)
   // validation.go: an invalid [[restart]] policy fails the deploy's config validation.
   if (config.invalid.length) throw new FlyError('App configuration is not valid', 1, `Validating ${configPath}\n${config.invalid.join('\n')}\n\n   ✘invalid app configuration\n`)
-  const f = await fault('deploy', name)
+  // Faults are taken by what they act on: a build (`build`: build-fail, …) or the rollout
+  // (`deploy`): a --build-only call never consumes a rollout's fault.
+  const f = flags['build-only'] ? undefined : await fault('deploy', name)
   // DeployWithConfig validates the configuration first (stderr text blocks, stdout lines).
   err('==> Verifying app config\n')
   out(`Validating ${configPath}\n✓ Configuration is valid\n`)
@@ -68,7 +70,7 @@ export async function deploy(args: string[]) {
     if (flags['local-only']) throw new FlyError('failed to fetch an image or build from source: docker daemon not available')
     image = `registry.fly.io/${name}:${str(flags, 'image-label') || `deployment-${ulid()}`}`
     // deploy.go: Publish = push || !buildOnly; --build-only returns right after the image (no release).
-    await remoteBuild({ app: name, org: target.org, ref: image, context, configPath, config, flags, publish: Boolean(flags.push) || !flags['build-only'], fault: f })
+    await remoteBuild({ app: name, org: target.org, ref: image, context, configPath, config, flags, publish: Boolean(flags.push) || !flags['build-only'], fault: await fault('build', name) })
     if (flags['build-only']) return
   }
   // The rollout: the sandbox's `deploy` latency (a build's own time is `build`).

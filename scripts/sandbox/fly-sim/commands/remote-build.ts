@@ -2,8 +2,9 @@
 // (flyctl internal/build/imgsrc/depot.go, resolver.go BuildImage; internal/render TextBlock; the
 // progress is BuildKit's plain progress): the phases on stderr, one BuildKit step per Dockerfile
 // instruction, then the image's name and size. A build takes the sandbox's `build` latency, spread
-// over its phases, so a toolkit that watches builds sees them move. Fault `build-fail` fails at a
-// RUN step (`detail`: the step's text to fail at) with BuildKit's error, as flyctl reports it.
+// over its phases, so a toolkit that watches builds sees them move. Fault `build-fail` (command
+// `build`) fails at a RUN step (`detail`: the step's text to fail at) with BuildKit's error, as
+// flyctl reports it.
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { env } from '../call.ts'
