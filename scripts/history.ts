@@ -55,7 +55,13 @@ await main(
     }
     // Images by their labels (the tag, which names the build); the details of a row that do not
     // fit beside it on their own lines under it.
-    const images = (r: LedgerRow) => (r.image_before || r.image_after ? `${imageLabel(r.image_before ?? undefined)} → ${imageLabel(r.image_after ?? undefined)}` : '')
+    const images = (r: LedgerRow) => {
+      if (!r.image_before && !r.image_after) return ''
+      const [before, after] = [imageLabel(r.image_before ?? undefined), imageLabel(r.image_after ?? undefined)]
+      // Two builds of one dirty commit (git-0123456789ab-dirty…57825z): the second says only how it differs.
+      const shared = /^(.+)…/.exec(before)?.[1]
+      return `${before} → ${shared && after.startsWith(`${shared}…`) ? after.slice(shared.length) : after}`
+    }
     ctx.log.result(
       table(
         ['when', 'who', 'operation', 'app', 'images', 'result', 'took', 'detail'],

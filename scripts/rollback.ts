@@ -15,8 +15,9 @@ import { flushSpool, imageMigrations, readLedger, record } from './lib/safety/le
 import { withLock } from './lib/safety/lock.js'
 import { formatWhen, publishTable, shortRef, table } from './lib/core/log.js'
 import { compareMigrations, listLocalMigrations, readMigrationRows } from './lib/database/migrations.js'
-import { type AppKey, flyAppName, imageRefProblem, shortName } from './lib/core/names.js'
-import { chooseRollbackTarget, imageCounts, rollBackFleet, type RollbackChoice } from './lib/fleet/rollback.js'
+import { type AppKey, flyAppName, flyConfigPath, imageRefProblem, shortName } from './lib/core/names.js'
+import { checkAppName } from './lib/fly/flytoml.js'
+import { chooseRollbackTarget, imageCounts, imagesThatFailed, noTargetReason, rollBackFleet, type RollbackChoice } from './lib/fleet/rollback.js'
 import { startOperation } from './lib/events/operation.js'
 
 interface RollbackPlan {
@@ -64,25 +65,46 @@ await main(
       if (wrong) problems.push(wrong)
     }
     if ((choice.image || choice.version !== undefined) && !ctx.oneApp) problems.push('IMAGE= and VERSION= belong to one app: name it with APP=')
+    for (const key of ctx.apps) {
+      try {
+        checkAppName(flyConfigPath(ctx.env, key), flyAppName(ctx.env, key))
+      } catch (error) {
+        problems.push((error as Error).message)
+      }
+    }
     if (problems.length) throw new UserError(problems)
 
+    // The ledger says which images failed health here (an automatic rollback's, a deploy found
+    // unhealthy): a rollback never proposes one. Without the database, Fly's failed releases only.
+    const db = await reachDatabase(ctx)
+    const ledger = db && !choice.image && choice.version === undefined ? await readLedger(db, ctx.env, 500).catch(() => []) : []
     const fly = ctx.fly()
     const plans: RollbackPlan[] = []
+    const skipped: { key: AppKey; now: string; reason: string }[] = []
     for (const key of ctx.apps) {
       const app = flyAppName(ctx.env, key)
       const [releases, status] = await Promise.all([fly.apps.releases(app), fly.apps.status(app)])
       const current = runningImage(status)
-      const target = chooseRollbackTarget(releases, current, choice)
+      const failedHere = imagesThatFailed(app, releases, ledger)
+      const target = chooseRollbackTarget(releases, current, choice, failedHere)
       ctx.log.result(chalk.bold(`${app} (${current ? `running ${shortRef(current, app)}` : `mixed: ${imageCounts(status)}`})`))
       ctx.log.result(
         table(
           ['', 'version', 'status', 'image', 'when', 'who'],
-          releases.slice(0, 10).map((r) => [r === target ? chalk.green('→') : r.ImageRef === current ? '*' : '', `v${r.Version}`, r.Status, shortRef(r.ImageRef, app), formatWhen(r.CreatedAt), r.User?.Name ?? r.User?.Email ?? '']),
+          releases.slice(0, 10).map((r) => [r === target ? chalk.green('→') : r.ImageRef === current ? '*' : failedHere.has(r.ImageRef) ? chalk.red('✗') : '', `v${r.Version}`, r.Status, shortRef(r.ImageRef, app), formatWhen(r.CreatedAt), r.User?.Name ?? r.User?.Email ?? '']),
         ),
       )
-      if (!target) throw new OperationError(`${app} has no earlier complete release with another image than the running one: nothing to roll back to`)
+      if (!target) {
+        // One app named: nothing to do is an error. All apps: the others still roll back.
+        const reason = noTargetReason(releases, current, failedHere)
+        if (ctx.oneApp) throw new OperationError(reason.startsWith('no ') ? `${app} has ${reason}: nothing to roll back to` : `${app} has no image to roll back to: ${reason}`)
+        skipped.push({ key, now: imageCounts(status), reason })
+        continue
+      }
       plans.push({ key, app, status, current, target, result: ctx.dryRun ? 'dry run' : 'not rolled back', now: imageCounts(status), detail: '' })
     }
+    if (skipped.length) ctx.log.warn(`not rolled back: ${skipped.map((s) => `${s.key}: ${s.reason}`).join('; ')}`)
+    if (!plans.length) throw new OperationError(`no app of ${ctx.env} has an image to roll back to`, skipped.map((s) => `${s.key}: ${s.reason}`))
 
     // Rolling back to what every machine already runs changes nothing: said as such.
     const work = plans.filter((p) => {
@@ -91,17 +113,14 @@ await main(
       return !already
     })
     if (!work.length) {
-      publish(ctx, plans)
+      publish(ctx, plans, skipped)
       ctx.log.ok('nothing to roll back: every machine already runs the target image')
       return
     }
-
-    const db = await reachDatabase(ctx)
     if (db && !choice.image && choice.version === undefined) {
-      // The rule picks the newest other image, so a rollback run twice goes forward again.
-      const recent = await readLedger(db, ctx.env, 200).catch(() => [])
+      // The rule picks the newest older release, so a rollback run twice may go forward again.
       for (const plan of work) {
-        const last = recent.find((row) => row.app === plan.app && (row.operation === 'rollback' || row.operation === 'deploy') && row.result !== 'failed')
+        const last = ledger.find((row) => row.app === plan.app && (row.operation === 'rollback' || row.operation === 'deploy') && row.result !== 'failed')
         if (last?.operation === 'rollback' && last.image_before === plan.target.ImageRef) {
           ctx.log.warn(`${plan.app}: v${plan.target.Version} runs ${shortRef(plan.target.ImageRef, plan.app)}, the image the last rollback moved away from; choose an older one with VERSION= if that is not what you want`)
         }
@@ -145,7 +164,7 @@ await main(
       if (db) await withLock(ctx, db, `rollback-${ctx.env}`, guarded)
       else await guarded()
     } finally {
-      publish(ctx, plans)
+      publish(ctx, plans, skipped)
     }
   },
 )
@@ -160,7 +179,9 @@ async function stayedChanged(ctx: Context, db: Database | undefined, plan: Rollb
   return stayed.length ? `; ${stayed.join(', ')} stayed applied (make rollback-migration-${shortName(ctx.env)} NAME=… undoes one)` : ''
 }
 
-function publish(ctx: Context, plans: RollbackPlan[]): void {
+function publish(ctx: Context, plans: RollbackPlan[], skipped: { key: AppKey; now: string; reason: string }[]): void {
   // The target's image is in the releases table above and, once rolled back, under machines now.
-  publishTable(ctx.log, `rollback of ${ctx.env}`, ['app', 'result', 'target', 'machines now', 'detail'], plans.map((p) => [p.app, p.result, `v${p.target.Version}`, p.now, p.detail]), [0, 3])
+  // Apps by key (the title names the environment); result and images whole; a long detail (a
+  // failed command) on its own lines under the row.
+  publishTable(ctx.log, `rollback of ${ctx.env}`, ['app', 'result', 'target', 'machines now', 'detail'], [...plans.map((p) => [p.key, p.result, `v${p.target.Version}`, p.now, p.detail]), ...skipped.map((s) => [s.key, 'skipped', '-', s.now, s.reason])].sort((a, b) => ctx.apps.indexOf(a[0] as AppKey) - ctx.apps.indexOf(b[0] as AppKey)), [1, 2, 3], { spill: true })
 }

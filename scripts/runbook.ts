@@ -183,7 +183,9 @@ function commandsOf(output: string): string[] {
       heredoc = line !== 'EOF'
     } else if (line.startsWith('$ ') && PROGRAMS.test(line.slice(2))) {
       reads.push(`${line.slice(2)}  # read`)
-    } else if (PROGRAMS.test(line)) {
+    } else if (PROGRAMS.test(line.replace(/^(\(|\{ cat [^|]+\| )/, '')) || line === 'wait' || /^# the \d+ builds run together/.test(line)) {
+      // Besides plain commands: builds run together (`(flyctl deploy --build-only …) &`, then `wait`,
+      // under the comment that says so) and secrets read from their env file (`{ cat FILE; …; } | flyctl …`).
       flush()
       commands.push(line)
       heredoc = line.endsWith("<<'EOF'")
@@ -199,6 +201,9 @@ function normalize(text: string, replacements: Record<string, string>): string {
   for (const [value, placeholder] of Object.entries(replacements)) out = out.split(value).join(placeholder)
   return out
     .replace(/:deployment-[0-9A-Z]{26}\b/g, ':deployment-<id>')
+    // Image labels carry the commit; the rehearsal's REBUILD=1 (or a dirty checkout) adds the moment
+    // of the build, which a clean commit's first deploy does not have.
+    .replace(/\b(git-[0-9a-f]{12}(-(dirty|rebuild)-\d{8}t\d{9}z)?|local-\d{8}t\d{9}z)\b/g, 'git-<commit>')
     .replace(/\b\d{4,5}:5432\b/g, '<local-port>:5432')
     .replace(/127\.0\.0\.1:\d{4,5}/g, '127.0.0.1:<local-port>')
     .replace(/--local-port \d{4,5}\b/g, '--local-port <local-port>')
@@ -225,8 +230,10 @@ async function place(kind: 'flypg' | 'mpg'): Promise<Place> {
     'web-admin': { SESSION_SECRET: `change-me-${short}`, INTERNAL_API_URL: `http://microbima-${env}-internal-api.flycast` },
   })
   const envDir = writeEnvDir({ staging: files('staging', 'staging'), production: files('production', 'prod') }, tempDir('mb-runbook-env-'))
-  // ALLOW_DIRTY: the runbook is generated from whatever checkout runs it (the git rule is not the point here).
-  const env = { ...rehearsal.sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '20', LOCK_WAIT: '5', ALLOW_DIRTY: '1', ...(kind === 'mpg' ? { DB_KIND: 'mpg' } : {}) }
+  // ALLOW_DIRTY: the runbook is generated from whatever checkout runs it (the git rule is not the point
+  // here). REBUILD: each staging deploy of the rehearsal builds, clean checkout (CI) or not, so there is
+  // an earlier image to roll back to.
+  const env = { ...rehearsal.sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '20', LOCK_WAIT: '5', ALLOW_DIRTY: '1', REBUILD: '1', ...(kind === 'mpg' ? { DB_KIND: 'mpg' } : {}) }
   return { rehearsal, envDir, env }
 }
 

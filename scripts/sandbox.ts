@@ -63,7 +63,7 @@ async function start(): Promise<void> {
     say(`sandbox started (pid ${running()}): Fly simulator, Fly Proxy, staging and production PostgreSQL`)
   } else say(`the sandbox is running (pid ${running()})`)
   process.stdout.write(readFileSync(EXPORTS, 'utf8'))
-  say('point this shell at it:  eval "$(make -s sandbox)"     practise a failure:  FLY_SIM_FAULT=unhealthy:web-admin')
+  say('point this shell at it:  eval "$(make -s sandbox)"     practise a failure:  FLY_SIM_FAULT=unhealthy:web-admin REBUILD=1')
   say('start with:  make create-apps-staging DB=1 && make set-secrets-staging && make deploy-staging   end:  make sandbox-stop')
 }
 

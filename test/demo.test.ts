@@ -8,10 +8,12 @@ test('make demo walks the whole runbook in the sandbox, exits 0 and leaves nothi
   for (const step of ['create-apps-staging DB=1', 'set-secrets-staging', 'deploy-staging', 'health-staging', 'create-apps-prod DB=1 YES=1', 'migrate-status', 'deploy-prod YES=1', 'diff', 'rollback-staging APP=public-api', 'history-prod']) {
     assert.match(result.stdout, `make ${step}`)
   }
-  // The fleet with an auto-stopped machine is healthy; a streamed deploy; a rolling deploy stopped
+  // The fleet with an auto-stopped machine is healthy; builds, a streamed rollout; a rolling deploy stopped
   // half-way put back on one image; a failed health check with its evidence and the rollback.
   assert.match(result.stdout, /microbima-staging-web-admin\s+healthy\s+2 machines: 1 started, 1 auto-stopped/)
-  assert.match(result.stdout, /^ {4}│ image: registry\.fly\.io\/microbima-staging-internal-api:deployment-/m)
+  // The builds as one line per app and phase, then a rollout streamed under its step.
+  assert.match(result.stdout, /^ {2}microbima-staging-internal-api +pushed$/m)
+  assert.match(result.stdout, /^ {4}│ Searching for image 'registry\.fly\.io\/microbima-staging-internal-api:git-[0-9a-f]{12}/m)
   assert.match(result.stdout, /microbima-staging-public-api\s+rolled back/)
   assert.match(result.stdout, /│ probe: GET http:\/\/127\.0\.0\.1:\d+\/microbima-staging-web-admin\/health: 503/)
   assert.match(result.stdout, /microbima-staging-web-admin\s+rolled back/)

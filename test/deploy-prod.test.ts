@@ -5,7 +5,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { argvs, type Call } from '../scripts/sandbox/sandbox.ts'
 import { sql } from './support/pg.ts'
-import { PRODUCTION, STAGING, scenario } from './support/scenario.ts'
+import { LABEL, PRODUCTION, SHOWN_LABEL, STAGING, rolledOut, scenario } from './support/scenario.ts'
 import { MIGRATIONS, addMigration, projectCopy, runMake, runScript, tempDir } from './support/toolkit.ts'
 
 // make deploy-prod: the migration gate (local migrations and the ones the promoted images carry,
@@ -31,7 +31,7 @@ test('deploy-prod promotes the exact images staging runs (interface argv), backs
   assert.match(result.stderr, 'on production: no ssh session needed')
   // Byte for byte: every production machine runs the staging app's image reference.
   for (const [i, app] of PRODUCTION.entries()) assert.equal(images(s, app), [staged[i], staged[i]], app)
-  assert.ok(staged.every((ref, i) => ref.startsWith(`registry.fly.io/${STAGING[i]}:deployment-`)))
+  for (const [i, ref] of staged.entries()) assert.match(ref, new RegExp(`^registry\\.fly\\.io/${STAGING[i]}:${LABEL.source}$`))
   const rows = await sql<{ n: string }>(s.dbs.production, 'SELECT count(*) AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL')
   assert.is(Number(rows[0].n), 3)
   const ledger = await sql<{ operation: string; result: string }>(s.dbs.production, 'SELECT operation, result FROM microbima_deploy.ledger ORDER BY id')
@@ -90,7 +90,7 @@ test('the gate follows the images: staging rolled back to an image that does not
   // Staging's database has the migration; the image production would receive does not carry it.
   const result = await runScript('deploy', ['production', '--yes'], { env: s.env, cwd: project })
   assert.is(result.code, 3, result.output)
-  assert.match(result.stderr, new RegExp(`${NEW}: applied on staging, but staging's running image …:deployment-\\w{4}…\\w{4} does not carry it`))
+  assert.match(result.stderr, new RegExp(`${NEW}: applied on staging, but staging's running image …:${SHOWN_LABEL.source} does not carry it`))
   assert.equal(s.sandbox.writes(), [])
   await s.sandbox.close()
 })
@@ -151,7 +151,7 @@ test('git: production refuses another branch or a dirty tree (exit 3, after conf
   assert.equal(s.sandbox.writes(), [])
   const allowed = await runScript('deploy', ['production', '--dry-run'], { env: { ...env, ALLOW_DIRTY: '1' }, cwd: project })
   assert.is(allowed.code, 0, allowed.output)
-  assert.match(allowed.stderr, 'deploying it anyway (ALLOW_DIRTY=1)')
+  assert.match(allowed.stderr, 'a deploy would go on anyway (ALLOW_DIRTY=1)')
   await s.sandbox.close()
 })
 
@@ -173,7 +173,7 @@ test('PLAN_OUT writes the plan of a dry run; PLAN= deploys only what was approve
   s.sandbox.clearCalls()
   const moved = await runMake('deploy-prod', { YES: '1', PLAN: plan }, { env: s.env })
   assert.match(moved.stderr, 'refused: what this deploy would do differs from the approved plan: nothing was changed')
-  assert.match(moved.stderr, /web-admin: approved registry\.fly\.io\/microbima-staging-web-admin:deployment-\w+, would now deploy registry\.fly\.io\/microbima-staging-web-admin:deployment-\w+/)
+  assert.match(moved.stderr, new RegExp(`web-admin: approved registry\\.fly\\.io/microbima-staging-web-admin:${LABEL.source}, would now deploy registry\\.fly\\.io/microbima-staging-web-admin:${LABEL.source}`))
   assert.match(moved.stderr, /Error 3$/m)
   assert.equal(s.sandbox.writes(), [])
   const fresh = await runMake('deploy-prod', { DRY_RUN: '1', PLAN_OUT: plan }, { env: s.env })
@@ -295,7 +295,7 @@ test('two deploys to the same environment never interleave: the second waits, th
   assert.is(second.code, 3, second.output)
   assert.match(second.stderr, /refused: the staging deploy lock is held by .+ running deploy-staging since/)
   assert.is((await first).code, 0)
-  assert.is(s.sandbox.writes().filter((c) => c.argv[0] === 'deploy').length, 3)
+  assert.is(rolledOut(s.sandbox.writes()).length, 3)
   await s.sandbox.close()
 })
 

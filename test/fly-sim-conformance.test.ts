@@ -421,7 +421,7 @@ test('flyctl-facts 4, 5, 13, flyctl.md §4.3 (leasable_machine.go WaitForSmokeCh
   assert.is(out.code, 1, out.output)
   assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`)
   const at = '[1/2]'
-  assert.is(out.stdout, lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, `> ${at} Updating ${a} [app]`, `> ${at} Updating ${a} [app]`, `> ${at} Waiting for ${a} [app] to have state: started`, `> ${at} Machine ${a} [app] has state: started`, `> ${at} Checking that ${a} [app] is up and running`, `✖ ${at} Machine ${a} [app] update failed: smoke checks for ${a} failed: the app appears to be crashing`, ''))
+  assert.is(deployOutput(out.stdout), lines('', `Watch your deployment at https://fly.io/apps/${app}/monitoring`, '', `Updating existing machines in '${app}' with rolling strategy`, `> ${at} Updating ${a} [app]`, `> ${at} Updating ${a} [app]`, `> ${at} Waiting for ${a} [app] to have state: started`, `> ${at} Machine ${a} [app] has state: started`, `> ${at} Checking that ${a} [app] is up and running`, `✖ ${at} Machine ${a} [app] update failed: smoke checks for ${a} failed: the app appears to be crashing`, ''))
   // Polled at 0, 0.5, 1.5 and 3.5 s: by then it exited 3 times (restart_count 2, restarting).
   assert.ok(out.stderr.endsWith(smokeError(a, `${CRASH_LINES.join('\n')}\n`.repeat(3))), out.stderr)
   const [release] = JSON.parse((await sb.fly(['releases', '--app', app, '--json'])).stdout)
@@ -875,6 +875,43 @@ test('flyctl.md §3.1, fly-platform.md §5, pins §3k (deploy_build.go determine
   assert.is(promoted.code, 0, promoted.output)
   assert.ok(promoted.stderr.startsWith(`==> Verifying app config\n--> Verified app config\n==> Building image\nSearching for image '${imageOf(own)}' remotely...\nimage found: img_`), promoted.stderr)
   assert.equal(machinesOf(sb, 'conf-img-b').map((m) => m.image), [imageOf(own)])
+  await sb.close()
+})
+
+test('flyctl-facts §11 (deploy.go DeployWithConfig, deploy_build.go determineImage; imgsrc/depot.go, resolver.go BuildImage; docker.go NewDeploymentTag): --build-only builds and returns: --push publishes registry.fly.io/<app>:<label>, no release, no machine; a failed build exits 1 with BuildKit\'s error; an interrupted one exits 127 and publishes nothing', async () => {
+  const app = 'conf-build'
+  const sb = await sandboxWith([app], { latencyMs: { build: 400 } })
+  const dir = appProject({ app }, { Dockerfile: 'FROM node:20-slim\nWORKDIR /app\nCOPY app.js ./\nRUN npm run build\nCMD ["node", "app.js"]\n' })
+  const before = structuredClone(sb.state().apps[app])
+  // Without --push Depot builds, says `image: …`, and keeps the image to itself.
+  const unpushed = await deploy(sb, dir, app, ['--build-only', '--image-label', 'git-0123456789ab'])
+  assert.equal([unpushed.code, imageOf(unpushed)], [0, `registry.fly.io/${app}:git-0123456789ab`], unpushed.output)
+  assert.is(sb.state().images[`registry.fly.io/${app}:git-0123456789ab`], undefined)
+  const built = await deploy(sb, dir, app, ['--build-only', '--push', '--image-label', 'git-0123456789ab'])
+  assert.is(built.code, 0, built.output)
+  assert.is(deployOutput(built.stdout), '')
+  const phases = built.stderr.split('\n').filter((l) => /^(==>|-->) |^image: /.test(l)).map((l) => l.replace(/\s*\(\u200b[^)]*\)$/, ''))
+  assert.equal(phases, ['==> Verifying app config', '--> Verified app config', '==> Building image', '==> Building image with Depot', '--> build:', '--> Build Summary:', '--> Building image done', `image: registry.fly.io/${app}:git-0123456789ab`])
+  assert.match(built.stderr, /^#5 \[3\/3\] RUN npm run build$/m)
+  assert.ok(sb.state().images[`registry.fly.io/${app}:git-0123456789ab`], 'pushed')
+  assert.not.match(built.stdout, 'Watch your deployment')
+  assert.equal([sb.state().apps[app].releases, sb.state().apps[app].machines], [before.releases, before.machines])
+  // No label: deployment-<ULID>.
+  assert.match(imageOf(await deploy(sb, dir, app, ['--build-only', '--push'])), new RegExp(`^registry\\.fly\\.io/${app}:deployment-[0-9A-Z]{26}$`))
+  // A failed RUN step: BuildKit's lines for it, then flyctl's error, exit 1; nothing published.
+  sb.fault({ command: 'build', app, kind: 'build-fail', times: 1 })
+  const failed = await deploy(sb, dir, app, ['--build-only', '--push', '--image-label', 'git-fa11ed000000'])
+  assert.is(failed.code, 1)
+  assert.match(failed.stderr, /#5 ERROR: process "\/bin\/sh -c npm run build" did not complete successfully: exit code: 1\nError: failed to fetch an image or build from source: error building: failed to solve: process "\/bin\/sh -c npm run build" did not complete successfully: exit code: 1\n$/)
+  assert.is(sb.state().images[`registry.fly.io/${app}:git-fa11ed000000`], undefined)
+  // SIGTERM during the build: flyctl's 127, and no image.
+  let child!: import('node:child_process').ChildProcess
+  const pending = run(FLY_BIN, ['deploy', dir, '--app', app, '--remote-only', '--build-only', '--push', '--image-label', 'git-5709ed000000'], { env: sb.env, onSpawn: (c) => (child = c) })
+  await new Promise<void>((resolve) => child.stderr!.on('data', (d) => String(d).includes('Building image with Depot') && resolve()))
+  child.kill('SIGTERM')
+  assert.is((await pending).code, 127)
+  await new Promise((r) => setTimeout(r, 500))
+  assert.is(sb.state().images[`registry.fly.io/${app}:git-5709ed000000`], undefined)
   await sb.close()
 })
 

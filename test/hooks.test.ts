@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { argvs } from '../scripts/sandbox/sandbox.ts'
 import { who } from '../scripts/lib/safety/who.ts'
 import { sql } from './support/pg.ts'
-import { PRODUCTION, STAGING, scenario, type Scenario } from './support/scenario.ts'
+import { PRODUCTION, SHOWN_LABEL, STAGING, scenario, type Scenario } from './support/scenario.ts'
 import { MIGRATIONS, REPO, SECRET, addMigration, leftovers, projectCopy, runMake, runScript, tempDir, type RunResult } from './support/toolkit.ts'
 import { signatureValid, startReceiver, type Receiver } from './support/receiver.ts'
 
@@ -353,7 +353,7 @@ test('make history-staging JSON=1: one JSON object per line, oldest first, with 
   assert.is(table.code, 0, table.output)
   for (const line of table.stdout.split('\n')) assert.ok([...line].length <= 120, `${[...line].length} columns: ${line}`)
   // Images by their labels, whole on each side of the arrow.
-  assert.match(table.stdout, /deployment-\w{4}…\w{4} → deployment-\w{4}…\w{4}/)
+  assert.match(table.stdout, new RegExp(`${SHOWN_LABEL.source} → (${SHOWN_LABEL.source}|…\\w{6})`))
 })
 
 test.run()

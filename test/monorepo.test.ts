@@ -5,7 +5,7 @@ import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'nod
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { argvs } from '../scripts/sandbox/sandbox.ts'
-import { PRODUCTION, STAGING, scenario } from './support/scenario.ts'
+import { PRODUCTION, STAGING, labelOf, scenario } from './support/scenario.ts'
 import { REPO, SECRET, run, tempDir } from './support/toolkit.ts'
 
 // Issue 12's proof: the toolkit vendored into a pnpm monorepo laid out as the strategy document
@@ -42,12 +42,19 @@ test('vendored at tools/deploy: deploy-staging builds from the monorepo, deploy-
   const staging = await run(process.execPath, [join(toolkit, 'dist/deploy.mjs'), 'staging'], { cwd: toolkit, env })
   assert.is(staging.code, 0, staging.output)
   assert.not.match(staging.output, "still points at the toolkit's sample app")
-  const builds = s.sandbox.calls().filter((c) => c.argv[0] === 'deploy')
+  // The builds run from the monorepo's root (the build context), the fly.toml by its path from there;
+  // the rollouts (an image, no context) from the toolkit. Outside git the label names the time of the build.
+  const label = labelOf(s.sandbox.calls())
+  assert.match(label, /^local-\d{8}t\d{9}z$/)
+  const deploys = s.sandbox.calls().filter((c) => c.argv[0] === 'deploy')
   for (const [i, key] of (['internal-api', 'public-api', 'web-admin'] as const).entries()) {
     const source = key === 'internal-api' ? 'api' : key
-    assert.equal(builds[i].argv, ['deploy', '--config', `tools/deploy/infra/fly/${key}-staging/fly.toml`, '--app', STAGING[i], '--remote-only', '--build-arg', 'WORKSPACE=.', '--build-arg', `APP_DIR=apps/${source}`, '--build-arg', `APP_PACKAGE=@microbima/${source}`, '--deploy-retries', '0'])
-    // The build context is the monorepo's root.
-    assert.is(builds[i].cwd, root)
+    const build = deploys.find((c) => c.argv.includes('--build-only') && c.argv.includes(STAGING[i]))!
+    assert.equal(build.argv, ['deploy', '--build-only', '--push', '--app', STAGING[i], '--config', `tools/deploy/infra/fly/${key}-staging/fly.toml`, '--remote-only', '--image-label', label, '--build-arg', 'WORKSPACE=.', '--build-arg', `APP_DIR=apps/${source}`, '--build-arg', `APP_PACKAGE=@microbima/${source}`])
+    assert.is(build.cwd, root)
+    const rollout = deploys.find((c) => c.argv.includes('--image') && c.argv.includes(STAGING[i]))!
+    assert.equal(rollout.argv, ['deploy', '--app', STAGING[i], '--config', `infra/fly/${key}-staging/fly.toml`, '--image', `registry.fly.io/${STAGING[i]}:${label}`, '--deploy-retries', '0'])
+    assert.is(rollout.cwd, toolkit)
   }
   const state = s.sandbox.state()
   for (const image of Object.values(state.images)) {

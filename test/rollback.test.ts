@@ -4,9 +4,10 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { argvs } from '../scripts/sandbox/sandbox.ts'
 import { freshDatabases, sql } from './support/pg.ts'
-import { STAGING, addMachine, scenario } from './support/scenario.ts'
+import { STAGING, addMachine, scenario, shownLabel } from './support/scenario.ts'
 import { MIGRATIONS, addMigration, projectCopy, runMake, runScript, tempDir, writeEnvDir } from './support/toolkit.ts'
-import { chooseRollbackTarget } from '../scripts/lib/fleet/rollback.ts'
+import { chooseRollbackTarget, imagesThatFailed, noTargetReason } from '../scripts/lib/fleet/rollback.ts'
+import type { LedgerRow } from '../scripts/lib/safety/ledger.ts'
 import type { FlyRelease } from '../scripts/lib/fly/types.ts'
 
 const release = (Version: number, Status: string, ImageRef: string): FlyRelease => ({ ID: `r${Version}`, Version, Status, Description: 'Release', ImageRef, CreatedAt: '2026-11-01T00:00:00Z' })
@@ -22,6 +23,42 @@ test('the target is the newest complete release with another image; failed and s
   assert.throws(() => chooseRollbackTarget(releases, 'img:c', { image: 'img:b' }), /IMAGE=img:b is not the image of any complete release/)
 })
 
+test('the target is older than the running release and never failed health here (a failed release, or the ledger\'s unhealthy deploy)', () => {
+  // v4 is an automatic rollback to img:b after img:c failed the toolkit's health probe (Fly lists v3 as complete).
+  const releases = [release(4, 'complete', 'img:b'), release(3, 'complete', 'img:c'), release(2, 'complete', 'img:b'), release(1, 'complete', 'img:a')]
+  assert.is(chooseRollbackTarget(releases, 'img:b', {})?.Version, 3, 'without the ledger, the interface rule')
+  const ledger = [{ app: 'web', operation: 'deploy', result: 'failed', image_before: 'img:b', image_after: 'img:c', detail: 'unhealthy' }] as LedgerRow[]
+  const failed = imagesThatFailed('web', releases, ledger)
+  assert.equal([...failed], ['img:c'])
+  assert.is(chooseRollbackTarget(releases, 'img:b', {}, failed)?.Version, 1)
+  // An image whose release failed (flyctl's own checks) counts too, and another app's rows do not.
+  assert.equal([...imagesThatFailed('api', [release(2, 'failed', 'img:x'), release(1, 'complete', 'img:y')], ledger)], ['img:x'])
+  // Newer releases than the running one (a mixed fleet's leftovers) are never a rollback.
+  assert.is(chooseRollbackTarget([release(3, 'complete', 'img:new'), release(2, 'complete', 'img:run'), release(1, 'complete', 'img:old')], 'img:run', {})?.Version, 1)
+  assert.match(noTargetReason([release(2, 'complete', 'img:b'), release(1, 'complete', 'img:a')], 'img:b', new Set(['img:a'])), 'every earlier image failed its health checks here (v1)')
+})
+
+test('after an automatic rollback, rollback-staging APP= goes past the image that just failed; without APP= every app with an earlier image is rolled back and the others are named as skipped', async () => {
+  const s = await scenario({ stagingDeployed: true })
+  const app = STAGING[2]
+  const first = s.sandbox.state().apps[app].machines[0].image
+  assert.is((await runScript('deploy', ['staging', '--app', 'web-admin'], { env: s.env })).code, 0)
+  const second = s.sandbox.state().apps[app].machines[0].image
+  // The third image passes flyctl's checks but not the toolkit's probe: rolled back to the second.
+  s.sandbox.fault({ command: 'deploy', app, kind: 'http-5xx', times: 1 })
+  assert.is((await runScript('deploy', ['staging', '--app', 'web-admin'], { env: { ...s.env, HEALTH_TIMEOUT: '1' } })).code, 1)
+  assert.equal(s.sandbox.state().apps[app].machines.map((m) => m.image), [second, second])
+  s.sandbox.clearCalls()
+  const result = await runMake('rollback-staging', {}, { env: s.env })
+  assert.is(result.code, 0, result.output)
+  assert.equal(argvs(s.sandbox.writes()), [['deploy', '--app', app, '--config', 'infra/fly/web-admin-staging/fly.toml', '--image', first, '--skip-release-command', '--deploy-retries', '0']])
+  assert.match(result.stdout, /✗\s+v3\s+complete/)
+  for (const key of ['internal-api', 'public-api']) assert.match(result.stdout, new RegExp(`^${key}\\s+skipped\\s+-\\s+2 on \\S+\\s+no earlier complete release with another image than the running one$`, 'm'))
+  assert.match(result.stdout, /^web-admin\s+rolled back, healthy\s+v1\s/m)
+  assert.match(result.stderr, 'not rolled back: internal-api: no earlier complete release with another image than the running one; public-api: no earlier')
+  await s.sandbox.close()
+})
+
 test('make rollback-staging APP= redeploys the previous image with the interface command line and prints the release table', async () => {
   const s = await scenario({ stagingDeployed: true })
   const first = s.sandbox.state().apps[STAGING[1]].machines[0].image
@@ -31,9 +68,9 @@ test('make rollback-staging APP= redeploys the previous image with the interface
   const result = await runMake('rollback-staging', { APP: 'public-api' }, { env: s.env })
   assert.is(result.code, 0, result.output)
   assert.equal(argvs(s.sandbox.writes()), [['deploy', '--app', STAGING[1], '--config', 'infra/fly/public-api-staging/fly.toml', '--image', first, '--skip-release-command', '--deploy-retries', '0']])
-  const ref = (image: string) => `…:deployment-${image.split(':deployment-')[1].slice(0, 4)}…${image.slice(-4)}`
+  const ref = (image: string) => `…:${shownLabel(image)}`
   assert.match(result.stdout, new RegExp(`→\\s+v1\\s+complete\\s+${ref(first)}`), result.stdout)
-  assert.match(result.stdout, new RegExp(`${STAGING[1]}\\s+rolled back, healthy\\s+v1\\s+2 on ${ref(first)}\\s+was 2 on`), result.stdout)
+  assert.match(result.stdout, new RegExp(`^public-api\\s+rolled back, healthy\\s+v1\\s+2 on ${ref(first)}\\s+was 2 on`, 'm'), result.stdout)
   assert.match(result.stdout, /\*\s+v3\s+complete/)
   assert.is(s.sandbox.state().apps[STAGING[1]].machines[0].image, first)
   assert.not.match(result.stderr, 'the last rollback moved away from')
@@ -183,11 +220,11 @@ test('a rollback that stops half-way on 3 machines: exit 1, the summary shows th
   assert.is(Number(/Error (\d+)/.exec(result.stderr)?.[1]), 1, result.output)
   const now = s.sandbox.state().apps[app].machines.map((m) => m.image)
   assert.equal([now.filter((i) => i === first).length, now.filter((i) => i === second).length].sort(), [1, 2])
-  const ref = (image: string) => `…:deployment-${image.split(':deployment-')[1].slice(0, 4)}…${image.slice(-4)}`
+  const ref = (image: string) => `…:${shownLabel(image)}`
   const flat = result.output.replace(/\s+/g, ' ')
   // Not "3 on" the old image, as before the rollback: what runs now, per image.
   assert.not.match(flat, `3 on ${ref(second)}`)
-  assert.match(flat, new RegExp(`${app} failed v1 (1|2) on …:deployment-\\S+, (1|2) on …:deployment-\\S+`), result.stdout)
+  assert.match(flat, new RegExp(` public-api failed v1 (1|2) on …:git-\\S+, (1|2) on …:git-\\S+`), result.stdout)
   assert.match(flat, `${app} is left with machines on different images`)
   assert.match(flat, 'run the rollback again (make rollback-staging APP=public-api VERSION=1) or deploy a fixed image')
   await s.sandbox.close()

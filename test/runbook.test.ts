@@ -6,7 +6,7 @@ import { allocate } from '../scripts/sandbox/fly-sim/model/ips.ts'
 import { currentSecrets, updateSecrets } from '../scripts/sandbox/fly-sim/model/secrets.ts'
 import { argvs, createSandbox, type Call, type Sandbox } from '../scripts/sandbox/sandbox.ts'
 import { freshDatabases, sql, type TestDatabases } from './support/pg.ts'
-import { PRODUCTION, STAGING } from './support/scenario.ts'
+import { LABEL, PRODUCTION, SHOWN_LABEL, STAGING } from './support/scenario.ts'
 import { REPO, SECRET, leftovers, run, runMake, runScript, tempDir, writeEnvDir, type EnvFiles } from './support/toolkit.ts'
 
 // The runbook's targets, one by one, as the exact flyctl command lines they run (the interface's
@@ -450,15 +450,19 @@ test('set-secrets: a diff by name, NODE_ENV plus every key staged on stdin, veri
   assertCalls(sandbox.writes(), PRODUCTION.map((app) => ['secrets', 'import', '--app', app, '--stage']))
 })
 
-test('deploy-staging: dry run reads and prints; then secrets sync, the Flycast check, three remote builds from the monorepo in order with their health, and the migration', async () => {
+test('deploy-staging: dry run reads and prints; then secrets sync, the Flycast check, the three remote builds from the monorepo together, the rollouts in order with their health, and the migration', async () => {
   const { sandbox, env, dbs } = await pipeline()
   sandbox.clearCalls()
   const dry = await runMake('deploy-staging', { DRY_RUN: '1' }, { env })
   assert.is(dry.code, 0, dry.output)
   assertCalls(sandbox.calls(), [together(proxy(STG_DB), ...STAGING.map(status), ipsList(STAGING[0]))])
+  const shownLabel = LABEL.exec(dry.stdout)?.[0] ?? '<no label>'
   assert.match(dry.stdout, [
     ...STAGING.map((app) => `flyctl secrets sync --app ${app}`),
-    ...KEYS.map((key, i) => `flyctl deploy --config ${config('staging', key)} --app ${STAGING[i]} --remote-only ${build(key).join(' ')} --deploy-retries 0`),
+    '# the 3 builds run together; the rollouts start once every build succeeded',
+    ...KEYS.map((key, i) => `(flyctl deploy --build-only --push --app ${STAGING[i]} --config ${config('staging', key)} --remote-only --image-label ${shownLabel} ${build(key).join(' ')}) &`),
+    'wait',
+    ...KEYS.map((key, i) => `flyctl deploy --app ${STAGING[i]} --config ${config('staging', key)} --image registry.fly.io/${STAGING[i]}:${shownLabel} --deploy-retries 0`),
     `flyctl ssh console --app ${STAGING[0]} --command "${MIGRATE}"`,
   ].join('\n'))
   assert.equal(sandbox.writes(), [])
@@ -466,18 +470,22 @@ test('deploy-staging: dry run reads and prints; then secrets sync, the Flycast c
   sandbox.clearCalls()
   const result = await runMake('deploy-staging', {}, { env })
   assert.is(result.code, 0, result.output)
+  const label = new RegExp(`^${LABEL.source}$`)
+  const rollout = (key: (typeof KEYS)[number], i: number) => ['deploy', '--app', STAGING[i], '--config', config('staging', key), '--image', new RegExp(`^registry\\.fly\\.io/${STAGING[i]}:${LABEL.source}$`), '--deploy-retries', '0']
   assertCalls(sandbox.calls(), [
-    // The reads, and meanwhile the secrets syncs, one after the other; each app's before its deploy.
+    // The reads, and meanwhile the secrets syncs, one after the other; the three builds together
+    // (once the first app knows its secrets version).
     threads(
       [proxy(STG_DB)], ...STAGING.map((app) => [status(app)]), [ipsList(STAGING[0])], STAGING.map((app) => ['secrets', 'sync', '--app', app]),
-      [['deploy', '--config', config('staging', 'internal-api'), '--app', STAGING[0], '--remote-only', ...build('internal-api'), '--deploy-retries', '0']],
+      ...KEYS.map((key, i) => [['deploy', '--build-only', '--push', '--app', STAGING[i], '--config', config('staging', key), '--remote-only', '--image-label', label, ...build(key)]]),
     ),
-    // Every machine on the new image; the private API probed through the gateway (not deployed
-    // yet), whose status is read at the same time.
+    // Only then the rollouts, in order. Every machine on the new image; the private API probed
+    // through the gateway (not deployed yet), whose status is read at the same time.
+    rollout('internal-api', 0),
     together(status(STAGING[0]), status(STAGING[1])),
-    ['deploy', '--config', config('staging', 'public-api'), '--app', STAGING[1], '--remote-only', ...build('public-api'), '--deploy-retries', '0'],
+    rollout('public-api', 1),
     status(STAGING[1]),
-    ['deploy', '--config', config('staging', 'web-admin'), '--app', STAGING[2], '--remote-only', ...build('web-admin'), '--deploy-retries', '0'],
+    rollout('web-admin', 2),
     status(STAGING[2]),
     // No ssh: the internal API's release command applied every migration (read back from the database).
   ])
@@ -564,7 +572,16 @@ test('deploy-prod: the gate reads staging; dry run prints; then secrets sync, a 
   sandbox.clearCalls()
   const again = await runMake('deploy-prod', { YES: '1' }, { env })
   assert.is(again.code, 0, again.output)
-  assertCalls(sandbox.calls(), [reads, ...PRODUCTION.map((app) => ['secrets', 'sync', '--app', app])])
+  // Whether each app needs a deploy at all: its staged secrets and deployed config (read beside the
+  // syncs), then its fly.toml as flyctl reads it, compared before its turn.
+  assertCalls(sandbox.calls(), [
+    reads,
+    threads(
+      ...PRODUCTION.flatMap((app) => [[secretsList(app)], [['config', 'show', '--app', app]]]),
+      PRODUCTION.map((app) => ['secrets', 'sync', '--app', app]),
+      KEYS.map((key, i) => ['config', 'show', '--local', '--config', config('prod', key), '--app', PRODUCTION[i]]),
+    ),
+  ])
   assert.equal(PRODUCTION.map((app) => sandbox.state().apps[app].releases.length), releases)
   for (const app of PRODUCTION) assert.match(again.stdout, new RegExp(`^${app.replace(/^microbima-(staging|production)-/, '')}\\s+unchanged`, 'm'))
   assert.is(Object.values(sandbox.state().volumes).find((v) => v.app === PRD_DB)!.snapshots.length, 1, 'no backup when nothing is pending')
@@ -625,7 +642,7 @@ test('diff: what staging runs that production does not (images, migrations, secr
   const result = await runMake('diff', {}, { env })
   assert.is(result.code, 0, result.output)
   assertCalls(sandbox.calls(), [together(proxy(STG_DB), proxy(PRD_DB), ...STAGING.flatMap((app) => [status(app), secretsList(app)]), ...PRODUCTION.flatMap((app) => [status(app), secretsList(app)]))])
-  for (const key of KEYS) assert.match(result.stdout, new RegExp(`${key}\\s+…:deployment-\\w{4}…\\w{4}\\s+…:deployment-\\w{4}…\\w{4}\\s+same`))
+  for (const key of KEYS) assert.match(result.stdout, new RegExp(`${key}\\s+…:${SHOWN_LABEL.source}\\s+…:${SHOWN_LABEL.source}\\s+same`))
   assert.match(result.stdout, /web-admin\s+NEW_FLAG\s+set\s+missing/)
   assert.equal(sandbox.writes(), [])
   await sandbox.fly(['secrets', 'unset', 'NEW_FLAG', '--app', STAGING[2], '--stage'])
@@ -684,7 +701,7 @@ test('rollback-*: the previous release redeployed with --skip-release-command, e
   assert.is(result.code, 0, result.output)
   assertCalls(sandbox.calls(), [together(['releases', '--app', STAGING[1], '--json'], status(STAGING[1])), proxy(STG_DB), rollback, status(STAGING[1]), status(STAGING[1])])
   assert.equal([...new Set(images(sandbox, STAGING[1]))], [before])
-  assert.match(result.stdout, new RegExp(`${STAGING[1]}\\s+rolled back, healthy`))
+  assert.match(result.stdout, new RegExp(`^public-api\\s+rolled back, healthy`, 'm'))
   // Production: asks first.
   sandbox.clearCalls()
   const refused = await runMake('rollback-prod', { APP: 'public-api' }, { env })
@@ -752,7 +769,7 @@ test('history-*: the ledger of every operation above, in 120 columns; JSON=1 for
   const history = await runMake('history-staging', {}, { env })
   assert.is(history.code, 0, history.output)
   assertCalls(sandbox.calls(), [proxy(STG_DB)])
-  assert.match(history.stdout, /deploy\s+internal-api\s+- → deployment-\w{4}…\w{4}\s+ok/)
+  assert.match(history.stdout, new RegExp(`deploy\\s+internal-api\\s+- → ${SHOWN_LABEL.source}\\s+ok`), history.stdout)
   for (const line of history.stdout.split('\n')) assert.ok([...line].length <= 120, `wider than 120 columns: ${line}`)
   const json = (await runMake('history-staging', { JSON: '1' }, { env })).stdout.trim().split('\n').map((line) => JSON.parse(line)) as { operation: string; apps: string[]; migrations: string[] }[]
   const operations = json.map((r) => r.operation).reverse()

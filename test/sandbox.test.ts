@@ -9,6 +9,10 @@ import { run, runMake, tempDir } from './support/toolkit.ts'
 // it, faults a newcomer can practise with, and `make sandbox-stop` that leaves nothing behind.
 
 const home = join(tempDir('mb-sandbox-test-'), 'sandbox')
+// A failed assertion must not leave the sandbox's process running.
+test.after(async () => {
+  if (existsSync(home)) await runMake('sandbox-stop', {}, { env: { SANDBOX_DIR: home } })
+})
 const exportsOf = (stdout: string) => Object.fromEntries([...stdout.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1], m[2]]))
 const alive = (pid: number) => {
   try {
@@ -40,7 +44,8 @@ test('make sandbox starts it once and prints only export lines; every target the
   const broken = await runMake('deploy-staging', { APP: 'public-api' }, { env: { ...env, FLY_SIM_FAULT: 'unhealthy:public-api' } })
   assert.match(broken.stderr, /deploy-staging\] Error 1/, broken.output)
   assert.match(broken.output, /failed its health checks/)
-  const healthy = await runMake('deploy-staging', { APP: 'public-api' }, { env })
+  // The fault broke that build's image: a fixed image is a new build (REBUILD=1 in a clean checkout).
+  const healthy = await runMake('deploy-staging', { APP: 'public-api', REBUILD: '1' }, { env })
   assert.is(healthy.code, 0, healthy.output)
 
   const pid = Number(/pid (\d+)/.exec(again.stderr)![1])

@@ -214,7 +214,7 @@ test('releases: newest first, the commit read from the image label, who and when
       state.apps[ADMIN].releases.push({ ID: `rel_t${Version}`, Version, Status, Description: 'Release', ImageRef: `registry.fly.io/${ADMIN}:${tag}`, CreatedAt: at(minutes), UserName })
     add(next + 1, 'complete', 'deployment-01K7ABCDEFGHJKMNPQRSTVWXYZ', '', 80)
     add(next + 2, 'complete', 'git-0123456789ab', 'Jane Ops', 30)
-    add(next + 3, 'failed', 'git-fedcba987654-dirty-20261101t120000z', 'CI', 5)
+    add(next + 3, 'failed', 'git-fedcba987654-dirty-20261101t120000000z', 'CI', 5)
   })
   try {
     const result = await runMake('releases-staging', { APP: 'web-admin', LIMIT: '3' }, { env: s.env })
@@ -222,7 +222,7 @@ test('releases: newest first, the commit read from the image label, who and when
     assert.equal(argvs(s.sandbox.calls()), [['releases', '--app', ADMIN, '--json']])
     const rows = result.stdout.split('\n').filter((l) => l.startsWith('web-admin'))
     assert.equal(rows.map((r) => r.replace(/\s+/g, ' ')), [
-      `web-admin v${next + 3} failed git-fedcba987654-dirty-20261101t120000z fedcba987654-dirty CI 5m ago`,
+      `web-admin v${next + 3} failed git-fedcba987654-dirty…00000z fedcba987654-dirty CI 5m ago`,
       `web-admin v${next + 2} complete git-0123456789ab 0123456789ab Jane Ops 30m ago`,
       // A tag the toolkit did not make names no commit; a user without a name shows the email.
       `web-admin v${next + 1} complete deployment-01K7…WXYZ - ci@microbima.example 80m ago`,
@@ -235,7 +235,7 @@ test('releases: newest first, the commit read from the image label, who and when
     const lines = all.stdout.trim().split('\n').map((l) => JSON.parse(l))
     const ours = lines.filter((l) => l.app === ADMIN).slice(0, 3).map((l) => [l.version, l.status, l.label, l.commit, l.dirty, l.user])
     assert.equal(ours, [
-      [next + 3, 'failed', 'git-fedcba987654-dirty-20261101t120000z', 'fedcba987654', true, 'CI'],
+      [next + 3, 'failed', 'git-fedcba987654-dirty-20261101t120000000z', 'fedcba987654', true, 'CI'],
       [next + 2, 'complete', 'git-0123456789ab', '0123456789ab', false, 'Jane Ops'],
       [next + 1, 'complete', 'deployment-01K7ABCDEFGHJKMNPQRSTVWXYZ', null, false, 'ci@microbima.example'],
     ])

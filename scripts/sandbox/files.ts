@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -40,10 +41,13 @@ export function writeEnvDir(files: EnvFiles, dir = tempDir('mb-env-')): string {
  * internal API on the given database URLs, the web admin reaching it over Flycast (port 80, the
  * service's external port). Values are sandbox placeholders, never real secrets. */
 export function sandboxEnvFiles(urls: { staging: string; production: string }, label = 'sandbox'): EnvFiles {
+  // Values as an operator should make them (random), so the
+  // toolkit can hide them in its output and has no reason to warn about them.
+  const secret = (name: string) => `${label}-${name}-${randomBytes(12).toString('hex')}`
   const apps = (env: 'staging' | 'production'): AppValues => ({
-    'internal-api': { DATABASE_URL: urls[env], JWT_SECRET: `${label}-jwt-${env}`, MPESA_CONSUMER_KEY: `${label}-mpesa-key-${env}`, MPESA_CONSUMER_SECRET: `${label}-mpesa-${env}` },
-    'public-api': { KONG_PARTNER_API_KEY: `${label}-partner-key-${env}` },
-    'web-admin': { SESSION_SECRET: `${label}-session-${env}`, INTERNAL_API_URL: `http://microbima-${env}-internal-api.flycast` },
+    'internal-api': { DATABASE_URL: urls[env], JWT_SECRET: secret(`jwt-${env}`), MPESA_CONSUMER_KEY: secret(`mpesa-key-${env}`), MPESA_CONSUMER_SECRET: secret(`mpesa-${env}`) },
+    'public-api': { KONG_PARTNER_API_KEY: secret(`partner-key-${env}`) },
+    'web-admin': { SESSION_SECRET: secret(`session-${env}`), INTERNAL_API_URL: `http://microbima-${env}-internal-api.flycast` },
   })
   return { staging: apps('staging'), production: apps('production') }
 }

@@ -54,10 +54,11 @@ export function addMachine(s: Scenario, app: string): void {
   })
 }
 
-/** A build's image label (git-<commit>, with a marker in a dirty checkout or a REBUILD=1 run). */
-export const LABEL = /git-[0-9a-f]{12}(?:-(?:dirty|rebuild)-\d{8}t\d{9}z)?/
+/** A build's image label (git-<commit>, with a marker in a dirty checkout or a REBUILD=1 run;
+ * local-<time> outside git). */
+export const LABEL = /(?:git-[0-9a-f]{12}(?:-(?:dirty|rebuild)-\d{8}t\d{9}z)?|local-\d{8}t\d{9}z)/
 /** A label as tables show it. */
-export const SHOWN_LABEL = /git-[0-9a-f]{12}(?:-(?:dirty|rebuild)…\w{6})?/
+export const SHOWN_LABEL = /(?:git-[0-9a-f]{12}(?:-(?:dirty|rebuild)…\w{6})?|local-\d{8}t\d{9}z)/
 const SOURCE: Record<string, string> = { 'internal-api': 'api', 'public-api': 'public-api', 'web-admin': 'web-admin' }
 export const BUILD_ARGS = (key: string) => ['--build-arg', 'WORKSPACE=examples/microbima', '--build-arg', `APP_DIR=apps/${SOURCE[key]}`, '--build-arg', `APP_PACKAGE=@microbima/${SOURCE[key]}`]
 const shortEnv = (env: 'staging' | 'production') => (env === 'production' ? 'prod' : 'staging')
@@ -70,4 +71,15 @@ export function labelOf(calls: { argv: string[] }[]): string {
   const build = calls.find((c) => c.argv[0] === 'deploy' && c.argv.includes('--build-only'))
   if (!build) throw new Error(`no build in ${calls.map((c) => c.argv.join(' ')).join('\n')}`)
   return build.argv[build.argv.indexOf('--image-label') + 1]
+}
+/** A deploy that changes machines (not a build: `--build-only`). */
+export const isRollout = (argv: string[]) => argv[0] === 'deploy' && !argv.includes('--build-only')
+/** The apps rolled out, in order, by a call log. */
+export const rolledOut = (calls: { argv: string[] }[]) => calls.filter((c) => isRollout(c.argv)).map((c) => c.argv[c.argv.indexOf('--app') + 1])
+/** An image's label as the toolkit's tables show it: a dirty or rebuilt label cut to its commit,
+ * its marker and the last 6 characters of its time. */
+export function shownLabel(image: string): string {
+  const tag = image.slice(image.lastIndexOf(':') + 1)
+  const unique = /^(git-[0-9a-f]{12}-(?:dirty|rebuild))-\d{8}t\d{9}z$/.exec(tag)
+  return unique ? `${unique[1]}…${tag.slice(-6)}` : tag
 }

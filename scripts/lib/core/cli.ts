@@ -9,6 +9,7 @@ import { APP_KEYS, ENVIRONMENTS, type AppKey, type Environment, databaseAppName,
 import { envDirOf, registerKnownSecrets } from '../secrets/env-files.js'
 import { mask, protect } from '../secrets/mask.js'
 import { registerNotifySecrets } from '../events/url.js'
+import { useNamingSetting } from './settings.js'
 
 // Every script is `main(definition, body)`: strict flags, the context, the three error kinds,
 // one cleanup pass on exit and on SIGINT, SIGTERM and SIGHUP (children stopped, locks released,
@@ -240,10 +241,12 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
   // A closed terminal (SIGHUP, ssh dropped) or a reader that went away (| head) makes writes fail
   // with EIO or EPIPE: the output is lost, the run still cleans up and exits with its own code.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined)
-  // The toolkit's own names are never masked: a short secret that is also a word must not
-  // turn app names into microbima-****-web-admin.
-  protect([...ENVIRONMENTS, 'prod', ...APP_KEYS, ...ENVIRONMENTS.flatMap((e) => [databaseAppName(e), ...APP_KEYS.map((a) => flyAppName(e, a))]), 'microbima', 'CHANGE_ME', 'flyctl', ...TARGETS])
   try {
+    // The app names first: everything after uses them.
+    useNamingSetting()
+    // The toolkit's own names are never masked: a short secret that is also a word must not
+    // turn app names into microbima-****-web-admin.
+    protect([...ENVIRONMENTS, 'prod', ...APP_KEYS, ...ENVIRONMENTS.flatMap((e) => [databaseAppName(e), ...APP_KEYS.map((a) => flyAppName(e, a))]), 'microbima', 'CHANGE_ME', 'flyctl', ...TARGETS])
     const { env, flags, positionals, apps, oneApp } = parseCommandLine(definition, process.argv.slice(2))
     if (flags.help) {
       log.result(`usage: ${definition.usage}`)

@@ -1,4 +1,5 @@
 import chalk from 'chalk'
+import { appOfName } from './names.js'
 import { appendFileSync, existsSync, statSync } from 'node:fs'
 import { mask } from '../secrets/mask.js'
 
@@ -84,8 +85,8 @@ export function shortRef(ref: string | undefined, app?: string): string {
   let tag = ref.slice(at + 1)
   tag = shortTag(tag)
   // The row's app, or its twin in the other environment (a promoted image): the tag says enough.
-  const twin = (name: string) => name.replace(/^microbima-(staging|production)-/, 'microbima-*-')
-  return app === undefined || repo === app || twin(repo) === twin(app) ? `…:${tag}` : `${repo}:${tag}`
+  const twins = app !== undefined && appOfName(repo)?.key !== undefined && appOfName(repo)?.key === appOfName(app)?.key
+  return app === undefined || repo === app || twins ? `…:${tag}` : `${repo}:${tag}`
 }
 
 /** An image by its label (the tag after the repository: a commit, or deployment-01K7…WXYZ), as a
@@ -97,8 +98,8 @@ export function imageLabel(ref: string | undefined): string {
   const at = name.lastIndexOf(':')
   if (at < 0 || name.lastIndexOf('/') > at) return shorten(ref, 32)
   const tag = name.slice(at + 1)
-  const deployment = /^deployment-([0-9A-Z]{26})$/.exec(tag)
-  return deployment ? `deployment-${deployment[1].slice(0, 4)}…${deployment[1].slice(-4)}` : shorten(tag, 32)
+  const short = shortTag(tag)
+  return short !== tag ? short : shorten(tag, 32)
 }
 
 /** A moment as an operator reads it: relative while recent, a date after. */
@@ -242,8 +243,8 @@ export function table(header: string[], rows: string[][], keep: number[] = [], o
 /** Prints a titled table as a result and, in GitHub Actions, appends it as Markdown to the run's
  * summary (GITHUB_STEP_SUMMARY), so the run page shows what changed without reading the log. A
  * summary that cannot be written is a warning: it never fails, or changes the outcome of, a run. */
-export function publishTable(log: Logger, title: string, header: string[], rows: string[][], keep: number[] = []): void {
-  log.result(`${chalk.bold(title)}\n${table(header, rows, keep)}`)
+export function publishTable(log: Logger, title: string, header: string[], rows: string[][], keep: number[] = [], options: TableOptions = {}): void {
+  log.result(`${chalk.bold(title)}\n${table(header, rows, keep, options)}`)
   appendSummary(log, [`#### ${cell(title)}`, '', `| ${header.map(cell).join(' | ')} |`, `|${header.map(() => ' --- |').join('')}`, ...rows.map((r) => `| ${header.map((_, i) => cell(r[i] ?? '')).join(' | ')} |`), ''].join('\n'))
 }
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { UserError } from './errors.js'
 import { showCommandsFrom } from './exec.js'
-import { APP_KEYS, type AppKey, type Environment, isAppKey } from './names.js'
+import { APP_KEYS, type AppKey, DEFAULT_NAMING, type Environment, isAppKey, type Naming, namingProblems, useNaming } from './names.js'
 import { isObject, kindOf } from './shape.js'
 import { receiverProblem } from '../events/url.js'
 
@@ -59,8 +59,9 @@ const typeOf = (value: unknown) => (typeof value === 'string' ? `the string ${JS
 
 /** The settings' keys, for the typo check: a key the toolkit does not read is an error, not ignored. */
 const KEYS = {
-  top: ['org', 'region', 'root', 'workspace', 'apps', 'prisma', 'test', 'database', 'flypg', 'postgres', 'mpg', 'notify'],
-  app: ['source', 'package', 'probeVia'],
+  top: ['org', 'region', 'root', 'workspace', 'names', 'apps', 'prisma', 'test', 'database', 'flypg', 'postgres', 'mpg', 'notify'],
+  names: ['app', 'database'],
+  app: ['name', 'source', 'package', 'probeVia'],
   probeVia: ['app', 'path'],
   prisma: ['schema', 'migrations'],
   database: ['staging', 'production'],
@@ -120,6 +121,20 @@ class Reader {
     if (problem) this.problems.push(`${SETTINGS_FILE}: ${problem}`)
     return problem ? undefined : value
   }
+  /** The app and database names: "names" and each app's "name", checked as a whole. */
+  naming(raw: Raw): Naming {
+    const names = this.object(raw.names, 'names', KEYS.names)
+    // "apps" itself is checked with the rest of the settings.
+    const apps = isObject(raw.apps) ? (raw.apps as Raw) : {}
+    const naming: Naming = { app: this.text(names, 'app', DEFAULT_NAMING.app, 'names.app'), apps: {}, database: this.text(names, 'database', DEFAULT_NAMING.database, 'names.database') }
+    for (const key of APP_KEYS) {
+      const app = isObject(apps[key]) ? (apps[key] as Raw) : {}
+      if (app.name !== undefined) naming.apps[key] = this.text(app, 'name', '', `apps.${key}.name`)
+    }
+    if (this.problems.length) return DEFAULT_NAMING
+    this.problems.push(...namingProblems(naming, (part) => `${SETTINGS_FILE}: "${part}"`))
+    return naming
+  }
   kind(raw: Raw, env: Environment): DatabaseKind {
     const value = raw[env]
     if (value === undefined) return 'flypg'
@@ -155,6 +170,7 @@ export function loadSettings(toolkit = process.cwd()): Settings {
   // for a typo, and all problems are reported together.
   const r = new Reader()
   const raw = r.object(parsed, '', KEYS.top)
+  const naming = r.naming(raw)
   const root = resolve(toolkit, r.path(raw, 'root', '.', 'root'))
   const givenApps = r.object(raw.apps, 'apps', [...APP_KEYS])
   const apps = {} as Record<AppKey, AppSettings>
@@ -204,6 +220,7 @@ export function loadSettings(toolkit = process.cwd()): Settings {
     notify: { url: r.receiver(notify) },
   }
   if (r.problems.length) throw new UserError(r.problems)
+  useNaming(naming)
   settings.database = { staging: kind('staging'), production: kind('production') }
   if (!settings.org) throw new UserError(`no Fly organisation: set "org" in ${SETTINGS_FILE} or FLY_ORG`)
   // Vendored in a monorepo (tools/deploy): printed commands say where they run.
@@ -228,6 +245,24 @@ export function notifyUrlSetting(toolkit = process.cwd()): string | undefined {
   const url = r.receiver(r.object(parsed.notify, 'notify', KEYS.notify))
   if (r.problems.length) throw new UserError(r.problems)
   return url
+}
+
+/** The app names of the settings file ("names", each app's "name"), put to use: every target
+ * reads them first, and only them (a rollback in an incident must not fail on another setting).
+ * The strategy document's names when the file or the keys are missing. */
+export function useNamingSetting(toolkit = process.cwd()): void {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(join(toolkit, SETTINGS_FILE), 'utf8'))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw new UserError(`cannot read ${SETTINGS_FILE}: ${(error as Error).message.split('\n')[0]}`)
+  }
+  if (!isObject(parsed)) throw new UserError(`${SETTINGS_FILE} must hold a JSON object`)
+  const r = new Reader()
+  const naming = r.naming(parsed)
+  if (r.problems.length) throw new UserError(r.problems)
+  useNaming(naming)
 }
 
 /** A folder of the settings that must exist, or a one-line error naming the setting to fix. */

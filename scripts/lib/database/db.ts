@@ -248,6 +248,14 @@ export async function connect(ctx: Context, target: DatabaseTarget, env: Environ
   // One session: a query from outside an open transaction (a signal's cleanup writing the ledger,
   // releasing the lock) would otherwise run inside it and share its fate.
   const insideTransaction = new AsyncLocalStorage<boolean>()
+  // A connection answers one query at a time. The lock's heartbeat or a signal's ledger entry may ask
+  // while another query runs: they wait here (pg's own queue for this is deprecated, gone in pg 9).
+  let previous: Promise<unknown> = Promise.resolve()
+  const oneAtATime = <T>(run: () => Promise<T>): Promise<T> => {
+    const next = previous.then(run, run)
+    previous = next.catch(() => undefined)
+    return next
+  }
   let openTransaction: Promise<void> | undefined
   const outsideTransaction = async () => {
     while (openTransaction && !insideTransaction.getStore()) await openTransaction
@@ -259,7 +267,7 @@ export async function connect(ctx: Context, target: DatabaseTarget, env: Environ
     async query<T extends object>(sql: string, params: unknown[] = []) {
       await outsideTransaction()
       try {
-        return (await client.query(sql, params)).rows as T[]
+        return (await oneAtATime(() => client.query(sql, params))).rows as T[]
       } catch (error) {
         throw fail('query', error, sql)
       }
@@ -271,7 +279,7 @@ export async function connect(ctx: Context, target: DatabaseTarget, env: Environ
       await ctx.exec.change(preview, async () => {
         await outsideTransaction()
         try {
-          await client.query(sql, params)
+          await oneAtATime(() => client.query(sql, params))
         } catch (error) {
           throw fail('write', error, sql)
         }
@@ -292,7 +300,7 @@ export async function connect(ctx: Context, target: DatabaseTarget, env: Environ
           return result
         })
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined)
+        await oneAtATime(() => client.query('ROLLBACK')).catch(() => undefined)
         throw error
       } finally {
         openTransaction = undefined

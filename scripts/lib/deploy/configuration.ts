@@ -1,12 +1,12 @@
 import type { Context } from '../core/cli.js'
 import { envFlag } from '../core/cli.js'
 import { Problems } from '../core/errors.js'
-import { flyConfigPath, imageRefProblem } from '../core/names.js'
+import { flyAppName, flyConfigPath, imageRefProblem } from '../core/names.js'
 import { loadSettings, sampleWarning, type Settings } from '../core/settings.js'
 import { listLocalMigrations, type LocalMigration } from '../database/migrations.js'
 import type { DatabaseTarget } from '../secrets/env-files.js'
 import { buildContextProblems } from '../fly/build-context.js'
-import { readFlyToml } from '../fly/flytoml.js'
+import { checkAppName } from '../fly/flytoml.js'
 import { envFilePath, loadPipelineTargets, readEnvFile } from '../secrets/env-files.js'
 import { readPlan, type Plan } from './plan.js'
 
@@ -40,7 +40,7 @@ export async function checkConfiguration(ctx: Context): Promise<DeployConfigurat
   if (planIn !== undefined && ctx.dryRun) problems.add('PLAN= checks a real deploy against an approved plan: drop DRY_RUN=1')
   if ((planIn !== undefined || planOut !== undefined) && ctx.env !== 'production') problems.add('PLAN= and PLAN_OUT= are for production deploys')
   const settings = problems.check(() => loadSettings())
-  for (const key of ctx.apps) problems.check(() => readFlyToml(flyConfigPath(ctx.env, key)))
+  for (const key of ctx.apps) problems.check(() => checkAppName(flyConfigPath(ctx.env, key), flyAppName(ctx.env, key)))
   const local = problems.check(() => listLocalMigrations())
   const promote = ctx.env === 'production' && !build && image === undefined
   if (settings && image === undefined && !promote) for (const key of ctx.apps) problems.add(buildContextProblems(settings, key))

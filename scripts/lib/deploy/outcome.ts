@@ -41,7 +41,9 @@ export function publishOutcomes(ctx: Context, outcomes: AppOutcome[]): void {
     ['app', 'result', 'image before', 'image now', 'detail'],
     // The app by its key (the title names the environment): room for the images and the detail.
     outcomes.map((o) => [o.key, colour(o.result), shortRef(o.before ?? (o.status ? imageCounts(o.status) : undefined), o.app), o.mixedNow ? compactCounts(o.mixedNow) : shortRef(o.after, o.app), o.detail]),
-    // The result and the images stay whole (the labels name the commits); the detail wraps.
+    // The result and the images stay whole (the labels name the commits); a detail too long for
+    // the room left goes on its own lines under the row.
     [1, 2, 3],
+    { spill: true },
   )
 }

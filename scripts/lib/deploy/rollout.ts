@@ -12,6 +12,7 @@ import { flyctlError, releaseCommandOutlived, releaseCommandTimedOut } from '../
 import { readFlyToml } from '../fly/flytoml.js'
 import { record } from '../safety/ledger.js'
 import { rollBack } from './auto-rollback.js'
+import { commitOf } from './label.js'
 import type { AppOutcome } from './outcome.js'
 import { CROSS_APP_IMAGE_HELP } from './promotion.js'
 import type { DeployRun } from './run.js'
@@ -47,7 +48,12 @@ export async function rollOut(run: DeployRun, outcome: AppOutcome, image: string
   await outcome.drift
   try {
     outcome.after = await steps.run(`deploy ${outcome.app}`, () => ctx.fly().deploys.image(outcome.app, flyConfigPath(ctx.env, outcome.key), image, machines.length), { write: true, detail: (ref) => shortRef(ref, outcome.app) })
-    if (ctx.dryRun) return
+    if (ctx.dryRun) {
+      // The table says what the run would deploy, and the commit the image was built from.
+      const commit = commitOf(image)
+      Object.assign(outcome, { after: image, detail: commit ? `would deploy commit ${commit}` : 'would deploy this image' })
+      return
+    }
     const health = await steps.run(`health ${outcome.app}`, () => waitHealthy(ctx, outcome.key, outcome.after), { detail: describe, result: (h) => (h.healthy ? 'ok' : 'unhealthy') })
     if (!health.healthy) throw await unhealthy(run, outcome, health)
     for (const line of warningLines(health)) ctx.log.warn(line)

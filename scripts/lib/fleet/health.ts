@@ -259,7 +259,7 @@ export async function checkOnce(ctx: Context, key: AppKey, expected?: string): P
     const { url, note } = await probeTarget(ctx, key, status, gateway)
     if (url) {
       const answer = await probe(url)
-      http = `GET ${new URL(url).pathname.replace(/^\/microbima-[a-z-]+(?=\/)/, '')} ${answer.text}${via ? ` (through ${via.app})` : ''}`
+      http = `GET ${new URL(url).pathname.replace(new RegExp(`^/${flyAppName(ctx.env, via?.app ?? key)}(?=/)`), '')} ${answer.text}${via ? ` (through ${via.app})` : ''}`
       ok = answer.ok
       if (!answer.ok) evidence.push(`GET ${url}: ${answer.text}${answer.body ? `: ${answer.body.replace(/\s+/g, ' ')}` : ''}`)
     } else http = note ?? 'not probed'

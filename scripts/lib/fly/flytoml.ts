@@ -136,3 +136,10 @@ export function autostop(config: FlyToml): { allowed: boolean; minRunning: numbe
 export function forcesHttps(config: FlyToml): boolean {
   return services(config).some((s) => s.force_https || (s.ports ?? []).some((p) => p.force_https))
 }
+
+/** A fly.toml must name the app the toolkit deploys with it: flyctl's --app would silently win over
+ * a different `app =`, and a copied fly.toml would go to the wrong app's settings unnoticed. */
+export function checkAppName(path: string, app: string): void {
+  const named = readFlyToml(path).app
+  if (named !== undefined && named !== app) throw new UserError(`${path} says app = "${named}", but the toolkit deploys it to ${app}: make them agree (the names come from "names" in infra/fly/settings.json)`)
+}
