@@ -75,15 +75,19 @@ await main(
     if (problems.length) throw new UserError(problems)
 
     // The ledger says which images failed health here (an automatic rollback's, a deploy found
-    // unhealthy): a rollback never proposes one. Without the database, Fly's failed releases only.
-    const db = await reachDatabase(ctx)
-    const ledger = db && !choice.image && choice.version === undefined ? await readLedger(db, ctx.env, 500).catch(() => []) : []
+    // unhealthy): a rollback never proposes one. The database is reached beside the reads of Fly;
+    // without it, Fly's failed releases only. (A configuration error about it is said once the
+    // targets are known, as before: a rollback with nothing to do never needed the database.)
+    const reaching = reachDatabase(ctx).then((db) => ({ db, error: undefined }), (error: unknown) => ({ db: undefined, error }))
     const fly = ctx.fly()
+    const looks = await Promise.all(ctx.apps.map(async (key) => ({ key, app: flyAppName(ctx.env, key), fleet: await Promise.all([fly.apps.releases(flyAppName(ctx.env, key)), fly.apps.status(flyAppName(ctx.env, key))]) })))
+    const reached = await reaching
+    const db = reached.db
+    const ledger = db && !choice.image && choice.version === undefined ? await readLedger(db, ctx.env, 500).catch(() => []) : []
     const plans: RollbackPlan[] = []
     const skipped: { key: AppKey; now: string; reason: string }[] = []
-    for (const key of ctx.apps) {
-      const app = flyAppName(ctx.env, key)
-      const [releases, status] = await Promise.all([fly.apps.releases(app), fly.apps.status(app)])
+    for (const { key, app, fleet } of looks) {
+      const [releases, status] = fleet
       const current = runningImage(status)
       const failedHere = imagesThatFailed(app, releases, ledger)
       const target = chooseRollbackTarget(releases, current, choice, failedHere)
@@ -117,6 +121,7 @@ await main(
       ctx.log.ok('nothing to roll back: every machine already runs the target image')
       return
     }
+    if (reached.error) throw reached.error
     if (db && !choice.image && choice.version === undefined) {
       // The rule picks the newest older release, so a rollback run twice may go forward again.
       for (const plan of work) {

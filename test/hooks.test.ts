@@ -241,6 +241,7 @@ test('a pre-rollback hook that fails vetoes the automatic rollback: the app stay
 test('rollback-staging: the rollback hooks see the apps and the images they go back to; rollback.succeeded, rollback.failed; a failing post-rollback hook leaves exit 0', async () => {
   // web-admin runs the image the vetoed rollback left: roll it back by hand, to the one before.
   const target = beforeVeto
+  const left = images(STAGING[2])[0]
   control('post-rollback', 'fail')
   const ok = await run('rollback', ['staging', '--app', 'web-admin'])
   control('post-rollback')
@@ -252,9 +253,15 @@ test('rollback-staging: the rollback hooks see the apps and the images they go b
     ['post-rollback', 'web-admin', `web-admin=${target}`, 'succeeded', undefined],
   ])
   assert.equal(received().map((e) => [e.event, e.images]), [['rollback.succeeded', { 'web-admin': target }]])
-  // Back the other way, and the deploy of the rollback fails.
+  // Every earlier image failed its health checks here: no target of its own (exit 1, no hook ran).
+  const none = await run('rollback', ['staging', '--app', 'web-admin'])
+  assert.is(none.code, 1, none.output)
+  assert.match(none.stderr, 'every earlier image failed its health checks here')
+  assert.equal(hookRuns(), [])
+  assert.equal(received().map((e) => e.event), ['rollback.failed'])
+  // Back the other way by hand (IMAGE=), and the deploy of the rollback fails.
   s.sandbox.fault({ command: 'deploy', app: STAGING[2], kind: 'fail', times: 1 })
-  const failed = await run('rollback', ['staging', '--app', 'web-admin'])
+  const failed = await run('rollback', ['staging', '--app', 'web-admin', '--image', left])
   assert.is(failed.code, 1, failed.output)
   assert.equal(hookRuns().map((r) => [r.point, r.vars.MICROBIMA_RESULT]), [['pre-rollback', undefined], ['post-rollback', 'failed']])
   assert.equal(received().map((e) => [e.event, e.result]), [['rollback.failed', 'failed']])

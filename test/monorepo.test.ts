@@ -71,7 +71,7 @@ test('vendored at tools/deploy: deploy-staging builds from the monorepo, deploy-
     const promoted = new Set(after.apps[app].machines.map((m) => m.image))
     assert.equal([...promoted], [after.apps[STAGING[i]].machines[0].image], `${app} runs the staging image, byte for byte`)
   }
-  assert.equal(argvs(s.sandbox.calls()).filter((a) => a[0] === 'deploy' && a.includes('--image')).map((a) => a.slice(0, 5)), PRODUCTION.map((app, i) => ['deploy', '--app', app, '--config', `infra/fly/${['internal-api', 'public-api', 'web-admin'][i]}-prod/fly.toml`]))
+  assert.equal(argvs(s.sandbox.calls()).filter((a) => a[0] === 'deploy' && a.includes('--image') && PRODUCTION.includes(a[2])).map((a) => a.slice(0, 5)), PRODUCTION.map((app, i) => ['deploy', '--app', app, '--config', `infra/fly/${['internal-api', 'public-api', 'web-admin'][i]}-prod/fly.toml`]))
 
   // One image, two environments: each gateway renders its own configuration at start.
   const get = (app: string, path: string, key?: string) => fetch(`http://127.0.0.1:${s.sandbox.proxy.port}/${app}${path}`, { headers: key ? { 'x-api-key': key } : {} })

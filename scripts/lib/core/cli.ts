@@ -5,7 +5,7 @@ import { createExec, killAllChildren, stopStarting, type Exec } from './exec.js'
 import { Fly, resolveFlyBin } from '../fly/flyctl.js'
 import { flag, knobProblems } from './knobs.js'
 import { WIDTH, createLogger, log, plain, showFullValues, wrapLine, type Logger } from './log.js'
-import { APP_KEYS, ENVIRONMENTS, type AppKey, type Environment, databaseAppName, flyAppName, isAppKey, parseEnvironment } from './names.js'
+import { APP_KEYS, ENVIRONMENTS, type AppKey, type Environment, databaseAppName, flyAppName, isAppKey, parseEnvironment, shortName } from './names.js'
 import { envDirOf, registerKnownSecrets } from '../secrets/env-files.js'
 import { mask, protect } from '../secrets/mask.js'
 import { registerNotifySecrets } from '../events/url.js'
@@ -104,6 +104,9 @@ function runCleanups(end: RunEnd): Promise<void> {
   return cleaning
 }
 
+/** The next step after a failure that names none of its own: where to look, then run it again. */
+let fallbackNext: string | undefined
+
 export function report(error: unknown, logger: Logger = log): number {
   if (error instanceof UserError) {
     // Values are shown escaped (shown()): a newline or a bidi override in one never splits or
@@ -120,11 +123,13 @@ export function report(error: unknown, logger: Logger = log): number {
     for (const line of continued(`$ ${error.command}`, WIDTH - 2)) logger.error(`  ${line}`)
     const stderr = plain(error.stderr).trim()
     if (stderr) logger.info(stderr.split('\n').slice(-15).flatMap((line) => wrapLine(line, WIDTH - 2, 2).map((part) => `  ${part}`)).join('\n'))
-    if (error.next) logger.error(`next: ${error.next}`, true)
+    const next = error.next ?? fallbackNext
+    if (next) logger.error(`next: ${next}`, true)
   } else if (error instanceof OperationError) {
     logger.error(`failed: ${shown(error.message)}`, true)
     for (const detail of error.details) logger.error(`  ${detail}`, true)
-    if (error.next) logger.error(`next: ${error.next}`, true)
+    const next = error.next ?? fallbackNext
+    if (next) logger.error(`next: ${next}`, true)
   } else {
     logger.error(`bug: ${mask((error as Error)?.stack ?? String(error))}`)
     return EXIT.failed
@@ -248,6 +253,10 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
     // turn app names into microbima-****-web-admin.
     protect([...ENVIRONMENTS, 'prod', ...APP_KEYS, ...ENVIRONMENTS.flatMap((e) => [databaseAppName(e), ...APP_KEYS.map((a) => flyAppName(e, a))]), 'microbima', 'CHANGE_ME', 'flyctl', ...TARGETS])
     const { env, flags, positionals, apps, oneApp } = parseCommandLine(definition, process.argv.slice(2))
+    // Every failure ends with a next step: its own when it knows one, else where to look and how to
+    // run it again.
+    const target = `make ${definition.name}${env ? `-${shortName(env)}` : ''}${oneApp ? ` APP=${apps[0]}` : ''}`
+    fallbackNext = env ? `make status-${shortName(env)} shows the fleet now, make history-${shortName(env)} what ran; fix the cause above, then ${target} again` : `fix the cause above, then ${target} again`
     if (flags.help) {
       log.result(`usage: ${definition.usage}`)
       return
