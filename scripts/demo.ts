@@ -37,7 +37,7 @@ const kind = process.env.DB_KIND === 'mpg' ? 'mpg' : 'flypg'
 say(chalk.bold(`MicroBima deploy toolkit: sandbox rehearsal of the whole runbook (database: ${kind === 'mpg' ? 'Managed Postgres' : 'Fly Postgres'})`))
 say('starting the sandbox: Fly simulator, Fly Proxy, staging and production PostgreSQL (PGlite)…')
 // timeScale: flyctl's 5-minute wait for health checks passes in a few seconds.
-const rehearsal = await startRehearsal({ latencyMs: { deploy: 400, ssh: 200, status: 50, releases: 50 }, timeScale: 0.01 })
+const rehearsal = await startRehearsal({ latencyMs: { build: 600, deploy: 400, ssh: 200, status: 50, releases: 50 }, timeScale: 0.01 })
 const { sandbox } = rehearsal
 // As an operator starts: DATABASE_URL is the .env.example's placeholder; create-apps DB=1 fills it in.
 const envDir = writeEnvDir(sandboxEnvFiles(PLACEHOLDER_DATABASE_URLS, 'demo'), tempDir('mb-demo-env-'))
@@ -48,7 +48,7 @@ const env = { ...sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '3', LOCK_WAIT: '
 const steps: Step[] = [
   { title: 'create the staging apps and database (section 6.1); the internal API is private (Flycast only)', target: 'create-apps-staging', vars: { DB: '1' } },
   { title: 'push the staging secrets, staged (section 6.3)', target: 'set-secrets-staging' },
-  { title: 'deploy staging: three builds from the monorepo, migrations, health, progress streamed (section 5.1)', target: 'deploy-staging' },
+  { title: 'deploy staging: the three images built at once, then rolled out in order; migrations, health (section 5.1)', target: 'deploy-staging' },
   {
     title: 'Fly Proxy stops the idle web admin machine; the fleet stays healthy (1 started, 1 auto-stopped)',
     target: 'health-staging',
@@ -59,6 +59,9 @@ const steps: Step[] = [
   { title: 'migration status: staging applied, production pending', target: 'migrate-status' },
   { title: 'deploy production through the migration gate, promoting the images staging runs (section 5.2)', target: 'deploy-prod', vars: { YES: '1' } },
   { title: 'what staging runs that production does not (nothing, now)', target: 'diff' },
+  { title: 'the staging fleet now: machines, states, checks, images (make status, read-only)', target: 'status-staging' },
+  { title: 'each app\'s last releases, with the commit its image was built from', target: 'releases-staging', vars: { LIMIT: '2' } },
+  { title: 'one command on a machine of the internal API (flyctl ssh console)', target: 'console-staging', vars: { APP: 'internal-api', CMD: 'printenv NODE_ENV' } },
   {
     title: 'a rolling deploy stops half-way (machine 2 fails its checks): back on one image (expected to fail)',
     target: 'deploy-staging',

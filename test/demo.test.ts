@@ -2,10 +2,13 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { leftovers, run } from './support/toolkit.ts'
 
+// The demo's simulated latencies are there for a person to watch; the tests run without them.
+const FAST = { FLY_SIM_LATENCY: 'build=0,deploy=0,ssh=0,status=0,releases=0' }
+
 test('make demo walks the whole runbook in the sandbox, exits 0 and leaves nothing running', async () => {
-  const result = await run('make', ['-s', 'demo'], { timeoutMs: 300_000 })
+  const result = await run('make', ['-s', 'demo'], { timeoutMs: 300_000, env: FAST })
   assert.is(result.code, 0, result.output.slice(-3000))
-  for (const step of ['create-apps-staging DB=1', 'set-secrets-staging', 'deploy-staging', 'health-staging', 'create-apps-prod DB=1 YES=1', 'migrate-status', 'deploy-prod YES=1', 'diff', 'rollback-staging APP=public-api', 'history-prod']) {
+  for (const step of ['create-apps-staging DB=1', 'set-secrets-staging', 'deploy-staging', 'health-staging', 'create-apps-prod DB=1 YES=1', 'migrate-status', 'deploy-prod YES=1', 'diff', 'status-staging', 'releases-staging LIMIT=2', 'console-staging APP=internal-api CMD=printenv NODE_ENV', 'rollback-staging APP=public-api', 'history-prod']) {
     assert.match(result.stdout, `make ${step}`)
   }
   // The fleet with an auto-stopped machine is healthy; builds, a streamed rollout; a rolling deploy stopped
@@ -18,13 +21,17 @@ test('make demo walks the whole runbook in the sandbox, exits 0 and leaves nothi
   assert.match(result.stdout, /│ probe: GET http:\/\/127\.0\.0\.1:\d+\/microbima-staging-web-admin\/health: 503/)
   assert.match(result.stdout, /microbima-staging-web-admin\s+rolled back/)
   assert.match(result.stdout, 'migration gate passed')
+  // The everyday verbs: the fleet, the releases with their commits, a command on a machine.
+  assert.match(result.stdout, /^internal-api\s+\w+\s+jnb\s+started\s/m)
+  assert.match(result.stdout, /^web-admin\s+v\d+\s+complete\s+git-[0-9a-f]{12}/m)
+  assert.match(result.stdout, /^staging$/m)
   for (const line of result.stdout.split('\n')) assert.ok([...line.replace(/\x1b\[[0-9;]*m/g, '')].length <= 120, `wider than 120 columns: ${line}`)
   assert.match(result.stdout, 'the whole runbook ran as expected in the sandbox')
   assert.equal(leftovers(result.marker), [])
 })
 
 test('DB_KIND=mpg make demo runs the same runbook on Managed Postgres: create and attach, direct URL for migrations, a backup before production', async () => {
-  const result = await run('make', ['-s', 'demo', 'DB_KIND=mpg'], { timeoutMs: 300_000 })
+  const result = await run('make', ['-s', 'demo', 'DB_KIND=mpg'], { timeoutMs: 300_000, env: FAST })
   assert.is(result.code, 0, result.output.slice(-3000))
   assert.match(result.stdout, 'database: Managed Postgres')
   assert.match(result.stdout, /microbima-staging-db \(Managed Postgres \w+\)\s+created in fra/)

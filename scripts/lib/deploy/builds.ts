@@ -24,7 +24,10 @@ export interface BuildFailure {
 export function phaseOf(line: string): string | undefined {
   const text = plain(line).trim()
   const step = /^#\d+ \[(\d+\/\d+)\] (.+)$/.exec(text)
-  if (step) return `step ${step[1]}: ${step[2]}`
+  // A base image's digest says nothing about progress: left out.
+  if (step) return `step ${step[1]}: ${step[2].replace(/@sha256:[0-9a-f]{64}/, '')}`
+  // flyctl's config check and the builder's links are not phases of the build.
+  if (/^(==>|-->) (Verifying app config|Verified app config|build:|Build Summary:)/.test(text)) return undefined
   if (/^(==>|-->) /.test(text)) return text.replace(/^(==>|-->) /, '').replace(/\s*\(\u200b?https?:[^)]*\)$/, '')
   if (/^image: /.test(text)) return 'pushed'
   return undefined

@@ -28,7 +28,11 @@ export interface RemoteBuild {
   fault?: Fault
 }
 
-const buildMs = () => sandbox().latencyMs?.build ?? Number(env('FLY_SIM_LATENCY')?.match(/(?:^|,)build=(\d+)/)?.[1] ?? 0)
+/** As latency() reads it: the caller's FLY_SIM_LATENCY first, then the sandbox's settings. */
+const buildMs = () => {
+  const fromEnv = env('FLY_SIM_LATENCY')?.match(/(?:^|,)build=(\d+)/)?.[1]
+  return fromEnv !== undefined ? Number(fromEnv) : (sandbox().latencyMs?.build ?? 0)
+}
 
 export async function remoteBuild(b: RemoteBuild): Promise<void> {
   const imageDir = join(dir(), 'images', b.ref.replace(/[^\w.-]+/g, '_'))
