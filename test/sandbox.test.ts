@@ -41,7 +41,9 @@ test('make sandbox starts it once and prints only export lines; every target the
   const apps = await run(env.FLY_BIN, ['apps', 'list', '--json'], { env })
   assert.equal(JSON.parse(apps.stdout).map((a: { Name: string }) => a.Name).sort(), ['microbima-staging-db', 'microbima-staging-internal-api', 'microbima-staging-public-api', 'microbima-staging-web-admin'])
   assert.is((await runMake('set-secrets-staging', {}, { env })).code, 0)
-  const broken = await runMake('deploy-staging', { APP: 'public-api' }, { env: { ...env, FLY_SIM_FAULT: 'unhealthy:public-api' } })
+  // LOGS_TIMEOUT: the machines that never came up logged nothing, and flyctl logs --no-tail waits on
+  // an empty buffer as long as it is let (the toolkit stops it after LOGS_TIMEOUT, 10 s by default).
+  const broken = await runMake('deploy-staging', { APP: 'public-api' }, { env: { ...env, FLY_SIM_FAULT: 'unhealthy:public-api', LOGS_TIMEOUT: '1' } })
   assert.match(broken.stderr, /deploy-staging\] Error 1/, broken.output)
   assert.match(broken.output, /failed its health checks/)
   // The fault broke that build's image: a fixed image is a new build (REBUILD=1 in a clean checkout).

@@ -89,8 +89,11 @@ const EMPTY_HINT: Record<string, string> = {
 const cleanups: Array<(end: RunEnd) => Promise<void> | void> = []
 let cleaning: Promise<void> | undefined
 
+let ended: RunEnd | undefined
+
 /** Runs every cleanup once, newest first, whoever asks (the body's end or a signal). */
 function runCleanups(end: RunEnd): Promise<void> {
+  ended ??= end
   cleaning ??= (async () => {
     while (cleanups.length) {
       const fn = cleanups.pop()!
@@ -255,8 +258,9 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
     const { env, flags, positionals, apps, oneApp } = parseCommandLine(definition, process.argv.slice(2))
     // Every failure ends with a next step: its own when it knows one, else where to look and how to
     // run it again.
-    const target = `make ${definition.name}${env ? `-${shortName(env)}` : ''}${oneApp ? ` APP=${apps[0]}` : ''}`
-    fallbackNext = env ? `make status-${shortName(env)} shows the fleet now, make history-${shortName(env)} what ran; fix the cause above, then ${target} again` : `fix the cause above, then ${target} again`
+    const short = definition.environment ? shortName(env) : undefined
+    const target = `make ${definition.name}${short ? `-${short}` : ''}${oneApp ? ` APP=${apps[0]}` : ''}`
+    fallbackNext = short ? `make status-${short} shows the fleet now, make history-${short} what ran; fix the cause above, then ${target} again` : `fix the cause above, then ${target} again`
     if (flags.help) {
       log.result(`usage: ${definition.usage}`)
       return
@@ -284,7 +288,9 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
       log,
       exec,
       fly: () => (fly ??= new Fly(exec, resolveFlyBin())),
-      onCleanup: (fn) => cleanups.push(fn),
+      // A cleanup registered once the run is ending (a database connection that was still being
+      // made when a read failed) runs at once: nothing would end it, and it would hold the process.
+      onCleanup: (fn) => (ended ? void Promise.resolve(ended).then(fn).catch(() => undefined) : cleanups.push(fn)),
       aborted,
       checkpoint() {
         if (aborted.reason) throw new OperationError(`stopped: ${aborted.reason}`)

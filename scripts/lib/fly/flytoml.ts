@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { parse } from 'smol-toml'
 import { UserError } from '../core/errors.js'
 import { isObject } from '../core/shape.js'
@@ -28,7 +29,20 @@ export interface FlyToml {
   build?: { dockerfile?: string }
 }
 
+/** Each fly.toml is parsed once per run (it does not change during one): health, rollback and the
+ * deploy share one model of it. */
+const parsed = new Map<string, FlyToml>()
+
 export function readFlyToml(path: string): FlyToml {
+  const key = resolve(path)
+  const known = parsed.get(key)
+  if (known) return known
+  const config = parseFlyToml(path)
+  parsed.set(key, config)
+  return config
+}
+
+function parseFlyToml(path: string): FlyToml {
   let text: string
   try {
     text = readFileSync(path, 'utf8')

@@ -109,14 +109,14 @@ export function killableWait(ms: number, signal?: AbortSignal): Promise<boolean>
 }
 
 /** pg_advisory_lock(72707369) within 10 s, as the schema engine does (acquire_lock). */
-async function advisoryLock(client: pg.Client, shownHost: string, signal?: AbortSignal): Promise<StandinResult | undefined> {
-  const deadline = Date.now() + LOCK_TIMEOUT_MS
+async function advisoryLock(client: pg.Client, shownHost: string, signal?: AbortSignal, timeoutMs = LOCK_TIMEOUT_MS): Promise<StandinResult | undefined> {
+  const deadline = Date.now() + timeoutMs
   for (;;) {
     if (signal?.aborted) return { status: KILLED, stdout: '', stderr: '' }
     const [{ locked }] = (await client.query('SELECT pg_try_advisory_lock($1) AS locked', [PRISMA_ADVISORY_LOCK])).rows
     if (locked) return undefined
     if (Date.now() >= deadline) {
-      return { status: 1, stdout: '', stderr: `Error: P1002\n\nThe database server at \`${shownHost}\` was reached but timed out.\n\nPlease try again.\n\nPlease make sure your database server is running at \`${shownHost}\`.\n\nContext: Timed out trying to acquire a postgres advisory lock (SELECT pg_advisory_lock(72707369)). Elapsed: 10000ms. See https://pris.ly/d/migrate-advisory-locking for details.\n` }
+      return { status: 1, stdout: '', stderr: `Error: P1002\n\nThe database server at \`${shownHost}\` was reached but timed out.\n\nPlease try again.\n\nPlease make sure your database server is running at \`${shownHost}\`.\n\nContext: Timed out trying to acquire a postgres advisory lock (SELECT pg_advisory_lock(72707369)). Elapsed: ${timeoutMs}ms. See https://pris.ly/d/migrate-advisory-locking for details.\n` }
     }
     await killableWait(200, signal)
   }
@@ -142,6 +142,8 @@ export interface DeployOptions {
   slowMs?: number
   /** Aborted when the process is killed: it stops where it is (status 137). */
   signal?: AbortSignal
+  /** How long to wait for Prisma's advisory lock: 10 s, as Prisma; shorter only in a test of it. */
+  lockTimeoutMs?: number
 }
 
 export async function migrateDeploy(project: PrismaProject, connection: Connection, shownHost: string, options: DeployOptions = {}): Promise<StandinResult> {
@@ -150,7 +152,7 @@ export async function migrateDeploy(project: PrismaProject, connection: Connecti
   if (mismatch) return mismatch
   let stdout = header(project, connection, shownHost, names.length)
   const result = await withClient(connection, shownHost, async (client): Promise<StandinResult> => {
-    const locked = await advisoryLock(client, shownHost, options.signal)
+    const locked = await advisoryLock(client, shownHost, options.signal, options.lockTimeoutMs)
     if (locked) return { ...locked, stdout }
     const killed = (): StandinResult => ({ status: KILLED, stdout, stderr: '' })
     try {
