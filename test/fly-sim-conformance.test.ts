@@ -916,6 +916,51 @@ test('flyctl-facts §11 (deploy.go DeployWithConfig, deploy_build.go determineIm
   await sb.close()
 })
 
+test('flyctl-facts §11 (deploy.go DeployWithConfig: --build-only returns after determineImage, before NewMachineDeployment; no flyctl source for how long Fly answers: the sandbox\'s latencyMs, runtime.ts latency): every call waits its command\'s latency or the `*` one; a --build-only call waits `build` only, a building deploy `build` then the rollout\'s, an --image deploy the rollout\'s; a proxy is ready after its own; FLY_SIM_LATENCY wins', async () => {
+  const app = 'conf-latency'
+  const sb = await sandboxWith([app], { latencyMs: { '*': 800, build: 200, status: 0 }, postgres: { [app]: { host: '127.0.0.1', port: 9 } } })
+  const dir = appProject({ app })
+  const timed = async <T>(work: Promise<T>): Promise<[T, number]> => {
+    const t0 = performance.now()
+    const result = await work
+    return [result, performance.now() - t0]
+  }
+  let proxyChild!: import('node:child_process').ChildProcess
+  const proxyReady = timed(
+    new Promise<void>((resolve) => {
+      const pending = run(FLY_BIN, ['proxy', '15999:5432', '--app', app], { env: sb.env, onSpawn: (c) => (proxyChild = c) })
+      proxyChild.stdout!.on('data', (d) => String(d).includes('Proxying localhost:15999') && resolve())
+      void pending
+    }),
+  )
+  const [[named, namedMs], [other, otherMs], [fromEnv, fromEnvMs], [built, buildOnlyMs], [, proxyMs]] = await Promise.all([
+    timed(sb.fly(['status', '--app', app, '--json'])),
+    timed(sb.fly(['ips', 'list', '--app', app, '--json'])),
+    timed(sb.fly(['ips', 'list', '--app', app, '--json'], undefined, { FLY_SIM_LATENCY: '*=0' })),
+    timed(deploy(sb, dir, app, ['--build-only', '--push', '--image-label', 'git-1a7e2c000000'])),
+    proxyReady,
+  ])
+  proxyChild.kill('SIGINT')
+  assert.equal([named.code, other.code, fromEnv.code, built.code], [0, 0, 0, 0], built.output)
+  // Named beats `*`; an unnamed command waits `*`; the caller's FLY_SIM_LATENCY beats the sandbox's.
+  assert.ok(namedMs < 800, `status: ${namedMs} ms`)
+  assert.ok(otherMs >= 800, `ips list: ${otherMs} ms`)
+  assert.ok(fromEnvMs < 800, `ips list with FLY_SIM_LATENCY=*=0: ${fromEnvMs} ms`)
+  assert.ok(proxyMs >= 800, `proxy ready after ${proxyMs} ms`)
+  // The build's own time only: no `*` on top, for the build or for a rollout it does not make.
+  assert.ok(buildOnlyMs >= 200 && buildOnlyMs < 800, `--build-only: ${buildOnlyMs} ms`)
+  // A building deploy: the build, then the rollout (`deploy` is unnamed here: `*`).
+  const [building, buildingMs] = await timed(deploy(sb, dir, app, ['--ha=false']))
+  assert.is(building.code, 0, building.output)
+  assert.ok(buildingMs >= 1000 && buildingMs < 1600, `building deploy: ${buildingMs} ms`)
+  // An --image deploy: the rollout only.
+  sb.settings({ latencyMs: { '*': 0, build: 1500, deploy: 300 } })
+  const [byImage, byImageMs] = await timed(sb.fly(['deploy', '--app', app, '--config', join(dir, 'fly.toml'), '--image', `registry.fly.io/${app}:git-1a7e2c000000`]))
+  assert.is(byImage.code, 0, byImage.output)
+  assert.ok(byImageMs >= 300 && byImageMs < 1500, `--image deploy: ${byImageMs} ms`)
+  await sb.close()
+})
+
 // ---- release command ----------------------------------------------------------------------------
 
 const PRISMA_CONFIG = "import { defineConfig } from 'prisma/config'\nexport default defineConfig({\n  schema: 'prisma/schema.prisma',\n  migrations: { path: 'prisma/migrations' },\n  datasource: { url: process.env.DIRECT_DATABASE_URL ?? process.env.DATABASE_URL ?? '' },\n})\n"

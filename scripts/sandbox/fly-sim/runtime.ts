@@ -22,9 +22,24 @@ export const timeScale = (): number => sandbox().timeScale ?? 1
 
 export const requestId = () => `01${randomBytes(12).toString('hex').toUpperCase()}-jnb`
 
+/**
+ * How long Fly takes to answer `command` (its group: `status`, `secrets`, `deploy` for a rollout,
+ * `build` for a remote build): the caller's FLY_SIM_LATENCY (`deploy=2000,*=200`), then the
+ * sandbox's latencyMs, each by name first, then by `*`, the latency of every command not named.
+ * `build` takes no `*`: it is a phase of a deploy, which is charged as a call already (a rollout
+ * `deploy`); without a `build` value a build is instantaneous.
+ */
+export function latencyMs(command: string): number {
+  const fromEnv: Record<string, number> = Object.fromEntries((call().env.FLY_SIM_LATENCY ?? '').split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k.trim(), Number(v)]))
+  const fromSandbox = sandbox().latencyMs ?? {}
+  const named = fromEnv[command] ?? fromSandbox[command]
+  if (named !== undefined || command === 'build') return named ?? 0
+  return fromEnv['*'] ?? fromSandbox['*'] ?? 0
+}
+
+/** Waits the command's latency (latencyMs): once per call, where Fly's answer would come. */
 export async function latency(command: string): Promise<void> {
-  const fromEnv = Object.fromEntries((call().env.FLY_SIM_LATENCY ?? '').split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]))
-  const ms = fromEnv[command] ?? sandbox().latencyMs?.[command] ?? 0
+  const ms = latencyMs(command)
   if (ms > 0) await sleep(ms)
 }
 

@@ -212,6 +212,7 @@ async function proxy(args: string[]) {
   // No --watch-stdin here (unlike `fly proxy`): mpg proxy registers only -p and -b.
   const { flags, positionals } = parseFlags(args, { 'local-port': { short: 'p', value: true }, 'bind-addr': { short: 'b', value: true } })
   requireMacaroon()
+  await latency('mpg')
   // A fault may name the cluster (as `app`), so that one environment's tunnel fails, not the other's.
   const f = await fault('mpg proxy', positionals[0])
   settle()

@@ -4,7 +4,7 @@
 import { createConnection, createServer, type Socket } from 'node:net'
 import { call, Exit } from '../call.ts'
 import { APP_FLAG, FlyError, appName, err, hang, minimumArgs, out, parseFlags, sleep } from '../cli.ts'
-import { dir, fault, findApp, sandbox } from '../runtime.ts'
+import { dir, fault, findApp, latency, sandbox } from '../runtime.ts'
 import { readState } from '../state.ts'
 import type { Backend } from '../model/network.ts'
 
@@ -56,6 +56,8 @@ export async function proxy(args: string[]) {
   const name = appName(flags)
   minimumArgs(positionals, 1)
   const [local, remote = local] = positionals[0].split(':')
+  // The app's lookup and the WireGuard tunnel take Fly's time before the readiness line.
+  await latency('proxy')
   const f = await fault('proxy', name)
   findApp(readState(dir()), name)
   const backend = sandbox().postgres?.[name]

@@ -12,7 +12,7 @@ import { FlyError, err, sleep } from '../cli.ts'
 import { build } from '../model/build.ts'
 import { hex, nowIso } from '../model/fleet.ts'
 import type { AppConfig } from '../model/flytoml.ts'
-import { dir, sandbox } from '../runtime.ts'
+import { dir, latencyMs } from '../runtime.ts'
 import { type Fault, updateState } from '../state.ts'
 
 export interface RemoteBuild {
@@ -28,12 +28,6 @@ export interface RemoteBuild {
   fault?: Fault
 }
 
-/** As latency() reads it: the caller's FLY_SIM_LATENCY first, then the sandbox's settings. */
-const buildMs = () => {
-  const fromEnv = env('FLY_SIM_LATENCY')?.match(/(?:^|,)build=(\d+)/)?.[1]
-  return fromEnv !== undefined ? Number(fromEnv) : (sandbox().latencyMs?.build ?? 0)
-}
-
 export async function remoteBuild(b: RemoteBuild): Promise<void> {
   const imageDir = join(dir(), 'images', b.ref.replace(/[^\w.-]+/g, '_'))
   mkdirSync(imageDir, { recursive: true })
@@ -42,7 +36,7 @@ export async function remoteBuild(b: RemoteBuild): Promise<void> {
     const eq = kv.indexOf('=')
     buildArgs[eq < 0 ? kv : kv.slice(0, eq)] = eq < 0 ? (env(kv) ?? '') : kv.slice(eq + 1)
   }
-  const total = buildMs()
+  const total = latencyMs('build')
   err('==> Building image\nWaiting for depot builder...\n\n')
   await sleep(total * 0.1)
   const str = (name: string) => (typeof b.flags[name] === 'string' ? (b.flags[name] as string) : undefined)
