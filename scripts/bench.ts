@@ -453,6 +453,43 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}`
+
+// ---- the test suite ------------------------------------------------------------------------
+
+const TESTS_BEGIN = '<!-- tests:begin (the last full make test on this machine, written by make bench) -->'
+const TESTS_END = '<!-- tests:end -->'
+
+/** The last full `make test` on this machine (test/run.mjs keeps it), per file, slowest first: the
+ * next slowdown shows here. */
+function testSuiteSection(): string[] {
+  const path = join(REPO, 'node_modules/.cache/microbima-test-run.json')
+  const head = [TESTS_BEGIN, '## The test suite', '']
+  if (!existsSync(path)) return [...head, 'No full `make test` has run on this machine yet: run it, then `BENCH_TESTS_ONLY=1 make bench` to record it here.', '', TESTS_END]
+  const run = JSON.parse(readFileSync(path, 'utf8')) as { at: string; wallMs: number; workers: number; cpus: number; node: string; passed: number; failed: number; files: Record<string, number> }
+  const files = Object.entries(run.files).sort(([, a], [, b]) => b - a)
+  const sum = files.reduce((n, [, ms]) => n + ms, 0)
+  return [
+    ...head,
+    `\`make test\` on ${run.at.slice(0, 16).replace('T', ' ')} UTC: ${run.passed} passed, ${run.failed} failed, **${s(run.wallMs)}** wall time with ${run.workers} files at a time on ${run.cpus} cores (Node ${run.node}); the files took ${s(sum)} together. Budget: 180 s.`,
+    '',
+    '| file | seconds |',
+    '| --- | --- |',
+    ...files.map(([file, ms]) => `| ${file.replace(/^test\//, '')} | ${(ms / 1000).toFixed(1)} |`),
+    '',
+    TESTS_END,
+  ]
+}
+
+if (process.env.BENCH_TESTS_ONLY === '1') {
+  // Only the test suite's section of bench/results.md, from the last make test.
+  const path = join(REPO, 'bench', 'results.md')
+  const current = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n'
+  const section = testSuiteSection().join('\n')
+  const [start, end] = [current.indexOf(TESTS_BEGIN), current.indexOf(TESTS_END)]
+  writeFileSync(path, start >= 0 && end > start ? `${current.slice(0, start)}${section}${current.slice(end + TESTS_END.length)}` : `${current.trimEnd()}\n\n${section}\n`)
+  say('the test suite\'s timings written to bench/results.md')
+  process.exit(0)
+}
 const loadBefore = loadavg()
 say(`benchmarks on ${machine}`)
 say(`simulator latencies (ms) ${JSON.stringify(LATENCY)}; ${RUNS} runs of each side (start-up: ${STARTUP_RUNS})`)
@@ -563,9 +600,11 @@ try {
     ...([['First deploy', first], ['Staging deployed', again]] as const).flatMap(([title, o]) => [`#### ${title}: runbook`, '', ...timeline(o.profile.runbook), '', `#### ${title}: toolkit`, '', ...timeline(o.profile.toolkit), '']),
     '</details>',
     '',
+    ...testSuiteSection(),
+    '',
     '## Reproduce',
     '',
-    '`make bench` (about ten minutes on two cores); `BENCH_RUNS=1 BENCH_STARTUP_RUNS=3 make bench` for a quicker, noisier look. It exits 1 when a budget is not met. Compare only figures from the same machine, and prefer a quiet one: the ratio moves by a few hundredths with the load.',
+    '`make bench` (about ten minutes on two cores); `BENCH_RUNS=1 BENCH_STARTUP_RUNS=3 make bench` for a quicker, noisier look; `BENCH_TESTS_ONLY=1 make bench` only writes the test suite\'s timings from the last `make test`. It exits 1 when a budget is not met. Compare only figures from the same machine, and prefer a quiet one: the ratio moves by a few hundredths with the load.',
     '',
   ].join('\n')
   writeFileSync(join(REPO, 'bench', 'results.md'), md)

@@ -24,6 +24,8 @@ function findTests(dir) {
 
 // Slowest first (as the last run measured them), so two workers finish together.
 const TIMES = 'node_modules/.cache/microbima-test-times.json'
+const LAST_RUN = 'node_modules/.cache/microbima-test-run.json'
+const runStarted = Date.now()
 const lastTimes = (() => {
   try {
     return JSON.parse(readFileSync(TIMES, 'utf8'))
@@ -100,6 +102,14 @@ try {
   // the order is only an optimisation
 }
 if (process.env.TEST_TIMINGS) writeFileSync(process.env.TEST_TIMINGS, JSON.stringify(times, null, 1))
+// A whole run (make test) is kept for make bench, which writes it into bench/results.md.
+if (patterns.length === 0) {
+  try {
+    writeFileSync(LAST_RUN, JSON.stringify({ at: new Date().toISOString(), wallMs: Date.now() - runStarted, workers, cpus: cpus().length, node: process.version, passed, failed, files: times }))
+  } catch {
+    // only a record
+  }
+}
 if (failures.length) console.log(`\nfailed files:\n${failures.map((f) => `  ${f}`).join('\n')}`)
 if (passed + failed === 0) {
   console.log('no test ran')

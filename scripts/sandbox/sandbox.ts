@@ -88,7 +88,7 @@ export async function createSandbox(options: SandboxOptions = {}, where: Where =
   }
   const env = {
     ...connection,
-    HEALTH_TIMEOUT: '5',
+    HEALTH_TIMEOUT: '3',
     HEALTH_INTERVAL: '0.2',
     FLY_RETRY_BASE_MS: '50',
   }
