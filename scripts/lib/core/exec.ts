@@ -88,13 +88,14 @@ const WATCHDOG = [
   'child=$!',
   'exec 3<&-',
   // The watcher sleeps in a job it can kill when told to stop, so no `sleep` outlives the command
-  // ($!, not a variable: a TERM between the fork and an assignment would miss the newest sleep; the
-  // `: &` first, so that $! is never the command's pid, inherited by the subshell).
+  // ($!, not a variable: a TERM between the fork and an assignment would miss the newest sleep.
+  // Before the first sleep $! is the command's pid, inherited: a TERM reaches the watcher only once
+  // the command has ended, or together with the command, so that kill changes nothing.)
   // Once the parent is gone it signals the whole group ($$: this sh leads it), so a FLY_BIN wrapper
   // that does not exec its flyctl loses both; it ignores that TERM itself to send the KILL after.
   // After the TERM it waits for the command to end (up to 5 s, checking every 0.1 s), so it never
   // lingers after the command is gone, then sends the KILL only if the command is still there.
-  '( : & trap \'kill $! 2>/dev/null; exit 0\' TERM; while kill -0 "$parent" 2>/dev/null; do sleep 1 & wait $!; done; trap "" TERM; kill -TERM -$$ 2>/dev/null; n=0; while kill -0 "$child" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done; kill -KILL -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
+  '( trap \'kill $! 2>/dev/null; exit 0\' TERM; while kill -0 "$parent" 2>/dev/null; do sleep 1 & wait $!; done; trap "" TERM; kill -TERM -$$ 2>/dev/null; n=0; while kill -0 "$child" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done; kill -KILL -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
   'watcher=$!',
   'wait "$child"; status=$?',
   'kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null',
@@ -106,7 +107,7 @@ const WATCHDOG = [
 // when the toolkit's process is gone. The watcher also ends once the child has (kill -0 $$).
 const FOREGROUND_WATCHDOG = [
   'parent=$1; shift',
-  '( : & trap \'kill $! 2>/dev/null; exit 0\' TERM; while kill -0 "$parent" 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1 & wait $!; done; kill -0 $$ 2>/dev/null || exit 0; kill -TERM $$ 2>/dev/null; sleep 5; kill -0 $$ 2>/dev/null && kill -KILL $$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
+  '( trap \'kill $! 2>/dev/null; exit 0\' TERM; while kill -0 "$parent" 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1 & wait $!; done; kill -0 $$ 2>/dev/null || exit 0; kill -TERM $$ 2>/dev/null; sleep 5; kill -0 $$ 2>/dev/null && kill -KILL $$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
   'exec "$@"',
 ].join('\n')
 
