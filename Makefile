@@ -192,6 +192,14 @@ restore-staging: $(BUILT) ## Managed Postgres: restore backup BACKUP_ID= into a 
 restore-prod: $(BUILT) ## Managed Postgres: restore backup BACKUP_ID= into a new production cluster
 	$(RUN) dist/restore.mjs production
 
+.PHONY: restore-drill-staging
+restore-drill-staging: $(BUILT) ## prove a staging backup restores: a scratch copy, checked, destroyed (BACKUP_ID=)
+	$(RUN) dist/restore-drill.mjs staging
+
+.PHONY: restore-drill-prod
+restore-drill-prod: $(BUILT) ## prove a production backup restores: a scratch copy, checked, destroyed (BACKUP_ID=)
+	$(RUN) dist/restore-drill.mjs production
+
 .PHONY: migration
 migration: $(BUILT) ## create migration NAME= locally, with its down.sql beside it
 	$(RUN) dist/migration.mjs

@@ -14,7 +14,7 @@ interface Step {
   target: string
   vars?: Record<string, string>
   expect?: number
-  before?: () => void
+  before?: () => void | Promise<void>
 }
 
 const started = performance.now()
@@ -79,7 +79,29 @@ const steps: Step[] = [
   { title: 'ship a new public API to staging', target: 'deploy-staging', vars: { APP: 'public-api' } },
   { title: 'roll it back by hand to the previous release (section 8.1)', target: 'rollback-staging', vars: { APP: 'public-api' } },
   { title: 'the production ledger', target: 'history-prod' },
+  {
+    title: `a restore drill: Fly's ${kind === 'mpg' ? 'scheduled backup' : 'daily snapshot'} of production, restored into a scratch copy, checked, destroyed`,
+    target: 'restore-drill-prod',
+    before: () => platformBackup(),
+  },
 ]
+
+/** What Fly does on its own schedule (a daily volume snapshot, MPG's backups), done now and waited
+ * for: the newest backup then holds the migrated production database the drill restores. */
+async function platformBackup(): Promise<void> {
+  const state = sandbox.state()
+  const cluster = Object.values(state.mpg).find((c) => c.name === 'microbima-prod-db')
+  const volume = Object.values(state.volumes).find((v) => v.app === 'microbima-prod-db')
+  if (kind === 'mpg' && cluster) await sandbox.direct(['mpg', 'backup', 'create', cluster.id])
+  else if (volume) await sandbox.direct(['volumes', 'snapshots', 'create', volume.id, '--app', 'microbima-prod-db'])
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const list = kind === 'mpg' && cluster ? await sandbox.direct(['mpg', 'backup', 'list', cluster.id, '--json']) : volume ? await sandbox.direct(['volumes', 'snapshots', 'list', volume.id, '--app', 'microbima-prod-db', '--json']) : undefined
+    const items = list && list.stdout.startsWith('[') ? (JSON.parse(list.stdout) as { status: string }[]) : []
+    if (!items.some((i) => !['completed', 'created', 'failed'].includes(i.status)) || Date.now() > deadline) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
 
 const results: string[][] = []
 let ok = true
@@ -87,7 +109,7 @@ try {
   for (const [index, step] of steps.entries()) {
     say(`\n${chalk.bold.cyan(`▶ ${index + 1}/${steps.length}`)} ${chalk.bold(step.title)} ${elapsed()}`)
     say(chalk.dim(`  $ make ${step.target}${Object.entries(step.vars ?? {}).map(([k, v]) => ` ${k}=${v}`).join('')}`))
-    step.before?.()
+    await step.before?.()
     const t = performance.now()
     const code = await make(step.target, step.vars ?? {}, env)
     const expected = step.expect ?? 0

@@ -8,8 +8,9 @@
 //   write-env-files --check-workflow                     exit 2 when a workflow's block differs
 //
 // Targets: staging, production (its three files, plus staging's internal-api DATABASE_URL from
-// STAGING_INTERNAL_API_DATABASE_URL: the migration gate reads staging's database), and
-// staging-database (that one staging file alone: the pull-request migration status).
+// STAGING_INTERNAL_API_DATABASE_URL: the migration gate reads staging's database),
+// staging-database (that one staging file alone: the pull-request migration status), and
+// production-database (production's internal-api.env with DATABASE_URL alone: the restore drill).
 // A missing, empty or unusable value fails with exit 2, naming every such secret, before any
 // file is written. Values are never printed. NODE_ENV is set by the toolkit, never written.
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
@@ -24,7 +25,7 @@ import { APP_KEYS, type AppKey, type Environment } from './lib/core/names.js'
 import { registerSecret } from './lib/secrets/mask.js'
 import { encodeSecret } from './lib/secrets/stdin.js'
 
-export const TARGETS = ['staging', 'production', 'staging-database'] as const
+export const TARGETS = ['staging', 'production', 'staging-database', 'production-database'] as const
 export type Target = (typeof TARGETS)[number]
 
 /** The secret that carries staging's database URL into production's gate and the PR check. */
@@ -57,7 +58,9 @@ export function planTarget(target: Target, examplesDir = 'env'): EnvFilePlan[] {
   const perKey = (env: Environment): EnvFilePlan[] =>
     APP_KEYS.map((app) => ({ env, app, keys: exampleKeys(env, app, examplesDir).map((key) => ({ key, variable: `${upperSnake(app)}_${key}` })) }))
   const stagingDatabase: EnvFilePlan = { env: 'staging', app: 'internal-api', keys: [{ key: 'DATABASE_URL', variable: STAGING_DATABASE_SECRET }] }
-  const plans = target === 'staging' ? perKey('staging') : target === 'production' ? [...perKey('production'), stagingDatabase] : [stagingDatabase]
+  // The restore drill reads production's database only: its URL, from the same secret production uses.
+  const productionDatabase: EnvFilePlan = { env: 'production', app: 'internal-api', keys: [{ key: 'DATABASE_URL', variable: `${upperSnake('internal-api')}_DATABASE_URL` }] }
+  const plans = target === 'staging' ? perKey('staging') : target === 'production' ? [...perKey('production'), stagingDatabase] : target === 'production-database' ? [productionDatabase] : [stagingDatabase]
   // GitHub secret names are case-insensitive: two keys that differ only in case would share one.
   const seen = new Map<string, string>()
   for (const { keys } of plans) {

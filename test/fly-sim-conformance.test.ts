@@ -1258,6 +1258,139 @@ test('flyctl.md §8.1, §8.2, fly-platform.md §8.1–§8.3, fly-mpg.md §12 (in
   await sb.close()
 })
 
+/** Through a tunnel flyctl (proxy or mpg proxy) opens, the rows of a table, or null when it is not
+ * there; with the credentials and database name of `db` (a real server's; PGlite takes any). */
+async function rowsThrough(sb: Sandbox, args: string[], table: string, db: string): Promise<number | null> {
+  const tunnel = startUntil(args, sb.env, /Proxying localhost:(\d+) to remote \S+\n/)
+  const port = Number(/localhost:(\d+)/.exec(await tunnel.line)![1])
+  try {
+    const through = new URL(db)
+    through.hostname = '127.0.0.1'
+    through.port = String(port)
+    const url = through.toString()
+    const [{ t }] = await sql<{ t: string | null }>(url, `SELECT to_regclass('${table}')::text AS t`)
+    return t === null ? null : Number((await sql<{ n: string }>(url, `SELECT count(*) AS n FROM ${table}`))[0].n)
+  } finally {
+    tunnel.child.kill('SIGTERM')
+    await tunnel.exited
+  }
+}
+
+test('flyctl.md §8.1, flyctl facts 8 (internal/command/postgres/create.go run, CreateCluster; flypg/launcher.go LaunchMachinesPostgres, createApp, setSecrets; fly-go flaps/flaps_volumes.go CreateVolume): --snapshot-id makes a NEW app whose first volume is the snapshot: its data as it was when the snapshot was taken, FLY_RESTORED_FROM among the secrets; the app is created before the snapshot is looked at, so an unknown one fails after the app exists, and leaves it', async () => {
+  const dbs = await freshDatabases()
+  const sb = await sandboxWith([], { snapshotMs: 0, postgres: { 'conf-pg': { host: new URL(dbs.staging).hostname, port: Number(new URL(dbs.staging).port), url: dbs.staging } } })
+  assert.is((await sb.fly(PG_CREATE)).code, 0)
+  const [volume] = Object.values(sb.state().volumes)
+  await sql(dbs.staging, 'CREATE TABLE policyholders (id int PRIMARY KEY); INSERT INTO policyholders VALUES (1), (2)')
+  await sb.fly(['volumes', 'snapshots', 'create', volume.id, '--app', 'conf-pg'])
+  await sql(dbs.staging, 'INSERT INTO policyholders VALUES (3)') // after the snapshot: not in it
+  const [snapshot] = JSON.parse((await sb.fly(['volumes', 'snapshots', 'list', volume.id, '--app', 'conf-pg', '--json'])).stdout)
+  assert.is(snapshot.status, 'created')
+  const restore = (name: string, id: string, extra: string[] = []) => sb.fly(['postgres', 'create', '--name', name, '--snapshot-id', id, '--region', 'jnb', '--org', 'microbima', '--initial-cluster-size', '1', '--vm-size', 'shared-cpu-1x', '--volume-size', '10', ...extra])
+
+  const made = await restore('conf-pg-copy', snapshot.id)
+  assert.is(made.code, 0, made.output)
+  assert.is(made.stderr, NOTICE)
+  const machine = machinesOf(sb, 'conf-pg-copy')[0].id
+  assert.ok(made.stdout.startsWith(`Creating postgres cluster in organization microbima\nCreating app...\nSetting secrets on app conf-pg-copy...\nRestoring 1 of 1 machines with image flyio/postgres-flex:16.8\nWaiting for machine to start...\nMachine ${machine} is created\n`), made.stdout)
+  const secrets = JSON.parse((await sb.fly(['secrets', 'list', '--app', 'conf-pg-copy', '--json'])).stdout).map((x: { name: string }) => x.name).sort()
+  assert.equal(secrets, ['FLY_CONSUL_URL', 'FLY_RESTORED_FROM', 'OPERATOR_PASSWORD', 'REPL_PASSWORD', 'SSH_CERT', 'SSH_KEY', 'SU_PASSWORD'])
+  assert.equal(sb.state().apps['conf-pg-copy'].secretsLog.find((x) => x.name === 'FLY_RESTORED_FROM')!.value, snapshot.id)
+  // Its own database, with the snapshot's rows (the source's roles and passwords come along): not the live one.
+  assert.is(await rowsThrough(sb, ['proxy', '0:5432', '--app', 'conf-pg-copy'], 'policyholders', dbs.staging), 2)
+  assert.is(await rowsThrough(sb, ['proxy', '0:5432', '--app', 'conf-pg'], 'policyholders', dbs.staging), 3)
+  await sql(dbs.staging, 'DROP TABLE policyholders')
+  assert.is(await rowsThrough(sb, ['proxy', '0:5432', '--app', 'conf-pg-copy'], 'policyholders', dbs.staging), 2)
+
+  // An unknown snapshot: the app, its Flycast address and secrets exist by the time the volume fails.
+  const unknown = await restore('conf-pg-nope', 'vs_unknown')
+  assert.is(unknown.code, 1)
+  assert.is(unknown.stdout, 'Creating postgres cluster in organization microbima\nCreating app...\nSetting secrets on app conf-pg-nope...\nRestoring 1 of 1 machines with image flyio/postgres-flex:16.8\n')
+  assert.match(unknown.stderr, /^\nUnmanaged Fly Postgres[\s\S]*\nError: failed to create volume: failed to create volume: snapshot vs_unknown not found \(Request ID: \w+-jnb\)\n$/)
+  assert.ok(sb.state().apps['conf-pg-nope'], 'the app stays behind')
+  assert.equal(machinesOf(sb, 'conf-pg-nope'), [])
+  const both = await restore('conf-pg-fork', snapshot.id, ['--fork-from', 'conf-pg'])
+  assert.equal([both.code, both.stdout, both.stderr], [1, '', `${NOTICE}Error: cannot specify both --fork-from and --snapshot-id\n`])
+  assert.not.ok(sb.state().apps['conf-pg-fork'])
+  // The restored database lives in the simulator's process, and ends with it.
+  const { port } = JSON.parse(readFileSync(join(sb.stateDir, 'sandbox.json'), 'utf8')).postgres['conf-pg-copy']
+  await sb.close()
+  const refused = await new Promise<string>((resolve) => createConnection(port, '127.0.0.1').on('connect', () => resolve('connected')).on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error')))
+  assert.is(refused, 'ECONNREFUSED', 'the simulator stops the databases it restored when it closes')
+})
+
+test('flyctl facts 8 (internal/command/apps/destroy.go RunDestroy; aliases delete, remove, rm): without --yes the warning and the refusal, before any lookup; Destroyed app <name>; an unknown app is GetApp\'s error; no name at all', async () => {
+  const sb = await sandboxWith(['conf-gone', 'conf-other'])
+  const refused = await Promise.all(['conf-gone', 'conf-unknown'].map((name) => sb.fly(['apps', 'destroy', name])))
+  for (const out of refused) assert.equal([out.code, out.stdout, out.stderr], [1, '', 'Destroying an app is not reversible.\nError: yes flag must be specified when not running interactively\n'])
+  assert.ok(sb.state().apps['conf-gone'])
+  const gone = await sb.fly(['apps', 'rm', 'conf-gone', '--yes'])
+  assert.equal([gone.code, gone.stdout, gone.stderr], [0, 'Destroyed app conf-gone\n', ''])
+  assert.equal(Object.keys(sb.state().apps), ['conf-other'])
+  const again = await sb.fly(['apps', 'destroy', 'conf-gone', '-y'])
+  assert.equal([again.code, again.stdout, again.stderr], [1, '', 'Error: Could not find App "conf-gone"\n'])
+  const none = await sb.fly(['apps', 'destroy', '--yes'])
+  assert.equal([none.code, none.stderr], [1, 'Error: no app names provided\n'])
+  await sb.close()
+})
+
+test('fly-mpg.md §10.3, §11.1, flyctl facts 9 (v2/run_restore.go RunRestore, uiex/mpg/v2/client.go RestoreClusterBackup; mpg/destroy.go runDestroy, v2/run_destroy.go RunDestroy): a restored cluster holds the backup\'s data, not later rows, and stays initializing until it is loaded; an unknown backup is a 404, which flyctl words as the cluster not found; destroy needs --yes, then the cluster and its database are gone', async () => {
+  const dbs = await freshDatabases()
+  const sb = await createSandbox({ timeScale: 0.001, postgres: { 'conf-mpg': { host: new URL(dbs.production).hostname, port: Number(new URL(dbs.production).port), url: dbs.production } } })
+  assert.is((await sb.fly(MPG_CREATE)).code, 0)
+  const [cluster] = Object.values(sb.state().mpg)
+  await sql(dbs.production, 'CREATE TABLE premiums (id int); INSERT INTO premiums VALUES (1), (2), (3)')
+  assert.is((await sb.fly(['mpg', 'backup', 'create', cluster.id])).code, 0)
+  await sql(dbs.production, 'INSERT INTO premiums VALUES (4)')
+  const [backup] = JSON.parse((await sb.fly(['mpg', 'backup', 'list', cluster.id, '--json'])).stdout)
+  assert.is(backup.status, 'completed')
+
+  const unknown = await sb.fly(['mpg', 'restore', cluster.id, '--backup-id', 'bk_unknown', '--name', 'conf-mpg-x'])
+  assert.equal([unknown.code, unknown.stdout, unknown.stderr], [1, `Restoring cluster ${cluster.id} from backup bk_unknown...\n`, `Error: failed to restore cluster: cluster ${cluster.id} not found\n`])
+  assert.equal(Object.keys(sb.state().mpg), [cluster.id], 'nothing created')
+
+  sb.settings({ restoreMs: 600_000 }) // provisioning: until the test says time has passed
+  const restore = await sb.fly(['mpg', 'restore', cluster.id, '--backup-id', backup.id, '--name', 'conf-mpg-copy'])
+  const id = /Cluster ID: (\w+)/.exec(restore.stdout)![1]
+  const status = async () => JSON.parse((await sb.fly(['mpg', 'status', id, '--json'])).stdout).data.status
+  assert.is(await status(), 'initializing')
+  const proxyEarly = await sb.fly(['mpg', 'proxy', id, '--local-port', '0'])
+  assert.equal([proxyEarly.code, proxyEarly.stderr], [1, 'Error: cluster is still initializing, wait a bit more\n'])
+  // Past its provisioning time, it is still initializing while its data loads.
+  sb.update((s) => void (s.mpg[id].readyAt = Date.now()))
+  // Ready only once the load has finished (the load may finish between two reads).
+  for (const deadline = Date.now() + 30_000; ; await new Promise((resolve) => setTimeout(resolve, 50))) {
+    const loading = sb.state().mpg[id].restoring
+    const seen = await status()
+    if (loading) assert.ok(seen === 'initializing' || !sb.state().mpg[id].restoring, 'still loading, yet ready')
+    if (seen === 'ready') break
+    assert.is(seen, 'initializing')
+    assert.ok(Date.now() < deadline, 'the backup\'s data was loaded')
+  }
+  assert.not.ok(sb.state().mpg[id].restoring)
+  sb.update((s) => void Object.assign(s.mpg[id], { restoring: true, status: 'initializing' }))
+  assert.is(await status(), 'initializing', 'a cluster still loading its data is not ready, whatever the time')
+  sb.update((s) => void Object.assign(s.mpg[id], { restoring: false }))
+  assert.is(await status(), 'ready')
+  assert.is(await rowsThrough(sb, ['mpg', 'proxy', id, '--local-port', '0'], 'premiums', dbs.production), 3)
+  assert.is(await rowsThrough(sb, ['mpg', 'proxy', cluster.id, '--local-port', '0'], 'premiums', dbs.production), 4)
+
+  const refused = await sb.fly(['mpg', 'destroy', id])
+  assert.equal([refused.code, refused.stdout, refused.stderr], [1, '', 'Destroying a managed Postgres cluster is not reversible. All data will be permanently lost.\nError: --yes flag must be specified when not running interactively\n'])
+  const two = await sb.fly(['mpg', 'destroy', id, cluster.id, '--yes'])
+  assert.equal([two.code, two.stderr], [1, 'Error: accepts 1 arg(s), received 2\n'])
+  const destroyed = await sb.fly(['mpg', 'destroy', id, '--yes'])
+  assert.equal([destroyed.code, destroyed.stdout], [0, `Managed Postgres cluster conf-mpg-copy (${id}) scheduled to be destroyed (may take some time)\n`])
+  assert.equal(Object.keys(sb.state().mpg), [cluster.id])
+  assert.equal(Object.keys(JSON.parse(readFileSync(join(sb.stateDir, 'sandbox.json'), 'utf8')).postgres), ['conf-mpg'], 'its database is stopped')
+  const gone = await sb.fly(['mpg', 'status', id, '--json'])
+  assert.equal([gone.code, gone.stderr], [1, `Error: managed postgres cluster "${id}" not found\n`])
+  const again = await sb.fly(['mpg', 'rm', id, '--yes'])
+  assert.equal([again.code, again.stderr], [1, `Error: managed postgres cluster "${id}" not found\n`])
+  await sql(dbs.production, 'DROP TABLE premiums')
+  await sb.close()
+})
+
 test('flyctl.md §8.5, §8.6, flyctl facts 7 (internal/command/volumes/snapshots/create.go create, list.go runList, timeToString; fly-go volume_types.go VolumeSnapshot): a new snapshot is listed pending with id "" ("(pending)" in the table), waiting then running, then created with its id; oldest first; faults fail or stall it', async () => {
   // Pending for 600 s (scaled): the test moves each snapshot on itself.
   const sb = await sandboxWith([], { snapshotMs: 600_000_000 })

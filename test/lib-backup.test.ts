@@ -1,6 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { waitForBackup, type Look } from '../scripts/lib/database/backup.ts'
+import { databaseAppOf, waitForBackup, type Look } from '../scripts/lib/database/backup.ts'
+import { parseDatabaseUrl } from '../scripts/lib/secrets/env-files.ts'
 
 // The wait for an asynchronous backup (a volume snapshot, a Managed Postgres backup), on a clock
 // that does not wait: how often it looks, when it speaks, and how it ends.
@@ -58,6 +59,13 @@ test('a failure ends the wait at once; a timeout names the last status seen and 
   // It looked right up to the deadline, not past it.
   assert.is(clock.now(), 30_000)
   assert.ok(looks >= 15 && looks <= 20, String(looks))
+})
+
+test('the Fly Postgres app backed up (and drilled) is the one the URL names, so a database restored under another name is the one protected; a URL without a Fly host falls back to the environment\'s database app', () => {
+  const app = (url: string) => databaseAppOf('production', parseDatabaseUrl(url, 'test'))
+  assert.is(app('postgres://u:p@microbima-prod-db-restored.flycast:5432/db?sslmode=disable'), 'microbima-prod-db-restored')
+  assert.is(app('postgres://u:p@top2.nearest.of.microbima-prod-db.internal:5432/db'), 'microbima-prod-db')
+  assert.is(app('postgres://u:p@127.0.0.1:5432/db'), 'microbima-prod-db')
 })
 
 test.run()

@@ -54,14 +54,27 @@ function runFile(file, worker) {
     const started = Date.now()
     const child = spawn(process.execPath, ['--import', 'tsx', file], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
-    child.stdout.on('data', (chunk) => (output += chunk))
-    child.stderr.on('data', (chunk) => (output += chunk))
+    // uvu prints its totals once every test has run; a process still alive 5 s later holds an
+    // open handle (a sandbox a failed test never closed) and would otherwise idle to the timeout.
+    let lingering
+    const collect = (chunk) => {
+      output += chunk
+      if (!lingering && /^\s*Duration:/m.test(output)) {
+        lingering = setTimeout(() => {
+          output += `\n[run] ${file} printed its totals but did not exit within 5 s (an open handle) and was killed\n`
+          child.kill('SIGKILL')
+        }, 5000)
+      }
+    }
+    child.stdout.on('data', collect)
+    child.stderr.on('data', collect)
     const timer = setTimeout(() => {
       output += `\n[run] ${file} exceeded ${FILE_TIMEOUT_MS / 1000}s and was killed\n`
       child.kill('SIGKILL')
     }, FILE_TIMEOUT_MS)
     child.on('close', (code) => {
       clearTimeout(timer)
+      clearTimeout(lingering)
       const total = [...output.matchAll(/^\s*Total:\s+(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
       const passed = [...output.matchAll(/^\s*Passed:\s+(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
       let failed = total - passed

@@ -6,9 +6,10 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 
 const RESET = 'DROP SCHEMA IF EXISTS public CASCADE; DROP SCHEMA IF EXISTS microbima_deploy CASCADE; CREATE SCHEMA public'
 
-/** Starts one PGlite instance on 127.0.0.1 (port 0 = any free port); returns its URL and stop(). */
-export async function startPglite({ port = 0, dataDir, unref = false } = {}) {
-  const db = await PGlite.create(dataDir ? { dataDir } : undefined)
+/** Starts one PGlite instance on 127.0.0.1 (port 0 = any free port); returns its URL and stop().
+ * `template`: an empty instance to clone, three times faster than starting one from scratch. */
+export async function startPglite({ port = 0, dataDir, unref = false, template } = {}) {
+  const db = template ? await template.clone() : await PGlite.create(dataDir ? { dataDir } : undefined)
   const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 32 })
   await server.start()
   // A test file run on its own must still exit when its tests are done.
@@ -17,6 +18,8 @@ export async function startPglite({ port = 0, dataDir, unref = false } = {}) {
   return {
     port: actualPort,
     url: `postgres://postgres:postgres@127.0.0.1:${actualPort}/postgres`,
+    /** The PGlite instance itself, for loading data in this process (a restore). */
+    db,
     /** Empties the database: the application's schema and the toolkit's own. */
     reset: () => db.exec(RESET),
     async stop() {
@@ -24,6 +27,13 @@ export async function startPglite({ port = 0, dataDir, unref = false } = {}) {
       await db.close().catch(() => undefined)
     },
   }
+}
+
+let empty
+/** An empty PGlite instance kept for cloning (startPglite's template), made once per process. */
+export function emptyTemplate() {
+  empty ??= PGlite.create()
+  return empty
 }
 
 /** A staging and a production database, as PGlite instances. */

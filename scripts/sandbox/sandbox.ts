@@ -30,7 +30,7 @@ export type SandboxOptions = SandboxSettings
 export const FLY_BIN = join(REPO, 'scripts', 'sandbox', 'flyctl')
 
 // Commands that change something on Fly (the rest only read).
-const WRITES = [/^apps create/, /^secrets (import|set|unset|deploy)/, /^deploy/, /^ssh console/, /^postgres (create|attach)/, /^volumes snapshots create/, /^ips (allocate|release)/, /^mpg (create|attach|backup create|restore)/, /^machine start/]
+const WRITES = [/^apps (create|destroy)/, /^secrets (import|set|unset|deploy)/, /^deploy/, /^ssh console/, /^postgres (create|attach)/, /^volumes snapshots create/, /^ips (allocate|release)/, /^mpg (create|attach|backup create|restore|destroy)/, /^machine start/]
 
 export interface Sandbox {
   stateDir: string

@@ -336,6 +336,7 @@ test('the workflows pass exactly the per-key secrets the .env.example files name
     '.github/workflows/deploy.yml deploy-staging',
     '.github/workflows/deploy.yml plan-production',
     '.github/workflows/pull-request.yml migrate-status',
+    '.github/workflows/restore-drill.yml restore-drill-production',
   ])
   // The generated names: <APP>_<KEY> for each key of each example, NODE_ENV never among them.
   const staging = workflowEnv('staging')
@@ -344,6 +345,7 @@ test('the workflows pass exactly the per-key secrets the .env.example files name
   assert.not.ok(Object.keys(workflowEnv('production')).some((k) => k.endsWith('_NODE_ENV')))
   assert.ok(STAGING_DATABASE_SECRET in workflowEnv('production'))
   assert.equal(Object.keys(workflowEnv('staging-database')), [STAGING_DATABASE_SECRET])
+  assert.equal(planTarget('production-database'), [{ env: 'production', app: 'internal-api', keys: [{ key: 'DATABASE_URL', variable: 'INTERNAL_API_DATABASE_URL' }] }])
   assert.match(printWorkflowEnv('staging'), /^env:\n  INTERNAL_API_DATABASE_URL: \$\{\{ secrets\.INTERNAL_API_DATABASE_URL \}\}\n/)
 })
 
@@ -453,6 +455,37 @@ test('a missing secret fails with exit 2, naming every missing one, before any f
 })
 
 // ---------------------------------------------------------------------------------------------
+
+test('the restore drill runs weekly and on demand, for production only, from its own environment, queued, never cancelled, its tables in the summary', () => {
+  const drill = workflows['.github/workflows/restore-drill.yml']
+  assert.ok(drill, 'a restore-drill workflow')
+  const on = drill.on as { schedule?: { cron: string }[]; workflow_dispatch?: { inputs?: Record<string, { required?: boolean }> } }
+  assert.equal(Object.keys(on).sort(), ['schedule', 'workflow_dispatch'])
+  assert.is(on.schedule!.length, 1)
+  // Weekly: one day of the week, a fixed minute and hour.
+  assert.match(on.schedule![0].cron, /^\d{1,2} \d{1,2} \* \* [0-6]$/)
+  assert.equal(on.workflow_dispatch!.inputs!.backup_id.required, false)
+  const jobs = Object.entries(jobsOf(drill))
+  assert.is(jobs.length, 1)
+  const [name, job] = jobs[0]
+  assert.is(environmentOf(job), 'restore-drill')
+  assert.equal(job.concurrency, { group: 'restore-drill-production', 'cancel-in-progress': false })
+  assert.equal(job.permissions, { contents: 'read' })
+  assert.ok(job['timeout-minutes']! * 60 >= 1800 + 600, `${name}: room for DRILL_TIMEOUT (1800 s) and the check`)
+  assert.match(runsOf(job), /\bmake restore-drill-prod\b/)
+  assert.not.match(runsOf(job), /\bmake (deploy|migrate|rollback|rollback-migration|set-secrets|create-apps|restore|unlock)-(staging|prod)\b/, 'the drill job does nothing else')
+  assert.not.match(runsOf(job), /restore-drill-staging/)
+  // The input reaches make through the environment, never pasted into the script, and is left out empty.
+  assert.not.match(runsOf(job), /\$\{\{/)
+  const step = job.steps.find((x) => /make restore-drill-prod/.test(x.run ?? ''))!
+  assert.is(step.env?.DRILL_BACKUP_ID, '${{ inputs.backup_id }}')
+  assert.match(step.run!, /if \[ -n "\$\{DRILL_BACKUP_ID:-\}" \]; then args\+=\("BACKUP_ID=\$DRILL_BACKUP_ID"\); fi/)
+  // Its only secrets: the Fly token and production's database URL, from its own environment.
+  assert.equal(secretsIn(drill).sort(), ['FLY_API_TOKEN', 'INTERNAL_API_DATABASE_URL'])
+  assert.equal(secretsIn({ ...drill, jobs: {} }), [], 'no secret at workflow level')
+  assert.match(step.run!, /2>&1 \| tee drill\.log/)
+  assert.ok(job.steps.some((x) => x.if === 'failure()' && /GITHUB_STEP_SUMMARY/.test(x.run ?? '')), 'the log tail in the summary on failure')
+})
 
 test('every make target the workflows call exists in the Makefile', () => {
   const targets = new Set([...readFileSync('Makefile', 'utf8').matchAll(/^([a-z][a-z-]*):/gm)].map((m) => m[1]))

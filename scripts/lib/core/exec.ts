@@ -57,6 +57,9 @@ export interface CommandSpec {
    * by hand. Its stderr is still read, each line copied (masked), for flyctl's error lines. Not
    * with `input`, `onLine`, `onOutput`, `stream` or `passthrough`. */
   interactive?: boolean
+  /** Undoes what this run created (a restore drill's scratch database): it still starts while the
+   * run is stopping (after Ctrl-C), when no other command does. */
+  cleanup?: boolean
 }
 
 export interface CommandResult {
@@ -224,7 +227,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
   }
 
   const spawn = (spec: CommandSpec): ProcessPromise => {
-    if (stopping && (spec.write || !stopping.writesOnly)) throw new CommandError(mask(shown(spec)), null, '', `was not started: ${stopping.reason}`)
+    if (stopping && !spec.cleanup && (spec.write || !stopping.writesOnly)) throw new CommandError(mask(shown(spec)), null, '', `was not started: ${stopping.reason}`)
     const interactive = Boolean(spec.interactive)
     const child = $({
       quiet: true,

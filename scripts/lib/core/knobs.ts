@@ -39,9 +39,10 @@ const NUMERIC: Numeric[] = [
   { name: 'LARGE_TABLE_ROWS', fallback: 10_000, unit: 'count', zero: true, max: 1_000_000_000 },
   { name: 'STUDIO_PORT', fallback: 5555, unit: 'port' },
   { name: 'HOOK_TIMEOUT', fallback: 300, unit: 'seconds' },
+  { name: 'DRILL_TIMEOUT', fallback: 1800, unit: 'seconds' },
 ]
 
-const FLAGS = ['BUILD', 'REBUILD', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'WATCH', 'ALLOW_DIRTY', 'DB', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
+const FLAGS = ['BUILD', 'REBUILD', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'WATCH', 'ALLOW_DIRTY', 'DB', 'KEEP', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
 const TRUE = ['1', 'true', 'yes', 'on']
 const FALSE = ['', '0', 'false', 'no', 'off']
 
@@ -77,6 +78,11 @@ export function knobProblems(env = process.env): string[] {
   }
   // BACKUP names a kind of backup besides the snapshot: dump is the only one (README).
   if (env.BACKUP !== undefined && env.BACKUP !== '' && env.BACKUP !== 'dump') problems.push(`BACKUP=${env.BACKUP} is not a kind of backup: use BACKUP=dump (a pg_dump besides the snapshot), or leave it unset`)
+  // BACKUP_ID names one backup (restore-*, restore-drill-*): an MPG backup id or a snapshot id (vs_…).
+  if (env.BACKUP_ID !== undefined) {
+    if (env.BACKUP_ID.trim() === '') problems.push('BACKUP_ID= is empty: give it a backup id (an MPG backup, or a volume snapshot vs_…), or leave it out')
+    else if (!/^[A-Za-z0-9][\w-]{0,127}$/.test(env.BACKUP_ID)) problems.push(`BACKUP_ID=${env.BACKUP_ID} is not a backup id (one word of letters, digits, _ and -)`)
+  }
   // Hooks and notifications (README, "Hooks and notifications"). A URL problem never shows the
   // URL's path or query, and nothing shows the signing secret.
   if (env.HOOKS_DIR !== undefined && env.HOOKS_DIR.trim() === '') problems.push('HOOKS_DIR= is empty: give it the folder of the hooks, or leave it unset for infra/hooks')

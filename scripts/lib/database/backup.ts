@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { envFlag, type Context } from '../core/cli.js'
 import type { DatabaseTarget } from '../secrets/env-files.js'
-import { reach, type Database } from './db.js'
+import { privateApp, proxyKind, reach, type Database } from './db.js'
 import { OperationError } from '../core/errors.js'
 import { resolveOnPath } from '../fly/flyctl.js'
 import { knob } from '../core/knobs.js'
@@ -28,6 +28,13 @@ export interface BackupOutcome {
   skipped?: boolean
 }
 
+/** The Fly Postgres app of an environment: the app its URL's private host names (APP.flycast,
+ * APP.internal), so a database restored under another name is the one backed up; otherwise (a URL
+ * that reaches it some other way) the environment's database app by its name. */
+export function databaseAppOf(env: Context['env'], target: DatabaseTarget): string {
+  return proxyKind(target.host) === 'flyctl' ? privateApp(target.host) : databaseAppName(env)
+}
+
 /** The MPG cluster of an environment, from its direct or pooled URL host. */
 export function mpgCluster(target: DatabaseTarget): string | undefined {
   return /^(?:direct|pgbouncer)\.([a-z0-9]+)\.flympg\.net$/.exec(target.host)?.[1]
@@ -39,6 +46,11 @@ export function mpgCluster(target: DatabaseTarget): string | undefined {
 const FAILED = /^(failed|failure|error|errored|cancel+ed|aborted)$/i
 const MPG_DONE = /^(completed?|succeeded|success(ful)?|done|finished)$/i
 const SNAPSHOT_DONE = /^created$/i
+
+/** A Managed Postgres backup listed complete (restorable). */
+export const isCompleteMpgBackup = (status: string): boolean => MPG_DONE.test(status)
+/** A volume snapshot listed complete: status created, with its id. */
+export const isCompleteSnapshot = (snapshot: { id: string; status: string }): boolean => Boolean(snapshot.id) && SNAPSHOT_DONE.test(snapshot.status)
 
 /** What one look at a backup's list says. */
 export interface Look<T> {
@@ -92,8 +104,8 @@ export async function waitForBackup<T>(options: WaitOptions<T>): Promise<T> {
  * with an id and status created. A pending snapshot is listed with an empty id (and may keep it
  * empty until it is created, with a zero created_at that sorts it first): the new snapshot is the
  * one whose id was not there before; a snapshot that failed is counted, id or not. */
-async function snapshotVolumes(ctx: Context): Promise<string> {
-  const dbApp = databaseAppName(ctx.env)
+async function snapshotVolumes(ctx: Context, target: DatabaseTarget): Promise<string> {
+  const dbApp = databaseAppOf(ctx.env, target)
   const fly = ctx.fly()
   const volumes = (await fly.postgres.volumes(dbApp)).filter((v) => v.attached_machine_id && v.state !== 'destroyed' && v.state !== 'pending_destroy')
   if (!volumes.length) throw new OperationError(`${dbApp} has no attached volume to snapshot`)
@@ -214,7 +226,7 @@ async function takeBackup(ctx: Context, target: DatabaseTarget): Promise<BackupO
   try {
     const cluster = mpgCluster(target)
     if (kind === 'mpg' && !cluster) throw new OperationError(`the ${ctx.env} database is Managed Postgres (DB_KIND/settings) but its URL names no *.flympg.net cluster`)
-    const done = [kind === 'mpg' ? await mpgBackup(ctx, cluster!) : await snapshotVolumes(ctx)]
+    const done = [kind === 'mpg' ? await mpgBackup(ctx, cluster!) : await snapshotVolumes(ctx, target)]
     if (process.env.BACKUP === 'dump') done.push(await dump(ctx, target))
     for (const line of done) (ctx.dryRun ? ctx.log.info : ctx.log.ok)(line)
     return { detail: done.join('; '), made: !ctx.dryRun }

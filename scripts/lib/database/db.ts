@@ -231,6 +231,8 @@ export async function connect(ctx: Context, target: DatabaseTarget, env: Environ
       await client.connect()
     }
   } catch (error) {
+    // A tunnel to a database that did not answer is no use to anyone: it ends now, not at exit.
+    if (tunnel) await stopChild(tunnel.child)
     if (error instanceof OperationError) throw error
     throw new OperationError(`cannot connect to the ${env} database at ${where}: ${(error as Error).message}`)
   }

@@ -20,6 +20,8 @@ import { PassThrough, Readable } from 'node:stream'
 import { type Call, runInCall } from './call.ts'
 import { runFlyctl } from './dispatch.ts'
 import { stopReleaseCommands } from './commands/release-command.ts'
+import { powerOffMachines } from './model/exec.ts'
+import { stopAllRestored } from './model/restores.ts'
 
 /** The file that holds the server's port, in the state directory. */
 export const PORT_FILE = 'flyctl.port'
@@ -192,6 +194,9 @@ export async function startSimulator(dir: string): Promise<Simulator> {
     port,
     close: async () => {
       await stopReleaseCommands(dir)
+      powerOffMachines(dir)
+      // The databases restores started in this process end with the simulator.
+      await stopAllRestored(dir)
       await new Promise<void>((resolve) => {
         for (const connection of connections) connection.destroy()
         tcp.close(() => resolve())

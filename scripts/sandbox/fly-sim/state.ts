@@ -204,6 +204,8 @@ export interface SimSnapshot {
   /** Epoch ms at which it ends `created` (or `failed`); -1: never. */
   readyAt: number
   fails?: boolean
+  /** The simulator copied the database when it was requested (model/restores.ts): a restore brings that back. */
+  copied?: boolean
 }
 
 /** A Managed Postgres backup (uiex/mpg/v2 ClusterBackup), with what the simulator needs to move it on. */
@@ -222,6 +224,8 @@ export interface SimMpgBackup {
   fails?: boolean
   /** Taken by the platform's schedule, not by `backup create`. */
   scheduled?: boolean
+  /** The simulator copied the database when it was taken (model/restores.ts): a restore brings that back. */
+  copied?: boolean
 }
 
 export interface SimMpgCluster {
@@ -242,6 +246,8 @@ export interface SimMpgCluster {
   createdAt: string
   /** The cluster this one was restored from. */
   restoredFrom?: string
+  /** A restore still loading the backup's data: the cluster stays initializing until it is done. */
+  restoring?: boolean
 }
 
 export interface SimState {
@@ -255,8 +261,10 @@ export interface SimState {
 export interface Sandbox {
   orgs?: string[]
   takenNames?: string[]
-  /** Database backends: a Postgres app's (or MPG cluster's) name → where it really listens. */
-  postgres?: Record<string, { host: string; port: number }>
+  /** Database backends: a Postgres app's (or MPG cluster's) name → where it really listens (and,
+   * for a real server, the URL the simulator reads it with to copy it into a backup). Restores add
+   * their own (model/restores.ts). */
+  postgres?: Record<string, { host: string; port: number; url?: string }>
   latencyMs?: Record<string, number>
   /** Multiplies flyctl's waits (wait_timeout, …) so a 5-minute health wait passes in a second. */
   timeScale?: number
@@ -268,6 +276,9 @@ export interface Sandbox {
   mpgProvisionMs?: number
   /** How long a new volume snapshot stays pending, before timeScale (default 30 000). */
   snapshotMs?: number
+  /** How long a restore (an MPG cluster from a backup, a Fly Postgres app from a snapshot) provisions
+   * before it accepts connections, besides loading the data (default: mpgProvisionMs, else 0). */
+  restoreMs?: number
   /** What LaunchDarkly's `deploy-retries` flag gives `fly deploy --deploy-retries auto` (default 0). */
   deployRetriesAuto?: number
 }
@@ -304,8 +315,31 @@ export function readState(dir: string): SimState {
 
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 
+/** Read-modify-write of sandbox.json, under the state's lock (a restore registers its backend). */
+export function updateSandbox<T>(dir: string, fn: (sandbox: Sandbox) => T): T {
+  return withLock(dir, () => {
+    const sandbox = readSandbox(dir)
+    const result = fn(sandbox)
+    const tmp = join(dir, `sandbox.json.${process.pid}`)
+    writeFileSync(tmp, JSON.stringify(sandbox, null, 1))
+    renameSync(tmp, join(dir, 'sandbox.json'))
+    return result
+  })
+}
+
 /** Read-modify-write of state.json under an exclusive lock file (concurrent flyctl calls happen). */
 export function updateState<T>(dir: string, fn: (state: SimState) => T): T {
+  return withLock(dir, () => {
+    const state = readState(dir)
+    const result = fn(state)
+    const tmp = join(dir, `state.json.${process.pid}`)
+    writeFileSync(tmp, JSON.stringify(state, null, 1))
+    renameSync(tmp, join(dir, 'state.json'))
+    return result
+  })
+}
+
+function withLock<T>(dir: string, fn: () => T): T {
   const lock = join(dir, 'state.lock')
   for (;;) {
     try {
@@ -321,12 +355,7 @@ export function updateState<T>(dir: string, fn: (state: SimState) => T): T {
     }
   }
   try {
-    const state = readState(dir)
-    const result = fn(state)
-    const tmp = join(dir, `state.json.${process.pid}`)
-    writeFileSync(tmp, JSON.stringify(state, null, 1))
-    renameSync(tmp, join(dir, 'state.json'))
-    return result
+    return fn()
   } finally {
     unlinkSync(lock)
   }

@@ -10,8 +10,8 @@ export class Mpg {
   constructor(private readonly flyctl: Flyctl) {}
 
   /** `mpg list --json` prints plain text, not [], when there are no clusters. */
-  async list(org: string): Promise<MpgCluster[]> {
-    const out = await this.flyctl.run(['mpg', 'list', '--org', org, '--json'], { write: false })
+  async list(org: string, options: { cleanup?: boolean } = {}): Promise<MpgCluster[]> {
+    const out = await this.flyctl.run(['mpg', 'list', '--org', org, '--json'], { write: false, cleanup: options.cleanup })
     return out.stdout.trim().startsWith('[') ? parseJson<MpgCluster[]>(out.stdout, 'mpg list', []) : []
   }
 
@@ -31,10 +31,11 @@ export class Mpg {
     await this.flyctl.run(['mpg', 'backup', 'create', clusterId], { write: true })
   }
 
-  /** Backups of the last 24 hours. Even with --json, flyctl prints a sentence instead of [] when
-   * the cluster has none, or none started in the last 24 hours (v2/run_backup.go RunBackupList). */
-  async backupList(clusterId: string): Promise<MpgBackup[]> {
-    const out = await this.flyctl.run(['mpg', 'backup', 'list', clusterId, '--json'], { write: false })
+  /** Backups of the last 24 hours (`all`: every one). Even with --json, flyctl prints a sentence
+   * instead of [] when the cluster has none, or none started in the last 24 hours
+   * (v2/run_backup.go RunBackupList). */
+  async backupList(clusterId: string, options: { all?: boolean } = {}): Promise<MpgBackup[]> {
+    const out = await this.flyctl.run(['mpg', 'backup', 'list', clusterId, '--json', ...(options.all ? ['--all'] : [])], { write: false })
     const text = out.stdout.trim()
     if (text.startsWith('[') || text === 'null') return parseJson<MpgBackup[]>(out.stdout, 'mpg backup list', [])
     if (/^No backups found for cluster \S+( in the last 24 hours \(use --all to see all backups\))?$/.test(text)) return []
@@ -52,5 +53,11 @@ export class Mpg {
 
   restore(clusterId: string, backupId: string, name: string) {
     return this.flyctl.run(['mpg', 'restore', clusterId, '--backup-id', backupId, '--name', name], { write: true })
+  }
+
+  /** Destroys a cluster (--yes: flyctl refuses without a terminal otherwise). Only ever called on a
+   * cluster the run created itself; `cleanup`: it runs even once the run is stopping. */
+  destroy(clusterId: string, options: { cleanup?: boolean } = {}) {
+    return this.flyctl.run(['mpg', 'destroy', clusterId, '--yes'], { write: true, cleanup: options.cleanup })
   }
 }

@@ -6,10 +6,11 @@ import type { FlySnapshot, FlyVolume } from '../types.js'
 export class Postgres {
   constructor(private readonly flyctl: Flyctl) {}
 
-  create(options: { name: string; region: string; org: string; vmSize: string; volumeSizeGb: number; clusterSize: number }) {
+  /** `snapshotId`: a new app whose first volume is made from that snapshot (flypg/launcher.go). */
+  create(options: { name: string; region: string; org: string; vmSize: string; volumeSizeGb: number; clusterSize: number; snapshotId?: string; timeoutMs?: number }) {
     return this.flyctl.run(
-      ['postgres', 'create', '--name', options.name, '--region', options.region, '--org', options.org, '--initial-cluster-size', String(options.clusterSize), '--vm-size', options.vmSize, '--volume-size', String(options.volumeSizeGb)],
-      { write: true, timeoutMs: seconds('FLY_DEPLOY_TIMEOUT') },
+      ['postgres', 'create', '--name', options.name, ...(options.snapshotId ? ['--snapshot-id', options.snapshotId] : []), '--region', options.region, '--org', options.org, '--initial-cluster-size', String(options.clusterSize), '--vm-size', options.vmSize, '--volume-size', String(options.volumeSizeGb)],
+      { write: true, timeoutMs: options.timeoutMs ?? seconds('FLY_DEPLOY_TIMEOUT') },
     )
   }
 

@@ -1,7 +1,9 @@
-// fly apps create | list (internal/command/apps/create.go, list.go; flyctl.md §1).
+// fly apps create | list | destroy (internal/command/apps/create.go, list.go, destroy.go; flyctl.md §1,
+// flyctl facts 8).
 import { env } from '../call.ts'
 import { FlyError, JSON_FLAG, NON_INTERACTIVE, err, json, out, parseFlags, str, unknownCommand } from '../cli.ts'
 import { newApp } from '../model/apps.ts'
+import { stopRestored } from '../model/restores.ts'
 import { dir, fault, latency, requestId, sandbox } from '../runtime.ts'
 import { type SimApp, readState, updateState } from '../state.ts'
 
@@ -61,9 +63,36 @@ async function list(args: string[]) {
   else out(apps.length ? apps.map((a) => `${a.name}\t${a.org}\t${appJson(a).Status}`).join('\n') + '\n' : 'No apps found\n')
 }
 
+/** destroy.go RunDestroy: for each name in turn, without --yes the warning and the non-interactive
+ * refusal before any lookup (an unknown app is refused the same way); then GetApp (an unknown app
+ * stops the run there), and the app is gone with its machines, IPs, secrets and volumes (and the
+ * database the simulator restored for it). */
+async function destroy(args: string[]) {
+  const { flags, positionals } = parseFlags(args, { yes: { short: 'y', value: false } })
+  if (!positionals.length) throw new FlyError('no app names provided')
+  await latency('apps')
+  for (const name of positionals) {
+    if (!flags.yes) {
+      err('Destroying an app is not reversible.\n')
+      throw new FlyError('yes flag must be specified when not running interactively')
+    }
+    await fault('apps destroy', name)
+    const gone = updateState(dir(), (state) => {
+      if (!state.apps[name]) return false
+      delete state.apps[name]
+      for (const [id, volume] of Object.entries(state.volumes)) if (volume.app === name) delete state.volumes[id]
+      return true
+    })
+    if (!gone) throw new FlyError(`Could not find App "${name}"`)
+    await stopRestored(dir(), name)
+    out(`Destroyed app ${name}\n`)
+  }
+}
+
 export async function apps(sub: string | undefined, args: string[], releases: (args: string[]) => Promise<void>) {
   if (sub === 'create') return create(args)
   if (sub === 'list' || sub === 'ls') return list(args)
   if (sub === 'releases') return releases(args)
+  if (['destroy', 'delete', 'remove', 'rm'].includes(sub ?? '')) return destroy(args)
   throw unknownCommand(sub, 'flyctl apps')
 }

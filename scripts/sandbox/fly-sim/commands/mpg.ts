@@ -1,14 +1,17 @@
-// fly mpg create | list | status | attach | proxy | backup | restore (internal/command/mpg/*.go,
+// fly mpg create | list | status | attach | proxy | backup | restore | destroy (internal/command/mpg/*.go,
 // mpg/v2/*.go, internal/uiex/mpg/v2/client.go; fly-mpg.md): macaroon tokens only; the region is
 // checked before anything is created; create waits until the cluster is ready; attach writes the
 // *pooled* URL as a staged secret; proxy tunnels to the direct address; backups and restores are
-// asynchronous; empty lists are plain text even with --json.
+// asynchronous; empty lists are plain text even with --json. A backup holds the data as it was when
+// it was taken, and a restored cluster stays initializing until that data is loaded into a database
+// of its own (model/restores.ts); destroy needs --yes without a terminal.
 import { randomBytes } from 'node:crypto'
 import { call, env } from '../call.ts'
 import { FlyError, JSON_FLAG, NON_INTERACTIVE, err, hang, json, out, parseFlags, sleep, str, unknownCommand } from '../cli.ts'
 import { nowIso } from '../model/fleet.ts'
 import { currentSecrets, recordMinVersion, updateSecrets } from '../model/secrets.ts'
 import { dir, fault, findApp, latency, sandbox } from '../runtime.ts'
+import { copyForBackup, dropCopy, hasCopy, startRestored, stopRestored } from '../model/restores.ts'
 import { type SimMpgCluster, readState, updateState } from '../state.ts'
 import { orgJson } from './apps.ts'
 import { mpgRegions } from './platform.ts'
@@ -59,7 +62,7 @@ function findCluster(id: string | undefined): SimMpgCluster {
 function settle() {
   updateState(dir(), (state) => {
     for (const c of Object.values(state.mpg)) {
-      if (c.status === 'initializing' && c.readyAt >= 0 && Date.now() >= c.readyAt) c.status = 'ready'
+      if (c.status === 'initializing' && !c.restoring && c.readyAt >= 0 && Date.now() >= c.readyAt) c.status = 'ready'
       for (const b of c.backups) {
         if (!b.stop && b.readyAt >= 0 && Date.now() >= b.readyAt) {
           b.status = b.fails ? 'failed' : 'completed'
@@ -241,16 +244,20 @@ async function backup(action: string | undefined, args: string[]) {
     // Faults: backup-fail (it ends `failed`), backup-stuck (it never ends, showing `detail` or
     // "pending": a status word the toolkit may not know), scheduled-backup (the platform's own
     // backup slipped in a second earlier and is completed already; this one takes `ms`).
+    // Each backup is the database as it is now: rows written from here on are not in it.
+    const now = Date.now()
+    const ids = { scheduled: backupId(), asked: backupId() }
+    const backend = sandbox().postgres?.[c.name]
+    const copied = { scheduled: f?.kind === 'scheduled-backup' && (await copyForBackup(dir(), ids.scheduled, backend)), asked: await copyForBackup(dir(), ids.asked, backend) }
     updateState(dir(), (state) => {
       const backups = state.mpg[c.id].backups
-      const now = Date.now()
       if (f?.kind === 'scheduled-backup') {
         const start = new Date(now - 1000).toISOString().replace(/\.\d+Z$/, 'Z')
-        backups.push({ id: backupId(), cluster: c.id, status: 'completed', type: 'full', start, stop: nowIso(), readyAt: now, scheduled: true })
+        backups.push({ id: ids.scheduled, cluster: c.id, status: 'completed', type: 'full', start, stop: nowIso(), readyAt: now, scheduled: true, copied: copied.scheduled })
       }
       backups.push({
-        id: backupId(), cluster: c.id, status: f?.kind === 'backup-stuck' ? (f.detail ?? 'pending') : 'pending', type, start: nowIso(), stop: '',
-        readyAt: f?.kind === 'backup-stuck' ? -1 : now + (f?.ms ?? provisionMs()), ...(f?.kind === 'backup-fail' ? { fails: true } : {}),
+        id: ids.asked, cluster: c.id, status: f?.kind === 'backup-stuck' ? (f.detail ?? 'pending') : 'pending', type, start: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'), stop: '',
+        readyAt: f?.kind === 'backup-stuck' ? -1 : now + (f?.ms ?? provisionMs()), ...(f?.kind === 'backup-fail' ? { fails: true } : {}), copied: copied.asked,
       })
     })
     return out('Backup queued successfully!\n')
@@ -313,13 +320,52 @@ async function restore(args: string[]) {
   const source = findCluster(positionals[0])
   // RunRestore prints its first line before the API call.
   out(backupId ? `Restoring cluster ${source.id} from backup ${backupId}...\n` : `Restoring cluster ${source.id} to point in time ${pitr}...\n`)
-  if (backupId && !source.backups.some((b) => b.id === backupId && b.status === 'completed')) throw new FlyError(`failed to restore cluster: backup ${backupId} not found or not completed`)
+  // POST /postgresv2/<id>/restore (uiex/mpg/v2 RestoreClusterBackup): flyctl turns a 404 into
+  // "cluster <id> not found", naming the source cluster. Which status the API gives a backup it does
+  // not know is not documented: the harsher reading, a 404, so flyctl's words blame the cluster.
+  // A backup that is not completed: 422 with the API's body (its wording is not documented either).
+  const backup = backupId ? source.backups.find((b) => b.id === backupId) : undefined
+  if (backupId && !backup) throw new FlyError(`failed to restore cluster: cluster ${source.id} not found`)
+  if (backup && backup.status !== 'completed') throw new FlyError(`failed to restore cluster: failed to restore cluster (status 422): {"error":"backup ${backup.id} is not completed"}`)
   const id = clusterId()
   const name = str(flags, 'name') ?? `${source.name}-restore-${id.slice(0, 6)}`
+  // The data: the backup's copy (PITR restores the newest one taken by then, the harsher reading).
+  const from = backup ?? [...source.backups].filter((b) => b.status === 'completed' && Date.parse(b.start) <= Date.parse(pitr!)).sort((a, b) => Date.parse(a.start) - Date.parse(b.start)).at(-1)
+  const loading = Boolean(from?.copied && hasCopy(dir(), from.id))
+  const wait = sandbox().restoreMs ?? provisionMs()
   updateState(dir(), (state) => {
-    state.mpg[id] = { ...structuredClone(source), id, name, status: 'initializing', readyAt: Date.now() + provisionMs(), password: randomBytes(18).toString('base64url'), attachedApps: [], backups: [], createdAt: nowIso(), restoredFrom: source.id, directIp: `fdaa:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}:0:1::${randomBytes(1)[0] % 200 + 2}` }
+    state.mpg[id] = { ...structuredClone(source), id, name, status: 'initializing', readyAt: Date.now() + wait, password: randomBytes(18).toString('base64url'), attachedApps: [], backups: [], createdAt: nowIso(), restoredFrom: source.id, directIp: `fdaa:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}:0:1::${randomBytes(1)[0] % 200 + 2}`, ...(loading ? { restoring: true } : {}) }
   })
+  if (loading) {
+    const stateDir = dir()
+    // The load outlives this call (the API answers at once); the cluster is ready only after it.
+    void startRestored(stateDir, name, from!.id).then(
+      () => updateState(stateDir, (state) => void (state.mpg[id] && (state.mpg[id].restoring = false))),
+      () => updateState(stateDir, (state) => void (state.mpg[id] && Object.assign(state.mpg[id], { restoring: false, status: 'error', readyAt: -1 }))),
+    )
+  }
   out(`Restore initiated successfully!\n  Cluster ID: ${id}\n  Cluster Name: ${name}\n`)
+}
+
+/** destroy.go runDestroy, v2/run_destroy.go RunDestroy: the lookup first, then without --yes a
+ * warning and the non-interactive refusal; the DELETE is asynchronous on Fly ("may take some
+ * time"); here the cluster, its backups and the database restored for it are gone at once. */
+async function destroy(args: string[]) {
+  const { flags, positionals } = parseFlags(args, { yes: { short: 'y', value: false } })
+  requireMacaroon()
+  if (positionals.length !== 1) throw new FlyError(`accepts 1 arg(s), received ${positionals.length}`)
+  await latency('mpg')
+  await fault('mpg destroy', positionals[0])
+  settle()
+  const c = findCluster(positionals[0])
+  if (!flags.yes) {
+    err('Destroying a managed Postgres cluster is not reversible. All data will be permanently lost.\n')
+    throw new FlyError('--yes flag must be specified when not running interactively')
+  }
+  updateState(dir(), (state) => void delete state.mpg[c.id])
+  for (const b of c.backups) dropCopy(dir(), b.id)
+  await stopRestored(dir(), c.name)
+  out(`Managed Postgres cluster ${c.name} (${c.id}) scheduled to be destroyed (may take some time)\n`)
 }
 
 export async function mpg(sub: string | undefined, args: string[]) {
@@ -330,5 +376,6 @@ export async function mpg(sub: string | undefined, args: string[]) {
   if (sub === 'proxy') return proxy(args)
   if (sub === 'backup' || sub === 'backups') return backup(args[0], args.slice(1))
   if (sub === 'restore') return restore(args)
+  if (['destroy', 'delete', 'remove', 'rm'].includes(sub ?? '')) return destroy(args)
   throw unknownCommand(sub, 'flyctl mpg')
 }

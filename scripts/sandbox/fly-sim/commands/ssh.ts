@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline'
 import { call, env as callEnv } from '../call.ts'
 import { APP_FLAG, FlyError, NON_INTERACTIVE, err, out, parseFlags, str, unknownCommand } from '../cli.ts'
 import { secretsAt } from '../model/fleet.ts'
-import { runCommand, runShellLine, shellWords, type ExecContext } from '../model/exec.ts'
+import { machinesPower, runCommand, runShellLine, shellWords, type ExecContext } from '../model/exec.ts'
 import { dir, fault, findApp, latency, sandbox } from '../runtime.ts'
 import { readState } from '../state.ts'
 
@@ -66,19 +66,19 @@ export async function ssh(sub: string | undefined, args: string[]) {
     return 1
   }
   if (command === '') {
-    const status = await loginShell({ state, sandbox: sandbox(), image: state.images[machine.image], env }, machine.id, write!)
+    const status = await loginShell({ state, sandbox: sandbox(), image: state.images[machine.image], env, signal: machinesPower(dir()) }, machine.id, write!)
     if (status !== 0) throw new FlyError(`ssh shell: Process exited with status ${status}`)
     return
   }
 
   if (f?.kind === 'ssh-dropped-running') {
     // The session drops while the remote command goes on: it runs to its end after flyctl returned.
-    void runCommand({ state, sandbox: sandbox(), image: state.images[machine.image], env, slowMs: f.ms ?? 1500 }, words).catch(() => undefined)
+    void runCommand({ state, sandbox: sandbox(), image: state.images[machine.image], env, slowMs: f.ms ?? 1500, signal: machinesPower(dir()) }, words).catch(() => undefined)
     throw new FlyError('ssh shell: wait: remote command exited without exit status or exit signal')
   }
   const result = f?.kind === 'remote-fail'
     ? { status: 1, stdout: '', stderr: 'Error: P3018 (injected fault)\n' }
-    : await runCommand({ state, sandbox: sandbox(), image: state.images[machine.image], env, slowMs: f?.kind === 'slow' ? f.ms : undefined }, words)
+    : await runCommand({ state, sandbox: sandbox(), image: state.images[machine.image], env, slowMs: f?.kind === 'slow' ? f.ms : undefined, signal: machinesPower(dir()) }, words)
   if (write) write(result.stdout + result.stderr)
   else {
     out(result.stdout)

@@ -7,6 +7,7 @@
 import { APP_FLAG, FlyError, JSON_FLAG, appName, err, json, out, parseFlags, unknownCommand } from '../cli.ts'
 import { hex, nowIso } from '../model/fleet.ts'
 import { dir, fault, findApp, latency, requestId, sandbox, timeScale } from '../runtime.ts'
+import { copyForBackup } from '../model/restores.ts'
 import { type SimSnapshot, type SimVolume, readState, updateState } from '../state.ts'
 
 /** How long a new snapshot stays pending, before timeScale: a small volume's first snapshot. */
@@ -76,13 +77,19 @@ export async function volumes(sub: string | undefined, args: string[]) {
       // `running`); `ms` overrides how long it stays pending.
       const f = await fault('volumes snapshots create', flags.app as string | undefined)
       const pendingMs = f?.ms ?? (sandbox().snapshotMs ?? SNAPSHOT_MS) * timeScale()
+      const id = `vs_${hex(10)}`
+      // The snapshot is the volume as it is now: the database on it is copied at once, so rows
+      // written from here on are not in what a restore brings back (model/restores.ts).
+      const requested = nowIso()
+      const owner = readState(dir()).volumes[volumeId]?.app
+      const copied = owner ? await copyForBackup(dir(), id, sandbox().postgres?.[owner]) : false
       updateState(dir(), (state) => {
         const volume = state.volumes[volumeId]
         if (!volume) throw new FlyError(`failed to create volume snapshot: volume ${volumeId} not found (Request ID: ${requestId()})`)
         const now = Date.now()
         volume.snapshots.push({
-          id: `vs_${hex(10)}`, volume: volumeId, status: 'waiting', created_at: nowIso(), size: 0, digest: hex(16),
-          runningAt: now + pendingMs / 4, readyAt: f?.kind === 'snapshot-stuck' ? -1 : now + pendingMs, ...(f?.kind === 'snapshot-fail' ? { fails: true } : {}),
+          id, volume: volumeId, status: 'waiting', created_at: requested, size: 0, digest: hex(16),
+          runningAt: now + pendingMs / 4, readyAt: f?.kind === 'snapshot-stuck' ? -1 : now + pendingMs, ...(f?.kind === 'snapshot-fail' ? { fails: true } : {}), copied,
         })
       })
       return out(`Scheduled to snapshot volume ${volumeId}\n`)

@@ -47,6 +47,20 @@ export interface ExecContext {
   signal?: AbortSignal
 }
 
+/** Remote processes a session left behind go on until they end, or until their simulator closes:
+ * its machines go with it, and a sleeping remote process must not keep a finished test alive. */
+const machinesOn = new Map<string, AbortController>()
+
+export function machinesPower(stateDir: string): AbortSignal {
+  let power = machinesOn.get(stateDir)
+  if (!power) machinesOn.set(stateDir, (power = new AbortController()))
+  return power.signal
+}
+
+export function powerOffMachines(stateDir: string): void {
+  machinesOn.get(stateDir)?.abort()
+  machinesOn.delete(stateDir)
+}
 
 const notFound = (word: string): StandinResult => ({ status: 127, stdout: '', stderr: `exec: "${word}": executable file not found in $PATH\n` })
 

@@ -9,6 +9,9 @@ import type { Sandbox, SimState } from '../state.ts'
 export interface Backend {
   host: string
   port: number
+  /** How the simulator itself reads the database there, to copy it into a backup or snapshot (a
+   * real server's credentials and database); unset, any name will do (a PGlite instance). */
+  url?: string
 }
 
 /** Where a machine's connection to host:port really goes, or why it cannot. */
