@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { startRehearsal } from './sandbox/rehearsal.ts'
-import { PLACEHOLDER_DATABASE_URLS, REPO, sandboxEnvFiles, tempDir, writeEnvDir } from './sandbox/files.ts'
+import { PLACEHOLDER_DATABASE_URLS, REPO, sandboxEnvFiles, sandboxProcessEnv, tempDir, writeEnvDir } from './sandbox/files.ts'
 import { formatDuration, table, WIDTH, wrapLine } from './lib/core/log.js'
 
 interface Step {
@@ -23,7 +23,7 @@ const elapsed = () => chalk.dim(`+${formatDuration(performance.now() - started)}
 
 function make(target: string, vars: Record<string, string>, env: Record<string, string>): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn('make', ['-s', target, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('make', ['-s', target, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)], { cwd: REPO, env: sandboxProcessEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
     // Not indented: the targets' tables already fill the 120 columns a terminal gives them. Their
     // prose is one line per message when piped, as here, so the rehearsal wraps it for reading.
     const relay = (stream: NodeJS.ReadableStream) => createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => say(wrapLine(line, WIDTH, 2).join('\n')))
@@ -36,14 +36,14 @@ function make(target: string, vars: Record<string, string>, env: Record<string, 
 const kind = process.env.DB_KIND === 'mpg' ? 'mpg' : 'flypg'
 say(chalk.bold(`MicroBima deploy toolkit: sandbox rehearsal of the whole runbook (database: ${kind === 'mpg' ? 'Managed Postgres' : 'Fly Postgres'})`))
 say('starting the sandbox: Fly simulator, Fly Proxy, staging and production PostgreSQL (PGlite)…')
-// timeScale: flyctl's 5-minute wait for health checks passes in a few seconds.
-const rehearsal = await startRehearsal({ latencyMs: { build: 600, deploy: 400, ssh: 200, status: 50, releases: 50 }, timeScale: 0.01 })
+// timeScale: flyctl's 5-minute wait for health checks passes in 1.5 s.
+const rehearsal = await startRehearsal({ latencyMs: { build: 400, deploy: 250, ssh: 150, status: 50, releases: 50 }, timeScale: 0.005 })
 const { sandbox } = rehearsal
 // As an operator starts: DATABASE_URL is the .env.example's placeholder; create-apps DB=1 fills it in.
 const envDir = writeEnvDir(sandboxEnvFiles(PLACEHOLDER_DATABASE_URLS, 'demo'), tempDir('mb-demo-env-'))
 // ALLOW_DIRTY: the rehearsal deploys whatever checkout it runs in.
 // REBUILD: every staging deploy of the rehearsal builds new images, clean checkout or not.
-const env = { ...sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '3', LOCK_WAIT: '5', ALLOW_DIRTY: '1', REBUILD: '1', DB_KIND: kind }
+const env = { ...sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '2', LOCK_WAIT: '5', ALLOW_DIRTY: '1', REBUILD: '1', DB_KIND: kind }
 
 const steps: Step[] = [
   { title: 'create the staging apps and database (section 6.1); the internal API is private (Flycast only)', target: 'create-apps-staging', vars: { DB: '1' } },

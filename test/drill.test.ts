@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path'
 import { migrateDeploy, prismaProject } from '../scripts/sandbox/fly-sim/prisma-standin.ts'
 // @ts-expect-error plain ESM module shared with the test runner
-import { emptyTemplate } from '../scripts/sandbox/postgres.mjs'
+import { emptyCluster } from '../scripts/sandbox/postgres.mjs'
 import { argvs, createSandbox, type Call, type Sandbox } from '../scripts/sandbox/sandbox.ts'
 import { freshDatabases, sql, stopDatabases, type TestDatabases } from './support/pg.ts'
 import { scenario, type Scenario } from './support/scenario.ts'
@@ -76,9 +76,9 @@ async function snapshot(): Promise<string> {
 }
 
 test.before(async () => {
-  // The simulator's restores clone an empty PGlite instance made once per process: made now, beside
-  // the set-up, rather than inside the first drill.
-  const warm = emptyTemplate()
+  // The simulator's restores load an empty PGlite cluster kept on disk: read now, beside the set-up,
+  // rather than inside the first drill.
+  const warm = emptyCluster()
   s = await scenario({ sandbox: { snapshotMs: 20 } })
   s.sandbox.settings({ postgres: { [PROD_DB]: backend(s.dbs.production) } })
   volume = Object.values(s.sandbox.state().volumes).find((v) => v.app === PROD_DB)!.id

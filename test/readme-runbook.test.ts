@@ -8,7 +8,7 @@ import { REPO, run } from './support/toolkit.ts'
 // commands change and the README was not regenerated (`make runbook`).
 
 test('the README runbook matches what the targets print in a dry run', async () => {
-  const result = await run('node', ['--import', 'tsx', 'scripts/runbook.ts', '--check'], { timeoutMs: 480_000 })
+  const result = await run('node', ['dist/runbook.mjs', '--check'], { timeoutMs: 480_000 })
   assert.is(result.code, 0, result.output.slice(-4000))
   assert.match(result.stdout, 'README runbook matches the dry-run output')
 })

@@ -147,7 +147,8 @@ test('console-prod asks first: without YES=1 and no terminal it refuses (exit 3)
 })
 
 test('console on an app whose machines are all stopped: exit 1, one line with the machine start command, no ssh', async () => {
-  await withMachines(ADMIN, (ms) => ms.forEach((m) => (m.state = 'stopped')), async () => {
+  // Stopped at the same moment (same release): the tie goes to the highest id, as flyctl lists them.
+  await withMachines(ADMIN, (ms) => ms.forEach((m) => Object.assign(m, { state: 'stopped', updatedAt: '2026-12-01T00:00:00Z' })), async () => {
     const result = await runScript('console', ['staging', '--app', 'web-admin', '--cmd', 'true'], { env: s.env })
     assert.is(result.code, 1, result.output)
     assert.match(result.stderr, `failed: ${ADMIN} has no started machine (2 stopped): start one with flyctl machine start ${machines(ADMIN)[0].id} --app ${ADMIN}, then run this again`)

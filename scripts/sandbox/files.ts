@@ -17,6 +17,13 @@ export const REPO = (() => {
   return dir
 })()
 
+/** The environment of a process the sandbox starts: this one's, without NODE_EXTRA_CA_CERTS (nothing
+ * in the sandbox speaks TLS, and every node process spends 80 ms reading the bundle), plus `extra`. */
+export function sandboxProcessEnv(extra: Record<string, string>): Record<string, string | undefined> {
+  const { NODE_EXTRA_CA_CERTS: _unused, ...inherited } = process.env
+  return { ...inherited, ...extra }
+}
+
 export function tempDir(prefix = 'mb-'): string {
   return mkdtempSync(join(tmpdir(), prefix))
 }

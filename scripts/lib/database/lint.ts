@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import chalk from 'chalk'
 import type { Context } from '../core/cli.js'
-import { Refusal } from '../core/errors.js'
+import { Refusal, UserError } from '../core/errors.js'
 import { table } from '../core/log.js'
 import type { LocalMigration } from './migrations.js'
 
@@ -26,12 +26,17 @@ const EXCLUDED_RULES = ['require-lock-timeout', 'require-statement-timeout', 'pr
 
 export const LARGE_TABLE_ROWS = () => Number(process.env.LARGE_TABLE_ROWS ?? 10_000)
 
-/** squawk-cli's launcher, found from this file like any dependency (scripts may run from a project copy). */
+/** squawk's binary, as squawk-cli's launcher finds it (its getBinaryPath), found from this file like
+ * any dependency (scripts may run from a project copy). Run directly: the launcher is one more node
+ * process per lint. */
 function squawkBin(): string {
   const require = createRequire(import.meta.url)
-  const manifest = require.resolve('squawk-cli/package.json')
-  const { bin } = JSON.parse(readFileSync(manifest, 'utf8')) as { bin: string | Record<string, string> }
-  return join(dirname(manifest), typeof bin === 'string' ? bin : bin.squawk)
+  const { getBinaryPath } = require('squawk-cli/js/index.js') as { getBinaryPath(): string }
+  try {
+    return getBinaryPath()
+  } catch (error) {
+    throw new UserError(`${String((error as Error).message).split('\n').join(' ')}`)
+  }
 }
 
 /** Prisma's own header: "/*\n  Warnings:\n\n  - You are about to drop …" (written by migrate dev). */

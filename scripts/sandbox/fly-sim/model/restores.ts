@@ -42,7 +42,7 @@ export function dropCopy(dir: string, id: string): void {
   rmSync(copyPath(dir, id), { force: true })
 }
 
-type StartPglite = (options: { unref: boolean; template: unknown }) => Promise<{ port: number; db: SqlTarget; stop(): Promise<void> }>
+type StartPglite = (options: { unref: boolean }) => Promise<{ port: number; db: SqlTarget; stop(): Promise<void> }>
 
 interface Restored {
   /** Resolves once the instance accepts connections (its backend registered); rejects if the load failed. */
@@ -61,8 +61,8 @@ export function startRestored(dir: string, name: string, id: string): Promise<vo
   const ready = (async () => {
     // Loaded only when a restore happens: PGlite is large, and most calls never need it.
     // @ts-expect-error plain ESM module shared with the test runner
-    const { startPglite, emptyTemplate } = (await import('../../postgres.mjs')) as { startPglite: StartPglite; emptyTemplate: () => Promise<unknown> }
-    const instance = await startPglite({ unref: true, template: await emptyTemplate() })
+    const { startPglite } = (await import('../../postgres.mjs')) as { startPglite: StartPglite }
+    const instance = await startPglite({ unref: true })
     try {
       await loadCopy(instance.db, copy)
     } catch (error) {
