@@ -12,7 +12,11 @@ const RESET = 'DROP SCHEMA IF EXISTS public CASCADE; DROP SCHEMA IF EXISTS micro
 /** Starts one PGlite instance on 127.0.0.1 (port 0 = any free port); returns its URL and stop().
  * Without a `dataDir` it starts from the empty cluster kept on disk for its `role` (emptyCluster). */
 export async function startPglite({ port = 0, dataDir, unref = false, role = 'restore' } = {}) {
-  const db = dataDir ? await PGlite.create({ dataDir }) : await PGlite.create({ loadDataDir: await emptyCluster(role) })
+  // A copied data directory starts with crash recovery, whose progress timer (10 s, re-armed) would
+  // keep a finished process alive: log_startup_progress_interval=0 sets none.
+  const db = dataDir
+    ? await PGlite.create({ dataDir })
+    : await PGlite.create({ loadDataDir: await emptyCluster(role), startParams: [...PGlite.defaultStartParams, '-c', 'log_startup_progress_interval=0'] })
   const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 32 })
   await server.start()
   // A test file run on its own must still exit when its tests are done.

@@ -64,6 +64,16 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
 /** Command lines of processes still running that descend from the run with this marker: found by
  * the MB_TEST_RUN they inherited, so another checkout's tests running beside ours never count. */
 export function leftovers(marker: string): string[] {
+  // A process the run signalled as it ended may take a few milliseconds more to go (more on a
+  // loaded machine): looked at again for up to 0.5 s before it counts as left behind.
+  for (let waited = 0; ; waited += 50) {
+    const found = processesOf(marker)
+    if (!found.length || waited >= 500) return found
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+  }
+}
+
+function processesOf(marker: string): string[] {
   const found: string[] = []
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     try {

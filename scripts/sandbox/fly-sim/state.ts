@@ -333,7 +333,7 @@ export function updateState<T>(dir: string, fn: (state: SimState) => T): T {
     const state = readState(dir)
     const result = fn(state)
     const tmp = join(dir, `state.json.${process.pid}`)
-    writeFileSync(tmp, JSON.stringify(state, null, 1))
+    writeFileSync(tmp, JSON.stringify(state))
     renameSync(tmp, join(dir, 'state.json'))
     return result
   })
