@@ -9,7 +9,7 @@ import { argvs, createSandbox, type Call, type Sandbox } from '../scripts/sandbo
 import { freshDatabases, sql, stopDatabases, type TestDatabases } from './support/pg.ts'
 import { scenario, type Scenario } from './support/scenario.ts'
 import { startReceiver } from './support/receiver.ts'
-import { MIGRATIONS, REPO, leftovers, projectCopy, runMake, runScript, tempDir, writeEnvDir, type RunResult } from './support/toolkit.ts'
+import { MIGRATIONS, REPO, leftovers, projectCopy, runMake, runScript, tempDir, writeEnvDir, until, type RunResult } from './support/toolkit.ts'
 
 // make restore-drill-<env>: the newest complete backup restored into a scratch copy, checked against
 // the live database, destroyed whatever happened. Both database kinds against the simulator, whose
@@ -50,16 +50,6 @@ const lastLedger = async (url: string) => (await sql<{ operation: string; result
 /** The backend the simulator copies a database from (a real server's URL when TEST_DATABASE_URL is set). */
 const backend = (url: string) => ({ host: new URL(url).hostname, port: Number(new URL(url).port), url })
 const backends = (sandbox: Sandbox) => (JSON.parse(readFileSync(join(sandbox.stateDir, 'sandbox.json'), 'utf8')).postgres ?? {}) as Record<string, unknown>
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = fn()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
 
 // ---- Fly Postgres --------------------------------------------------------------------------------
 

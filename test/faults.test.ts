@@ -7,7 +7,7 @@ import pg from 'pg'
 import { argvs, createSandbox, type Call } from '../scripts/sandbox/sandbox.ts'
 import { sql } from './support/pg.ts'
 import { STAGING, isRollout, rolledOut, scenario, type Scenario } from './support/scenario.ts'
-import { MIGRATIONS, REPO, SECRET, addMigration, leftovers, projectCopy, run, runMake, runScript, tempDir, writeEnvDir, type RunResult } from './support/toolkit.ts'
+import { MIGRATIONS, REPO, SECRET, addMigration, leftovers, projectCopy, run, runMake, runScript, tempDir, writeEnvDir, until, type RunResult } from './support/toolkit.ts'
 
 // Faults, signals and races: each ends with the right exit code, a summary that says what changed,
 // the ledger entries it should leave, no child process left behind (checked by the pids of the
@@ -35,15 +35,6 @@ const ledger = async (url: string) =>
 const ledgerSince = async (url: string, before: string[]) => (await ledger(url)).slice(before.length)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = fn()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
-}
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0)

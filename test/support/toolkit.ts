@@ -87,6 +87,17 @@ function processesOf(marker: string): string[] {
   return found
 }
 
+/** Polls fn (every 25 ms) until it gives a value, which it returns; throws after ms. */
+export async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = fn()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
 /** node dist/<script>.mjs ARGS, with cwd the repository or a project copy. */
 export function runScript(script: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   return run(process.execPath, [join(REPO, 'dist', `${script}.mjs`), ...args], options)
