@@ -1,7 +1,6 @@
-import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { entrypointScript } from './fly-sim/model/boot.ts'
+import { entrypointScript, renderEntrypoint } from './fly-sim/model/boot.ts'
 import { isPassing, routeRequest, secretsAt } from './fly-sim/model/fleet.ts'
 import { hasFlycast, hasPublicIp } from './fly-sim/model/ips.ts'
 import { readSandbox, readState, updateState, type SimApp, type SimImage, type SimState } from './fly-sim/state.ts'
@@ -39,9 +38,9 @@ function machineEnv(app: SimApp, machine: SimApp['machines'][number]): Record<st
 }
 
 function gatewayFor(image: SimImage, env: Record<string, string>): Gateway | Error {
-  const key = createHash('sha256').update(image.ref + JSON.stringify(env)).digest('hex')
+  const key = createHash('sha256').update(JSON.stringify([image.ref, image.digest, env])).digest('hex')
   if (!gateways.has(key)) {
-    const rendered = spawnSync('sh', [entrypointScript(image)!, 'render'], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' })
+    const rendered = renderEntrypoint(image, env)
     try {
       gateways.set(key, rendered.status === 0 ? loadGateway(rendered.stdout) : new Error(rendered.stderr.trim() || `renderer exited ${rendered.status}`))
     } catch (error) {

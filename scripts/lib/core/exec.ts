@@ -1,4 +1,5 @@
 import { $, quote, type ProcessPromise } from 'zx/core'
+import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { basename } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import { CommandError } from './errors.js'
@@ -83,31 +84,66 @@ export function isTransient(status: number | null, stderr: string): boolean {
   return status === 126 || TRANSIENT.test(stderr)
 }
 
-// POSIX sh gives a background job /dev/null as stdin, hence the copy on fd 3 first.
+// One watchdog per toolkit process, not one per command: a small bash that learns each child's
+// process group as it starts and ends. Its stdin is a pipe only the toolkit holds, so when the
+// toolkit is gone, however it went (kill -9 included), its read ends; it then stops the groups
+// still running (a FLY_BIN wrapper that does not exec its flyctl is in its child's group): TERM,
+// then, for up to 5 s, a look every 0.1 s, then KILL to any group still there.
 const WATCHDOG = [
-  'parent=$1; shift',
-  'exec 3<&0',
-  '"$@" <&3 3<&- &',
-  'child=$!',
-  'exec 3<&-',
-  // The watcher sleeps in a job it can kill when told to stop, so no `sleep` outlives the command
-  // ($!, not a variable: a TERM between the fork and an assignment would miss the newest sleep.
-  // Before the first sleep $! is the command's pid, inherited: a TERM reaches the watcher only once
-  // the command has ended, or together with the command, so that kill changes nothing.)
-  // Once the parent is gone it signals the whole group ($$: this sh leads it), so a FLY_BIN wrapper
-  // that does not exec its flyctl loses both; it ignores that TERM itself to send the KILL after.
-  // After the TERM it waits for the command to end (up to 5 s, checking every 0.1 s), so it never
-  // lingers after the command is gone, then sends the KILL only if the command is still there.
-  '( trap \'kill $! 2>/dev/null; exit 0\' TERM; while kill -0 "$parent" 2>/dev/null; do sleep 1 & wait $!; done; trap "" TERM; kill -TERM -$$ 2>/dev/null; n=0; while kill -0 "$child" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done; kill -KILL -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
-  'watcher=$!',
-  'wait "$child"; status=$?',
-  'kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null',
-  'exit $status',
+  "groups=' '",
+  'while read -r op group; do if [[ $op == + ]]; then groups+="$group "; else groups=${groups/ $group / }; fi; done',
+  '[[ -n ${groups// /} ]] || exit 0',
+  'for group in $groups; do kill -TERM -- "-$group" 2>/dev/null; done',
+  'for ((n = 0; n < 50; n++)); do',
+  '  alive=; for group in $groups; do kill -0 -- "-$group" 2>/dev/null && alive=1; done',
+  '  [[ $alive ]] || exit 0',
+  '  sleep 0.1',
+  'done',
+  'for group in $groups; do kill -KILL -- "-$group" 2>/dev/null; done',
 ].join('\n')
 
-// The watchdog of an interactive child: the child is exec'd in place (same pid, the terminal's
-// foreground process group, default signal dispositions), and a background watcher stops it
-// when the toolkit's process is gone. The watcher also ends once the child has (kill -0 $$).
+let watchdog: ChildProcess | undefined
+
+/** Tells the watchdog (started with the first child) that this process group now runs, or has ended. */
+function watch(group: number, running: boolean): void {
+  if (!watchdog) {
+    watchdog = nodeSpawn('bash', ['-c', WATCHDOG], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] })
+    watchdog.on('error', () => undefined) // no bash: children are still stopped on every exit the toolkit sees
+    watchdog.stdin!.on('error', () => undefined)
+    // Neither keeps the toolkit alive: it watches, it does not wait.
+    watchdog.unref()
+    ;(watchdog.stdin as unknown as { unref(): void }).unref()
+  }
+  watchdog.stdin!.write(`${running ? '+' : '-'} ${group}\n`)
+}
+
+/** A program that could not be started, as a shell would have answered: 127 when it is not
+ * there, 126 when it cannot be run. */
+function notStarted(program: string, error: Error | null): { status: number; stderr: string } | undefined {
+  const code = (error as NodeJS.ErrnoException | null)?.code
+  if (code === 'ENOENT') return { status: 127, stderr: `${program}: not found` }
+  if (code === 'EACCES' || code === 'ENOEXEC') return { status: 126, stderr: `${program}: cannot be run (${code === 'EACCES' ? 'permission denied' : 'not an executable'})` }
+  return undefined
+}
+
+/** zx's spawn, given the argv itself: no shell starts and nothing is parsed; the child leads its
+ * own process group, which the watchdog knows about while it runs. */
+function spawnArgv(argv: string[]): typeof nodeSpawn {
+  return ((_command: string, _args: readonly string[], options: SpawnOptions) => {
+    const child = nodeSpawn(argv[0], argv.slice(1), { ...options, shell: false })
+    const group = child.pid
+    if (group !== undefined) {
+      watch(group, true)
+      child.once('exit', () => watch(group, false))
+    }
+    return child
+  }) as typeof nodeSpawn
+}
+
+// The watchdog of an interactive child, which stays in the terminal's foreground process group
+// (so it has none of its own for the watchdog above): the child is exec'd in place (same pid,
+// default signal dispositions), and a background watcher stops it when the toolkit's process is
+// gone. The watcher also ends once the child has (kill -0 $$).
 const FOREGROUND_WATCHDOG = [
   'parent=$1; shift',
   '( trap \'kill $! 2>/dev/null; exit 0\' TERM; while kill -0 "$parent" 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1 & wait $!; done; kill -0 $$ 2>/dev/null || exit 0; kill -TERM $$ 2>/dev/null; sleep 5; kill -0 $$ 2>/dev/null && kill -KILL $$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &',
@@ -243,7 +279,8 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
       timeout: spec.timeoutMs,
       cwd: spec.cwd,
       env: spec.bareEnv ? { ...spec.env } : { ...process.env, ...spec.env },
-    })`sh -c ${interactive ? FOREGROUND_WATCHDOG : WATCHDOG} watchdog ${String(process.pid)} ${spec.argv}`
+      ...(interactive ? {} : { spawn: spawnArgv(spec.argv) }),
+    })`${interactive ? ['sh', '-c', FOREGROUND_WATCHDOG, 'watchdog', String(process.pid)] : []} ${spec.argv}`
     if (spec.passthrough) {
       // Whole lines, so a secret split across two chunks is still seen (and masked) whole.
       lines(child.stdout, (line) => process.stdout.write(`${mask(line)}\n`))
@@ -289,6 +326,8 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
     const started = performance.now()
     const out = await spawn(spec)
     const durationMs = performance.now() - started
+    const unstarted = notStarted(spec.argv[0], out.cause)
+    if (unstarted) throw new CommandError(mask(shown(spec)), unstarted.status, unstarted.stderr)
     const stderr = mask(out.stderr)
     if (out.exitCode === 0 || (out.exitCode !== null && spec.okStatuses?.includes(out.exitCode))) {
       return { stdout: out.stdout, stderr, status: out.exitCode, durationMs, skipped: false }

@@ -7,13 +7,16 @@
 // processes do.
 //
 // Wire format (what bash can read and write without helpers):
-// - a call connection opens with NUL-terminated fields: `call`, call id, pid, cwd, argc, the argv,
-//   `NAME=value` environment entries, an empty field; then it carries one line per signal (`k`);
+// - a call connection opens with NUL-terminated fields: `call`, call id, pid, cwd, `none` or `pipe`
+//   (standard input), argc, the argv, `NAME=value` environment entries (or `@proc`: read them from
+//   /proc/<pid>/environ, the environment the flyctl process started with), an empty field; then it
+//   carries one line per signal (`k`);
 // - a stdin connection opens with `stdin`, call id (NUL-terminated), then the raw bytes; its close is
 //   the end of standard input;
-// - the server answers on the call connection with lines: `o`/`e` + a line of stdout/stderr, `O`/`E`
-//   + a last piece without a newline, and finally `x` + the exit code.
-import { mkdirSync, writeFileSync } from 'node:fs'
+// - the server answers on the call connection with frames: `o`/`e` + a byte count + a newline, then
+//   that many bytes of stdout/stderr (bash reads them in one go: a line-by-line read costs a system
+//   call per byte), and finally `x` + the exit code + a newline.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
@@ -55,13 +58,15 @@ interface Request {
   cwd: string
   argv: string[]
   env: Record<string, string>
+  /** Standard input comes on a connection of its own (else it is empty). */
+  stdin: boolean
 }
 
 /** A whole request, or undefined while its fields are still arriving. */
 function parseRequest(buf: Buffer): { request: Request; rest: Buffer } | undefined {
-  const head = fields(buf, 5)
+  const head = fields(buf, 6)
   if (!head) return undefined
-  const [, id, pid, cwd, argc] = head.values
+  const [, id, pid, cwd, stdin, argc] = head.values
   const args = fields(head.rest, Number(argc))
   if (!args) return undefined
   const env: Record<string, string> = {}
@@ -72,17 +77,17 @@ function parseRequest(buf: Buffer): { request: Request; rest: Buffer } | undefin
     rest = entry.rest
     const [text] = entry.values
     if (text === '') break
-    const eq = text.indexOf('=')
-    env[text.slice(0, eq)] = text.slice(eq + 1)
+    for (const line of text === '@proc' ? readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0') : [text]) {
+      const eq = line.indexOf('=')
+      if (eq > 0) env[line.slice(0, eq)] = line.slice(eq + 1)
+    }
   }
-  return { request: { id, pid: Number(pid), cwd, argv: args.values, env }, rest }
+  return { request: { id, pid: Number(pid), cwd, argv: args.values, env, stdin: stdin === 'pipe' }, rest }
 }
 
-/** Text as the client prints it: one protocol line per output line, the last piece marked. */
-function lines(kind: 'o' | 'e', text: string): string {
-  const parts = text.split('\n')
-  const last = parts.pop()!
-  return parts.map((line) => `${kind}${line}\n`).join('') + (last ? `${kind.toUpperCase()}${last}\n` : '')
+/** Output as the client reads it: its kind, its length in bytes, the bytes. */
+function frame(kind: 'o' | 'e', text: string): string {
+  return text ? `${kind}${Buffer.byteLength(text)}\n${text}` : ''
 }
 
 class Server {
@@ -128,7 +133,7 @@ class Server {
   }
 
   private run(connection: Socket, request: Request, early: Buffer): void {
-    const stdin = this.stdinFor(request.id)
+    const stdin = request.stdin ? this.stdinFor(request.id) : new PassThrough().end()
     const interrupt = new AbortController()
     let finished = false
     const send = (text: string) => {
@@ -141,7 +146,7 @@ class Server {
       dir: this.dir,
       pid: request.pid,
       stdin,
-      write: (fd, text) => send(lines(fd === 1 ? 'o' : 'e', text)),
+      write: (fd, text) => send(frame(fd === 1 ? 'o' : 'e', text)),
       interrupted: interrupt.signal,
       memo: new Map(),
     }
@@ -169,7 +174,7 @@ class Server {
     })
     runInCall(call, runFlyctl).then(finish, (error: unknown) => {
       if (interrupt.signal.aborted) return // the call already ended
-      send(lines('e', `fly simulator: internal error: ${(error as Error)?.stack ?? String(error)}\n`))
+      send(frame('e', `fly simulator: internal error: ${(error as Error)?.stack ?? String(error)}\n`))
       finish(70)
     })
   }
