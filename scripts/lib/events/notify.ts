@@ -4,6 +4,7 @@ import type { Logger } from '../core/log.js'
 import { mask } from '../secrets/mask.js'
 import { NOTIFICATION_SPOOL, spoolNotifications, type SpooledNotification } from '../safety/ledger.js'
 import { displayUrl, registerNotifySecrets } from './url.js'
+import { sendRequest } from '../core/http.js'
 
 // Notifications: one HTTP POST per event to NOTIFY_URL (or notify.url of the settings), JSON or a
 // Slack incoming-webhook message, signed as GitHub and Stripe sign theirs:
@@ -113,15 +114,14 @@ export async function deliver(to: Receiver, event: NotificationEvent, deadline: 
     if (to.secret) headers['x-microbima-signature'] = signature(to.secret, t, body)
     try {
       // No redirect is followed: the body (and its signature) goes to the URL given, nowhere else.
-      const answer = await fetch(to.url, { method: 'POST', body, headers, redirect: 'manual', signal: AbortSignal.any([cutoff, AbortSignal.timeout(Math.min(ATTEMPT_MS, left))]) })
-      await answer.arrayBuffer().catch(() => undefined)
+      const answer = await sendRequest(to.url, { method: 'POST', body, headers, signal: AbortSignal.any([cutoff, AbortSignal.timeout(Math.min(ATTEMPT_MS, left))]), limit: 0 })
       if (answer.status >= 200 && answer.status < 300) return undefined
       why = `HTTP ${answer.status}${attempt > 1 ? ` after ${attempt} attempts` : ''}`
       if (answer.status < 500) return `${why} (not retried: the receiver refused it${answer.status >= 300 && answer.status < 400 ? '; redirects are not followed' : ''})`
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause
-      const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError'
-      why = `${timedOut ? `no answer within ${Math.round(Math.min(ATTEMPT_MS, left) / 100) / 10}s` : cause?.code ?? cause?.message ?? (error as Error).message}${attempt > 1 ? ` after ${attempt} attempts` : ''}`
+      const { code, message, name } = error as NodeJS.ErrnoException
+      const timedOut = name === 'TimeoutError' || name === 'AbortError'
+      why = `${timedOut ? `no answer within ${Math.round(Math.min(ATTEMPT_MS, left) / 100) / 10}s` : code ?? message}${attempt > 1 ? ` after ${attempt} attempts` : ''}`
     }
     if (attempt <= BACKOFF_MS.length) await pause(Math.min(BACKOFF_MS[attempt - 1], Math.max(0, deadline - Date.now())), cutoff)
   }

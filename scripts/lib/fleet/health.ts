@@ -7,6 +7,7 @@ import { waiting } from '../core/progress.js'
 import { plain, shortRef } from '../core/log.js'
 import { type AppKey, flyAppName, flyConfigPath } from '../core/names.js'
 import { loadSettings, type AppSettings } from '../core/settings.js'
+import { sendRequest } from '../core/http.js'
 
 // Section 7.1 made a real check, judging the fleet as Fly does (fly-platform.md §1-§3): every
 // started machine has every check passing and runs the image just deployed; a machine whose
@@ -211,13 +212,12 @@ export function runningImage(status: FlyStatus): string | undefined {
 async function probe(url: string): Promise<{ ok: boolean; text: string; body: string }> {
   const started = performance.now()
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(seconds('HEALTH_PROBE_TIMEOUT')), redirect: 'manual' })
-    const body = (await response.text().catch(() => '')).slice(0, 300)
+    const response = await sendRequest(url, { signal: AbortSignal.timeout(seconds('HEALTH_PROBE_TIMEOUT')), limit: 4096 })
+    const body = response.body.slice(0, 300)
     const ms = Math.round(performance.now() - started)
     return { ok: response.status >= 200 && response.status < 300, text: `${response.status} in ${ms}ms`, body }
   } catch (error) {
-    const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message
-    return { ok: false, text: `no answer (${cause})`, body: '' }
+    return { ok: false, text: `no answer (${(error as Error).message})`, body: '' }
   }
 }
 
