@@ -15,6 +15,8 @@ interface Numeric {
   zero?: boolean
   /** The largest sensible count (counts only; times and ports have their own bounds). */
   max?: number
+  /** The smallest sensible count (counts only). */
+  min?: number
 }
 
 const NUMERIC: Numeric[] = [
@@ -40,6 +42,10 @@ const NUMERIC: Numeric[] = [
   { name: 'STUDIO_PORT', fallback: 5555, unit: 'port' },
   { name: 'HOOK_TIMEOUT', fallback: 300, unit: 'seconds' },
   { name: 'DRILL_TIMEOUT', fallback: 1800, unit: 'seconds' },
+  // set-secrets' fingerprints: scrypt's cost as log2 N (14: 16 MB and 75 ms per value here). Kept
+  // with each fingerprint, so a change applies to new ones only. Below 14 only for throwaway
+  // sandboxes (the test suite uses 10, as test suites lower bcrypt's cost).
+  { name: 'SECRETS_FINGERPRINT_COST', fallback: 14, unit: 'count', min: 10, max: 20 },
 ]
 
 const FLAGS = ['BUILD', 'REBUILD', 'ROLLBACK_ALL', 'PRUNE', 'APPLY', 'SKIP_BACKUP', 'JSON', 'FOLLOW', 'WATCH', 'ALLOW_DIRTY', 'DB', 'KEEP', 'MB_DRY_RUN', 'MB_YES', 'MB_VERBOSE'] as const
@@ -57,6 +63,7 @@ function problemOf(spec: Numeric, raw: string): string | undefined {
   if (spec.unit === 'port' && (value < 1 || value > 65535)) return `${spec.name}=${raw} is not a TCP port (1-65535)`
   if (value === 0 && !spec.zero) return spec.unit === 'count' ? `${spec.name}=0 is not a count: give it ${what} above 0` : `${spec.name}=0 would never wait: give it ${what} above 0`
   if (spec.unit === 'count' && spec.max !== undefined && value > spec.max) return `${spec.name}=${raw} is more than ${spec.max}: give it a whole number up to ${spec.max}`
+  if (spec.unit === 'count' && spec.min !== undefined && value < spec.min) return `${spec.name}=${raw} is less than ${spec.min}: give it a whole number from ${spec.min} to ${spec.max ?? 'up'}`
   if (spec.unit === 'seconds' && value > 7 * 24 * 3600) return `${spec.name}=${raw} is more than a week: give it ${what}`
   // Timers take at most 2^31-1 ms; a longer wait would fire at once.
   if (spec.unit === 'ms' && value > 3_600_000) return `${spec.name}=${raw} is more than an hour: give it ${what}`
