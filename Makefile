@@ -32,7 +32,9 @@ BUILT := dist/.built
 # Every .ts and .mjs under scripts/, by make itself: no find process on each of the many runs.
 rwildcard = $(foreach d,$(wildcard $(1:=/*)),$(call rwildcard,$d,$2) $(filter $(subst *,%,$2),$d))
 SOURCES := $(call rwildcard,scripts,*.ts *.mjs)
-RUN := node --enable-source-maps
+# No --enable-source-maps: it parses the script's source map at every start; a bug's stack is
+# mapped to the TypeScript sources when it is printed (scripts/lib/core/stack.ts).
+RUN := node
 
 $(INSTALLED): package.json package-lock.json
 	npm ci --no-audit --no-fund && touch $@

@@ -10,6 +10,7 @@ import { envDirOf, registerKnownSecrets } from '../secrets/env-files.js'
 import { mask, protect } from '../secrets/mask.js'
 import { registerNotifySecrets } from '../events/url.js'
 import { useNamingSetting } from './settings.js'
+import { originalStack } from './stack.js'
 
 // Every script is `main(definition, body)`: strict flags, the context, the three error kinds,
 // one cleanup pass on exit and on SIGINT, SIGTERM and SIGHUP (children stopped, locks released,
@@ -134,7 +135,7 @@ export function report(error: unknown, logger: Logger = log): number {
     const next = error.next ?? fallbackNext
     if (next) logger.error(`next: ${next}`, true)
   } else {
-    logger.error(`bug: ${mask((error as Error)?.stack ?? String(error))}`)
+    logger.error(`bug: ${mask(originalStack((error as Error)?.stack ?? String(error)))}`)
     return EXIT.failed
   }
   return isKnownError(error) ? error.exitCode : EXIT.failed

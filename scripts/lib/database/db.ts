@@ -187,9 +187,23 @@ export function tlsPlan(target: DatabaseTarget, via: 'mpg' | 'flyctl' | undefine
 /** node-postgres' error when the server answers the SSLRequest with N (pg lib/connection.js). */
 const TLS_REFUSED = /server does not support SSL connections/i
 
+/** node-postgres. At load it asks whether it runs in a Cloudflare Worker: `navigator.userAgent`
+ * where there is a navigator (Node 21 and later), else a `new Response(…)` probe, which on Node 20
+ * loads undici (about 25 ms of CPU in every run that opens a database). There it is shown, while it
+ * loads, the navigator Node 21 would have. */
+async function loadPg(): Promise<typeof import('pg').default> {
+  if ('navigator' in globalThis) return (await import('pg')).default
+  Object.defineProperty(globalThis, 'navigator', { value: { userAgent: `Node.js/${process.versions.node.split('.')[0]}` }, configurable: true })
+  try {
+    return (await import('pg')).default
+  } finally {
+    delete (globalThis as { navigator?: unknown }).navigator
+  }
+}
+
 export async function connect(ctx: Context, target: DatabaseTarget, env: Environment = ctx.env): Promise<Database> {
   // pg is loaded while the proxy starts, not at every start of every script.
-  const [{ host, port, viaProxy, tunnel }, { default: pg }] = await Promise.all([reach(ctx, target), import('pg')])
+  const [{ host, port, viaProxy, tunnel }, pg] = await Promise.all([reach(ctx, target), loadPg()])
   const statementMs = seconds('DB_STATEMENT_TIMEOUT')
   const via = viaProxy ? proxyKind(target.host) : undefined
   const plan = tlsPlan(target, via)
