@@ -26,11 +26,18 @@ function findTests(dir) {
 const TIMES = 'node_modules/.cache/microbima-test-times.json'
 const LAST_RUN = 'node_modules/.cache/microbima-test-run.json'
 const runStarted = Date.now()
+// A clean clone has no record yet: it takes the times bench/results.md keeps (its "The test suite"
+// table, written by make bench), so CI also starts the slowest files first.
 const lastTimes = (() => {
   try {
     return JSON.parse(readFileSync(TIMES, 'utf8'))
   } catch {
-    return {}
+    try {
+      const table = readFileSync('bench/results.md', 'utf8').split('## The test suite')[1] ?? ''
+      return Object.fromEntries([...table.matchAll(/^\| ([\w/.-]+\.test\.ts) \| ([\d.]+) \|$/gm)].map((m) => [`test/${m[1]}`, Number(m[2]) * 1000]))
+    } catch {
+      return {}
+    }
   }
 })()
 const files = findTests('test')
@@ -41,12 +48,13 @@ const files = findTests('test')
 const workers = Math.max(1, Math.min(Number(process.env.TEST_WORKERS ?? Math.min(3, cpus().length + 1)), files.length))
 
 // One staging and one production database per worker, unless a real server was given or every
-// file is a unit test (test/unit/ runs nothing against a database).
-const databases = process.env.TEST_DATABASE_URL || files.every((file) => file.startsWith('test/unit/'))
-  ? []
-  : await Promise.all(Array.from({ length: workers }, () => startEnvironmentDatabases()))
+// file is a unit test (test/unit/ runs nothing against a database). Each worker starts its first
+// file as soon as its own pair is up.
+const withDatabases = !process.env.TEST_DATABASE_URL && !files.every((file) => file.startsWith('test/unit/'))
+const databases = Array.from({ length: workers }, () => (withDatabases ? startEnvironmentDatabases() : undefined))
 
-function runFile(file, worker) {
+async function runFile(file, worker) {
+  const database = await databases[worker]
   return new Promise((resolve) => {
     // The sandbox's secrets are throwaway: their fingerprints use scrypt at 2^10, not 2^14 (75 ms of
     // CPU per value, in the hundred set-secrets runs of the suite), as test suites lower bcrypt's
@@ -55,9 +63,9 @@ function runFile(file, worker) {
     // Nothing in the suite speaks TLS, and an extra CA bundle (set on some CI machines) is read
     // and parsed by every node process at start: 80 ms each, over the suite's 760 processes.
     delete env.NODE_EXTRA_CA_CERTS
-    if (databases[worker]) {
-      env.TEST_PG_STAGING_URL = databases[worker].staging.url
-      env.TEST_PG_PRODUCTION_URL = databases[worker].production.url
+    if (database) {
+      env.TEST_PG_STAGING_URL = database.staging.url
+      env.TEST_PG_PRODUCTION_URL = database.production.url
     }
     const started = Date.now()
     const child = spawn(process.execPath, ['--import', 'tsx', file], { env, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -110,7 +118,7 @@ await Promise.all(
     }
   }),
 )
-await Promise.all(databases.map((db) => db.stop()))
+await Promise.all(databases.map(async (db) => (await db)?.stop()))
 
 // The per-file times: printed (slowest first) and kept for the next run's order; TEST_TIMINGS=FILE
 // also writes them as JSON (make bench puts them in bench/results.md).
