@@ -1,6 +1,10 @@
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import pg from 'pg'
 import { createSandbox, type Sandbox } from '../../scripts/sandbox/sandbox.ts'
+import { loadCopy, takeCopy, type LogicalCopy } from '../../scripts/sandbox/fly-sim/model/pgcopy.ts'
 import { freshDatabases, type TestDatabases } from './pg.ts'
-import { defaultEnvFiles, runScript, writeEnvDir, type EnvFiles } from './toolkit.ts'
+import { defaultEnvFiles, runScript, tempDir, writeEnvDir, type EnvFiles } from './toolkit.ts'
 
 // Ready-made starting points for pipeline tests: a sandbox whose six apps exist, whose internal
 // APIs hold their DATABASE_URL, whose production database app has a volume, and (optionally)
@@ -17,10 +21,65 @@ export interface Scenario {
 export const STAGING = ['internal-api', 'public-api', 'web-admin'].map((a) => `microbima-staging-${a}`)
 export const PRODUCTION = ['internal-api', 'public-api', 'web-admin'].map((a) => `microbima-production-${a}`)
 
+/** Where a staging deploy left things: the simulator's files and both databases. */
+interface Deployed {
+  /** A copy of the simulator's state directory, and the directory it was copied from. */
+  files: string
+  from: string
+  staging: LogicalCopy
+  production: LogicalCopy
+}
+
+// A staging deploy in setup costs 2-3 s of CPU, and some thirty tests start from one. Each file
+// process runs it once per sandbox setting; later scenarios with that setting start from a copy of
+// what it left: the simulator's files (its paths moved to the new state directory) and both
+// databases, copied and loaded as the simulator's own backups do (sandbox/fly-sim/model/pgcopy.ts).
+const deployed = new Map<string, Deployed>()
+
+async function remember(key: string, s: Scenario): Promise<void> {
+  const files = tempDir('mb-deployed-')
+  cpSync(s.sandbox.stateDir, files, { recursive: true })
+  const [staging, production] = await Promise.all([takeCopy(s.dbs.staging), takeCopy(s.dbs.production)])
+  deployed.set(key, { files, from: s.sandbox.stateDir, staging, production })
+}
+
+async function restore(from: Deployed, dbs: TestDatabases, sandbox: Sandbox): Promise<void> {
+  for (const [url, copy] of [[dbs.staging, from.staging], [dbs.production, from.production]] as const) {
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    try {
+      await loadCopy({ exec: (sql) => client.query(sql), query: (sql, params) => client.query(sql, params) }, copy)
+    } finally {
+      await client.end()
+    }
+  }
+  // Everything but what belongs to the new sandbox itself (its settings, its port, its call log).
+  for (const name of readdirSync(from.files)) {
+    if (['sandbox.json', 'flyctl.port', 'calls.jsonl', 'state.lock'].includes(name)) continue
+    cpSync(join(from.files, name), join(sandbox.stateDir, name), { recursive: true })
+  }
+  const state = join(sandbox.stateDir, 'state.json')
+  writeFileSync(state, readFileSync(state, 'utf8').replaceAll(JSON.stringify(from.from).slice(1, -1), JSON.stringify(sandbox.stateDir).slice(1, -1)))
+}
+
+// ALLOW_DIRTY: the tests run in whatever checkout they find; the git rule has tests of its own.
+// REBUILD: every staging deploy builds new images, whether the checkout is clean (CI) or not; a
+// clean commit's second deploy building nothing has tests of its own.
+const toolkitEnv = (sandbox: Sandbox, envDir: string) => ({ ...sandbox.env, ENV_DIR: envDir, LOCK_WAIT: '2', ALLOW_DIRTY: '1', REBUILD: '1' })
+
 export async function scenario(options: { stagingDeployed?: boolean; sandbox?: Parameters<typeof createSandbox>[0] } = {}): Promise<Scenario> {
   const dbs = await freshDatabases()
   // timeScale: flyctl's 5-minute waits for health checks pass in 1.5 s.
   const sandbox = await createSandbox({ timeScale: 0.005, ...options.sandbox })
+  const key = options.stagingDeployed ? JSON.stringify(options.sandbox ?? {}) : undefined
+  const earlier = key === undefined ? undefined : deployed.get(key)
+  if (earlier) {
+    await restore(earlier, dbs, sandbox)
+    const files = defaultEnvFiles(dbs)
+    const envDir = writeEnvDir(files)
+    sandbox.clearCalls()
+    return { dbs, sandbox, files, envDir, env: toolkitEnv(sandbox, envDir) }
+  }
   sandbox.seedApps()
   const files = defaultEnvFiles(dbs)
   const envDir = writeEnvDir(files)
@@ -34,16 +93,15 @@ export async function scenario(options: { stagingDeployed?: boolean; sandbox?: P
   for (const db of ['microbima-staging-db', 'microbima-prod-db']) {
     await sandbox.direct(['postgres', 'create', '--name', db, '--region', 'jnb', '--org', 'microbima', '--initial-cluster-size', '1', '--vm-size', 'shared-cpu-1x', '--volume-size', '10'])
   }
-  // ALLOW_DIRTY: the tests run in whatever checkout they find; the git rule has tests of its own.
-  // REBUILD: every staging deploy builds new images, whether the checkout is clean (CI) or not; a
-  // clean commit's second deploy building nothing has tests of its own.
-  const env = { ...sandbox.env, ENV_DIR: envDir, LOCK_WAIT: '2', ALLOW_DIRTY: '1', REBUILD: '1' }
+  const env = toolkitEnv(sandbox, envDir)
   if (options.stagingDeployed) {
     const result = await runScript('deploy', ['staging'], { env })
     if (result.code !== 0) throw new Error(`staging deploy failed in setup:\n${result.output}`)
   }
   sandbox.clearCalls()
-  return { dbs, sandbox, files, envDir, env }
+  const s = { dbs, sandbox, files, envDir, env }
+  if (key !== undefined) await remember(key, s)
+  return s
 }
 
 /** A third machine for an app, as `fly scale count 3` would add. */
