@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 
@@ -24,8 +24,17 @@ export function sandboxProcessEnv(extra: Record<string, string>): Record<string,
   return { ...inherited, ...extra }
 }
 
+/** Temporary folders this process made: removed when it ends, however far its work got. */
+const made = new Set<string>()
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true })
+})
+
+/** A new temporary folder, removed when this process ends. */
 export function tempDir(prefix = 'mb-'): string {
-  return mkdtempSync(join(tmpdir(), prefix))
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  made.add(dir)
+  return dir
 }
 
 export type AppValues = Partial<Record<'internal-api' | 'public-api' | 'web-admin', Record<string, string>>>

@@ -65,15 +65,9 @@ export interface Where {
   stateDir?: string
 }
 
-/** Temporary state directories still open: removed when the process ends, closed or not. */
-const temporary = new Set<string>()
-process.on('exit', () => {
-  for (const dir of temporary) rmSync(dir, { recursive: true, force: true })
-})
-
 export async function createSandbox(options: SandboxOptions = {}, where: Where = {}): Promise<Sandbox> {
+  // A temporary one is removed on close, or when the process ends (tempDir).
   const stateDir = where.stateDir ?? tempDir('mb-sim-')
-  if (!where.stateDir) temporary.add(stateDir)
   mkdirSync(stateDir, { recursive: true })
   const settingsPath = join(stateDir, 'sandbox.json')
   writeFileSync(settingsPath, JSON.stringify({ orgs: ['microbima'], ...options }, null, 1))
@@ -131,10 +125,7 @@ export async function createSandbox(options: SandboxOptions = {}, where: Where =
     fly: (args, input, extra) => runFly(args, { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env, ...extra }, input),
     close: async () => {
       await Promise.all([proxy.close(), simulator.close()])
-      if (!where.stateDir) {
-        rmSync(stateDir, { recursive: true, force: true })
-        temporary.delete(stateDir)
-      }
+      if (!where.stateDir) rmSync(stateDir, { recursive: true, force: true })
     },
   }
 }
