@@ -43,8 +43,7 @@ const { sandbox } = rehearsal
 const envDir = writeEnvDir(sandboxEnvFiles(PLACEHOLDER_DATABASE_URLS, 'demo'), tempDir('mb-demo-env-'))
 // ALLOW_DIRTY: the rehearsal deploys whatever checkout it runs in.
 // REBUILD: every staging deploy of the rehearsal builds new images, clean checkout or not.
-// SECRETS_FINGERPRINT_COST: the sandbox's secrets are throwaway (2^10, not 2^14: 1.5 s less).
-const env = { ...sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '2', LOCK_WAIT: '5', ALLOW_DIRTY: '1', REBUILD: '1', SECRETS_FINGERPRINT_COST: '10', DB_KIND: kind }
+const env = { ...sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '2', LOCK_WAIT: '5', ALLOW_DIRTY: '1', REBUILD: '1', DB_KIND: kind }
 
 const steps: Step[] = [
   { title: 'create the staging apps and database (section 6.1); the internal API is private (Flycast only)', target: 'create-apps-staging', vars: { DB: '1' } },

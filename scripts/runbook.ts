@@ -233,8 +233,7 @@ async function place(kind: 'flypg' | 'mpg'): Promise<Place> {
   // ALLOW_DIRTY: the runbook is generated from whatever checkout runs it (the git rule is not the point
   // here). REBUILD: each staging deploy of the rehearsal builds, clean checkout (CI) or not, so there is
   // an earlier image to roll back to.
-  // SECRETS_FINGERPRINT_COST: the sandbox's secrets are throwaway (scrypt at 2^10, not 2^14).
-  const env = { ...rehearsal.sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '20', LOCK_WAIT: '5', ALLOW_DIRTY: '1', REBUILD: '1', SECRETS_FINGERPRINT_COST: '10', ...(kind === 'mpg' ? { DB_KIND: 'mpg' } : {}) }
+  const env = { ...rehearsal.sandbox.env, ENV_DIR: envDir, HEALTH_TIMEOUT: '20', LOCK_WAIT: '5', ALLOW_DIRTY: '1', REBUILD: '1', ...(kind === 'mpg' ? { DB_KIND: 'mpg' } : {}) }
   return { rehearsal, envDir, env }
 }
 

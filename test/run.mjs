@@ -56,10 +56,7 @@ const databases = Array.from({ length: workers }, () => (withDatabases ? startEn
 async function runFile(file, worker) {
   const database = await databases[worker]
   return new Promise((resolve) => {
-    // The sandbox's secrets are throwaway: their fingerprints use scrypt at 2^10, not 2^14 (75 ms of
-    // CPU per value, in the hundred set-secrets runs of the suite), as test suites lower bcrypt's
-    // cost. test/unit/fingerprints.test.ts covers the default.
-    const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', SECRETS_FINGERPRINT_COST: '10' }
+    const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }
     // Nothing in the suite speaks TLS, and an extra CA bundle (set on some CI machines) is read
     // and parsed by every node process at start: 80 ms each, over the suite's 760 processes.
     delete env.NODE_EXTRA_CA_CERTS

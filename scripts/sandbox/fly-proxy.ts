@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { entrypointScript, renderEntrypoint } from './fly-sim/model/boot.ts'
+import { entrypointScript, renderEntrypoint, type Rendered } from './fly-sim/model/boot.ts'
 import { isPassing, routeRequest, secretsAt } from './fly-sim/model/fleet.ts'
 import { hasFlycast, hasPublicIp } from './fly-sim/model/ips.ts'
 import { readSandbox, readState, updateState, type SimApp, type SimImage, type SimState } from './fly-sim/state.ts'
@@ -30,7 +29,8 @@ interface Answer {
 }
 
 const json = (status: number, value: unknown): Answer => ({ status, body: JSON.stringify(value) })
-const gateways = new Map<string, Gateway | Error>()
+// By rendering: renderEntrypoint gives one answer per image and environment, parsed once here.
+const gateways = new WeakMap<Rendered, Gateway | Error>()
 
 /** The machine's view of its environment: [env] plus the secrets version it runs with. */
 function machineEnv(app: SimApp, machine: SimApp['machines'][number]): Record<string, string> {
@@ -38,16 +38,15 @@ function machineEnv(app: SimApp, machine: SimApp['machines'][number]): Record<st
 }
 
 function gatewayFor(image: SimImage, env: Record<string, string>): Gateway | Error {
-  const key = createHash('sha256').update(JSON.stringify([image.ref, image.digest, env])).digest('hex')
-  if (!gateways.has(key)) {
-    const rendered = renderEntrypoint(image, env)
+  const rendered = renderEntrypoint(image, env)
+  if (!gateways.has(rendered)) {
     try {
-      gateways.set(key, rendered.status === 0 ? loadGateway(rendered.stdout) : new Error(rendered.stderr.trim() || `renderer exited ${rendered.status}`))
+      gateways.set(rendered, rendered.status === 0 ? loadGateway(rendered.stdout) : new Error(rendered.stderr.trim() || `renderer exited ${rendered.status}`))
     } catch (error) {
-      gateways.set(key, error as Error)
+      gateways.set(rendered, error as Error)
     }
   }
-  return gateways.get(key)!
+  return gateways.get(rendered)!
 }
 
 async function serveApp(stateDir: string, name: string, path: string, headers: Record<string, string>, depth: number): Promise<Answer> {

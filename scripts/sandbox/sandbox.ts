@@ -85,6 +85,9 @@ export async function createSandbox(options: SandboxOptions = {}, where: Where =
     HEALTH_TIMEOUT: '3',
     HEALTH_INTERVAL: '0.2',
     FLY_RETRY_BASE_MS: '50',
+    // The sandbox's secrets are throwaway: set-secrets fingerprints them with scrypt at 2^10, not
+    // 2^14 (75 ms of CPU per value; test/unit/fingerprints.test.ts covers the default).
+    SECRETS_FINGERPRINT_COST: '10',
   }
   const calls = (): Call[] => {
     const path = join(stateDir, 'calls.jsonl')

@@ -4,8 +4,9 @@ import { request as httpsRequest } from 'node:https'
 // One HTTP request through Node's own http and https modules, not fetch: on Node 20 the first fetch
 // of a process loads undici and compiles its WebAssembly HTTP parser, about 0.3 s of CPU in every
 // deploy, health or rollback run, for a probe or a webhook that node:http sends in 30 ms.
-// Redirects are never followed (the answer is the status), each request has its own connection; a rejection is the socket's error
-// (err.code: ECONNREFUSED, ENOTFOUND…) or, once the signal aborts, its reason (a TimeoutError).
+// Redirects are never followed (the answer is the status) and each request has its own
+// connection. A rejection is the socket's error (err.code: ECONNREFUSED, ENOTFOUND…) or, once the
+// signal aborts, its reason (a TimeoutError).
 
 export interface HttpAnswer {
   status: number

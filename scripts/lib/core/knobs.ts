@@ -44,7 +44,7 @@ const NUMERIC: Numeric[] = [
   { name: 'DRILL_TIMEOUT', fallback: 1800, unit: 'seconds' },
   // set-secrets' fingerprints: scrypt's cost as log2 N (14: 16 MB and 75 ms per value here). Kept
   // with each fingerprint, so a change applies to new ones only. Below 14 only for throwaway
-  // sandboxes (the test suite uses 10, as test suites lower bcrypt's cost).
+  // sandboxes (the sandbox's environment sets 10, as test suites lower bcrypt's cost).
   { name: 'SECRETS_FINGERPRINT_COST', fallback: 14, unit: 'count', min: 10, max: 20 },
 ]
 

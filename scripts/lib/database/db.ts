@@ -190,8 +190,11 @@ const TLS_REFUSED = /server does not support SSL connections/i
 /** node-postgres. At load it asks whether it runs in a Cloudflare Worker: `navigator.userAgent`
  * where there is a navigator (Node 21 and later), else a `new Response(…)` probe, which on Node 20
  * loads undici (about 25 ms of CPU in every run that opens a database). There it is shown, while it
- * loads, the navigator Node 21 would have. */
-async function loadPg(): Promise<typeof import('pg').default> {
+ * loads, the navigator Node 21 would have. Loaded once per process. */
+let pgModule: Promise<typeof import('pg').default> | undefined
+const loadPg = () => (pgModule ??= importPg())
+
+async function importPg(): Promise<typeof import('pg').default> {
   if ('navigator' in globalThis) return (await import('pg')).default
   Object.defineProperty(globalThis, 'navigator', { value: { userAgent: `Node.js/${process.versions.node.split('.')[0]}` }, configurable: true })
   try {
