@@ -2,6 +2,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { REPO } from '../../scripts/sandbox/files.ts'
 import { encodeSecret, secretLine } from '../../scripts/lib/secrets/stdin.ts'
 import { UserError } from '../../scripts/lib/core/errors.ts'
 import { type ParseOutcome, parseSecrets, parseSecretsBytes } from '../../scripts/lib/secrets/flyctl-parser.ts'
@@ -115,7 +117,7 @@ interface OracleCase {
   message?: string
   pairs?: [string, string | { bytes: number; sha256: string }][]
 }
-const oracle = JSON.parse(readFileSync(new URL('../fixtures/secrets-parser-oracle.json', import.meta.url), 'utf8')) as { short: OracleCase[]; long: OracleCase[] }
+const oracle = JSON.parse(readFileSync(join(REPO, 'test/fixtures/secrets-parser-oracle.json'), 'utf8')) as { short: OracleCase[]; long: OracleCase[] }
 
 function asOracle(input: Buffer): OracleCase {
   const result = parseSecretsBytes(input)

@@ -2,11 +2,11 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { listLocalMigrations } from '../../scripts/lib/database/migrations.ts'
-import { loadSettings, schemaPath } from '../../scripts/lib/core/settings.ts'
-import { getDatabaseConfig, DEVELOPMENT_URL } from '../../prisma/database.config.ts'
-import { freshDatabases, sql } from '../support/pg.ts'
-import { run } from '../support/toolkit.ts'
+import { listLocalMigrations } from '../scripts/lib/database/migrations.ts'
+import { loadSettings, schemaPath } from '../scripts/lib/core/settings.ts'
+import { getDatabaseConfig, DEVELOPMENT_URL } from '../prisma/database.config.ts'
+import { freshDatabases, sql } from './support/pg.ts'
+import { run } from './support/toolkit.ts'
 
 const columns = async (url: string) =>
   (await sql<{ t: string; c: string }>(url, "SELECT table_name AS t, column_name AS c FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2")).map((r) => `${r.t}.${r.c}`)
