@@ -38,8 +38,10 @@ const BUDGET = { startupMs: 300, ratio: 0.65, healthyMs: 1000, rollbackMs: 2000 
 /** The toolkit builds anew in every measured run, as for a new commit: a clean commit it has built
  * once is not built again. */
 const NEW_COMMIT = { REBUILD: '1' }
-/** Sandbox settings that speed up tests: the bench runs the toolkit's defaults instead. */
-const TEST_ONLY = ['HEALTH_INTERVAL', 'HEALTH_TIMEOUT', 'FLY_RETRY_BASE_MS']
+/** Sandbox settings that speed up tests: the bench runs the toolkit's defaults instead, and its
+ * flyctl calls as processes of their own, as on a real machine and as the runbook's are
+ * (FLY_SIM_DIRECT would serve them in the toolkit's process). */
+const TEST_ONLY = ['HEALTH_INTERVAL', 'HEALTH_TIMEOUT', 'FLY_RETRY_BASE_MS', 'FLY_SIM_DIRECT']
 /** The database as env/staging/internal-api.env.example has it: over Flycast, so through flyctl proxy. */
 const FLYCAST = { staging: 'postgres://postgres:pw@microbima-staging-db.flycast:5432/postgres', production: 'postgres://postgres:pw@microbima-prod-db.flycast:5432/postgres' }
 

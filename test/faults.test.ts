@@ -51,6 +51,9 @@ async function noChildLeft(calls: Call[], result?: RunResult, ms = 8000): Promis
   if (result) await until(`the processes of the run to end: ${leftovers(result.marker).join('; ')}`, () => leftovers(result.marker).length === 0, ms)
 }
 const writes = (s: Scenario) => s.sandbox.writes().map((c) => c.argv.join(' '))
+/** flyctl as processes of their own (the sandbox's bash client), as on a real machine: for the tests
+ * about what becomes of flyctl's processes (a rehearsal's calls are served in the toolkit's own). */
+const asProcesses = (env: Record<string, string>) => ({ ...env, FLY_SIM_DIRECT: '' })
 
 /** The scenario's env folder, with staging's and production's databases reached through
  * `flyctl proxy` (host *.flycast), as on Fly. */
@@ -342,7 +345,7 @@ test('flyctl hangs: the call is stopped after FLY_READ_TIMEOUT, exit 1, no flyct
   s.sandbox.clearCalls()
   s.sandbox.fault({ command: 'status', kind: 'hang', times: 1 })
   const started = Date.now()
-  const result = await make('health-staging', { APP: 'web-admin', FLY_READ_TIMEOUT: '1' }, { env: s.env })
+  const result = await make('health-staging', { APP: 'web-admin', FLY_READ_TIMEOUT: '1' }, { env: asProcesses(s.env) })
   assert.is(code(result), 1, result.output)
   assert.match(result.stderr, 'timed out after 1s and was stopped')
   assert.ok(Date.now() - started < 15_000)
@@ -424,7 +427,7 @@ test('SIGHUP in the middle of a deploy: exit 129, children stopped, lock release
   s.sandbox.clearCalls()
   let result: RunResult
   try {
-    result = await interrupt(s, 'SIGHUP', ['deploy', 'staging', '--app', 'web-admin'], s.env, (calls) => calls.some((c) => isRollout(c.argv)))
+    result = await interrupt(s, 'SIGHUP', ['deploy', 'staging', '--app', 'web-admin'], asProcesses(s.env), (calls) => calls.some((c) => isRollout(c.argv)))
   } finally {
     s.sandbox.settings({ latencyMs: {} })
   }
@@ -467,7 +470,7 @@ test("SIGTERM to make's whole process group (kill %1) is one interrupt, though m
   let result: RunResult
   try {
     // set -m: make runs as a job, in a process group of its own, as in an operator's shell.
-    const pending = run('bash', ['-c', `set -m; make -s deploy-staging APP=web-admin & echo $! > ${pidFile}; wait $!`], { env: s.env })
+    const pending = run('bash', ['-c', `set -m; make -s deploy-staging APP=web-admin & echo $! > ${pidFile}; wait $!`], { env: asProcesses(s.env) })
     await until('the deploy', () => s.sandbox.calls().some((c) => isRollout(c.argv)))
     await sleep(200)
     process.kill(-Number(readFileSync(pidFile, 'utf8')), 'SIGTERM')
@@ -513,7 +516,7 @@ for (const wrapped of [false, true]) {
     s.sandbox.clearCalls()
     let child!: import('node:child_process').ChildProcess
     let stderr = ''
-    const env = { ...s.env, ENV_DIR: envDir, LOCK_WAIT: '60', ...(wrapped ? { FLY_BIN: wrapper } : {}) }
+    const env = { ...asProcesses(s.env), ENV_DIR: envDir, LOCK_WAIT: '60', ...(wrapped ? { FLY_BIN: wrapper } : {}) }
     const pending = runScript('deploy', ['staging', '--app', 'web-admin'], { env, onSpawn: (c) => ((child = c), c.stderr!.on('data', (d) => (stderr += d))) })
     try {
       await until('the toolkit to wait for the lock', () => stderr.includes('waiting for the staging deploy lock'))

@@ -7,6 +7,7 @@ import { knob } from './knobs.js'
 import { plain, type Logger } from './log.js'
 import { HEARTBEAT_MS } from './progress.js'
 import { mask } from '../secrets/mask.js'
+import { DirectFlyctl, directSimulator } from '../../sandbox/direct-flyctl.js'
 
 // The one chokepoint every flyctl call and database write goes through (release-it's Shell.exec):
 // reads run, even in dry run; writes run, or in dry run are printed as a shell command a person
@@ -126,6 +127,15 @@ function notStarted(program: string, error: Error | null): { status: number; std
   return undefined
 }
 
+/** zx's spawn for a call the sandbox's simulator serves in this process (sandbox/direct-flyctl.ts):
+ * no process, so no watchdog; the connection's end is the call's. */
+function spawnDirect(stateDir: string, argv: string[], timeoutMs: number | undefined): typeof nodeSpawn {
+  return ((_command: string, _args: readonly string[], options: SpawnOptions) => {
+    const stdin = Array.isArray(options.stdio) && options.stdio[0] === 'ignore' ? 'ignore' : 'pipe'
+    return new DirectFlyctl(stateDir, argv.slice(1), { env: options.env ?? {}, cwd: options.cwd?.toString(), stdin, timeoutMs }) as unknown as ChildProcess
+  }) as typeof nodeSpawn
+}
+
 /** zx's spawn, given the argv itself: no shell starts and nothing is parsed; the child leads its
  * own process group, which the watchdog knows about while it runs. */
 function spawnArgv(argv: string[]): typeof nodeSpawn {
@@ -192,11 +202,13 @@ function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
 
 /** Stops a child: SIGTERM, then SIGKILL if it has not ended within a few seconds. */
 export async function stopChild(child: ProcessPromise, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!running.has(child)) return
+  const direct = child.child instanceof DirectFlyctl ? child.child : undefined
   const pid = child.pid
-  if (pid === undefined || !running.has(child)) return
-  if (!signalGroup(pid, signal)) return // already gone
+  const send = (sent: NodeJS.Signals) => (direct ? direct.kill(sent) : pid !== undefined && signalGroup(pid, sent))
+  if (!send(signal)) return // already gone
   const ended = await Promise.race([child.then(() => true, () => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref())])
-  if (!ended) signalGroup(pid, 'SIGKILL')
+  if (!ended) send('SIGKILL')
 }
 
 /** Stops every child still running (signals, a lost lock). */
@@ -262,9 +274,12 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
     return where ? `(cd ${shellQuote(where)} && ${displayCommand(spec.argv)})` : displayCommand(spec.argv)
   }
 
-  const spawn = (spec: CommandSpec): ProcessPromise => {
+  const spawn = (spec: CommandSpec, oneShot = false): ProcessPromise => {
     if (stopping && !spec.cleanup && (spec.write || !stopping.writesOnly)) throw new CommandError(mask(shown(spec)), null, '', `was not started: ${stopping.reason}`)
     const interactive = Boolean(spec.interactive)
+    const env = spec.bareEnv ? { ...spec.env } : { ...process.env, ...spec.env }
+    // A one-shot call of the sandbox's own flyctl, in a rehearsal or a test: served in this process.
+    const direct = oneShot && !interactive && !spec.passthrough && !spec.onLine ? directSimulator(spec.argv[0], env) : undefined
     const child = $({
       quiet: true,
       nothrow: true,
@@ -276,10 +291,11 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
       // No inherited terminal, except for the one interactive command: flyctl must never wait on
       // (or read) the operator's stdin.
       ...(interactive ? { stdio: ['inherit', 'inherit', 'pipe'] as const } : spec.input !== undefined ? { input: spec.input } : { stdio: ['ignore', 'pipe', 'pipe'] as const }),
-      timeout: spec.timeoutMs,
+      // zx's timeout signals a process group; a direct call keeps its own (the same TERM).
+      timeout: direct ? undefined : spec.timeoutMs,
       cwd: spec.cwd,
-      env: spec.bareEnv ? { ...spec.env } : { ...process.env, ...spec.env },
-      ...(interactive ? {} : { spawn: spawnArgv(spec.argv) }),
+      env,
+      ...(interactive ? {} : { spawn: direct ? spawnDirect(direct, spec.argv, spec.timeoutMs) : spawnArgv(spec.argv) }),
     })`${interactive ? ['sh', '-c', FOREGROUND_WATCHDOG, 'watchdog', String(process.pid)] : []} ${spec.argv}`
     if (spec.passthrough) {
       // Whole lines, so a secret split across two chunks is still seen (and masked) whole.
@@ -324,7 +340,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
 
   const once = async (spec: CommandSpec): Promise<CommandResult> => {
     const started = performance.now()
-    const out = await spawn(spec)
+    const out = await spawn(spec, true)
     const durationMs = performance.now() - started
     const unstarted = notStarted(spec.argv[0], out.cause)
     if (unstarted) throw new CommandError(mask(shown(spec)), unstarted.status, unstarted.stderr)
