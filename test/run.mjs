@@ -7,9 +7,11 @@
 //   node test/run.mjs [pattern…]   (patterns are substrings of test file paths)
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { cpus } from 'node:os'
-import { build } from 'esbuild'
+import { build, transform } from 'esbuild'
+import { readFile } from 'node:fs/promises'
+import { pathToFileURL } from 'node:url'
 import { startEnvironmentDatabases } from '../scripts/sandbox/postgres.mjs'
 
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT ?? 600) * 1000
@@ -58,9 +60,25 @@ const workers = Math.max(1, Math.min(Number(process.env.TEST_WORKERS ?? Math.min
 
 // Each file runs as one bundle of plain JavaScript, made here by esbuild in one go (packages stay in
 // node_modules): loading a file's TypeScript through tsx cost each file 0.5-1.3 s of CPU, 1.6 s
-// for the ones that import the sandbox, against 0.3 s bundled. A bundle lives in
-// node_modules/.cache, so in a test file import.meta.url is the bundle's: find files from REPO
-// (scripts/sandbox/files.ts). `node --import tsx test/x.test.ts` still runs one file as written.
+// for the ones that import the sandbox, against 0.3 s bundled. Each module keeps its own
+// import.meta.url, dirname and filename (a module that runs only as a script compares its URL with
+// process.argv[1]; files are found next to it). `node --import tsx test/x.test.ts` still runs one
+// file as written.
+/** Each module of the repository with its own import.meta values, put in by esbuild's define (code
+ * only: a string that mentions import.meta.url stays as it is). */
+const ownImportMeta = {
+  name: 'own-import-meta',
+  setup(plugin) {
+    plugin.onLoad({ filter: /\.(ts|mjs|js)$/ }, async ({ path }) => {
+      if (path.includes('/node_modules/')) return undefined
+      const define = { 'import.meta.url': JSON.stringify(pathToFileURL(path).href), 'import.meta.dirname': JSON.stringify(dirname(path)), 'import.meta.filename': JSON.stringify(path) }
+      const loader = path.endsWith('.ts') ? 'ts' : 'js'
+      const { code } = await transform(await readFile(path, 'utf8'), { loader, define, format: 'esm', sourcefile: path, sourcemap: 'inline', target: 'node20' })
+      return { contents: code, loader: 'js' }
+    })
+  },
+}
+
 // One folder per run (two runs of one checkout may overlap), removed at the end; a killed run's
 // folder goes at the next run.
 const BUNDLE_ROOT = 'node_modules/.cache/microbima-tests'
@@ -80,6 +98,7 @@ try {
     target: 'node20',
     sourcemap: 'inline',
     logLevel: 'silent',
+    plugins: [ownImportMeta],
   })
 } catch (error) {
   for (const m of (error.errors ?? [{ text: error.message }]).slice(0, 10)) console.error(`error: ${m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ` : ''}${m.text}`)
