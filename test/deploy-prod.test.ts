@@ -294,7 +294,8 @@ test('two deploys to the same environment never interleave: the second waits, th
   const second = await runScript('deploy', ['staging'], { env })
   assert.is(second.code, 3, second.output)
   assert.match(second.stderr, /refused: the staging deploy lock is held by .+ running deploy-staging since/)
-  assert.is((await first).code, 0)
+  const firstResult = await first
+  assert.is(firstResult.code, 0, firstResult.output)
   assert.is(rolledOut(s.sandbox.writes()).length, 3)
   await s.sandbox.close()
 })
