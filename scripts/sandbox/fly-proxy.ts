@@ -51,8 +51,8 @@ function gatewayFor(image: SimImage, env: Record<string, string>): Gateway | Err
 
 async function serveApp(stateDir: string, name: string, path: string, headers: Record<string, string>, depth: number): Promise<Answer> {
   const scale = readSandbox(stateDir).timeScale ?? 1
-  const machine = updateState(stateDir, (state) => (state.apps[name] ? routeRequest(state, state.apps[name], scale) : undefined))
-  const state = readState(stateDir)
+  // The state as this request left it (a machine started, its idle clock reset).
+  const { machine, state } = updateState(stateDir, (state) => ({ machine: state.apps[name] ? routeRequest(state, state.apps[name], scale) : undefined, state }))
   const app = state.apps[name]
   if (!machine) return json(503, { error: 'no machines available to serve the request' })
   const current = app.machines.find((m) => m.id === machine.id)!

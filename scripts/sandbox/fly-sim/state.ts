@@ -365,7 +365,8 @@ function withLock<T>(dir: string, fn: () => T): T {
 export function takeFault(dir: string, command: string, app: string | undefined): Fault | undefined {
   const path = join(dir, 'faults.json')
   if (!existsSync(path)) return undefined
-  return updateState(dir, () => {
+  // Under the state's lock (calls run side by side), though only faults.json changes.
+  return withLock(dir, () => {
     const faults = readJson<Fault[]>(path, [])
     // `secrets` matches every secrets subcommand, `secrets deploy` only that one.
     const index = faults.findIndex((f) => (f.command === command || command.startsWith(`${f.command} `)) && (!f.app || f.app === app))
