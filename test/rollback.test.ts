@@ -213,7 +213,8 @@ test('a rollback that stops half-way on 3 machines: exit 1, the summary shows th
   const app = STAGING[1]
   addMachine(s, app)
   const first = s.sandbox.state().apps[app].machines[0].image
-  assert.is((await runScript('deploy', ['staging', '--app', 'public-api'], { env: s.env })).code, 0)
+  const deployed = await runScript('deploy', ['staging', '--app', 'public-api'], { env: s.env })
+  assert.is(deployed.code, 0, deployed.output)
   const second = s.sandbox.state().apps[app].machines[0].image
   s.sandbox.fault({ command: 'deploy', app, kind: 'unhealthy', afterMachines: 1, times: 1 })
   const result = await runMake('rollback-staging', { APP: 'public-api' }, { env: s.env })

@@ -181,6 +181,7 @@ await Promise.all(databases.map(async (db) => (await db)?.stop()))
 // The per-file times: printed (slowest first) and kept for the next run's order; TEST_TIMINGS=FILE
 // also writes them as JSON (make bench puts them in bench/results.md).
 const slowest = Object.entries(times).sort(([, a], [, b]) => b - a)
+console.log(`\n${files.length} files in ${((Date.now() - runStarted) / 1000).toFixed(1)} s, ${workers} at a time`)
 console.log(`\nper file (s): ${slowest.map(([file, ms]) => `${file.replace(/^test\//, '')} ${(ms / 1000).toFixed(1)}`).join(', ')}`)
 try {
   mkdirSync('node_modules/.cache', { recursive: true })
