@@ -57,7 +57,7 @@ test: $(BUILT) ## install what is missing and run every test; last line "N passe
 	node test/run.mjs
 
 .PHONY: check
-check: $(INSTALLED) ## the edit-run loop in about 30 s: the type check and the other fast unit tests (test/unit/)
+check: $(INSTALLED) ## the edit-run loop in about 10 s: the type check and the other fast unit tests (test/unit/)
 	node test/run.mjs test/unit/
 
 .PHONY: typecheck
