@@ -4,7 +4,10 @@ import { createExec, type CommandSpec } from '../scripts/lib/core/exec.ts'
 import { CommandError } from '../scripts/lib/core/errors.ts'
 import type { Logger } from '../scripts/lib/core/log.ts'
 import { FLY_BIN, createSandbox, type Sandbox } from '../scripts/sandbox/sandbox.ts'
-import { REPO } from '../scripts/sandbox/files.ts'
+import { REPO, tempDir } from '../scripts/sandbox/files.ts'
+import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
 
 // The toolkit's direct flyctl calls (scripts/sandbox/direct-flyctl.ts, what rehearsals and tests
 // use) against the sandbox's bash client run as a process (what an operator's shell runs): the
@@ -105,6 +108,33 @@ test('a hung call is stopped at its timeout as a process would be: the same answ
   same(seen)
   assert.is(seen.direct.status, null)
   assert.match(seen.direct.stderr, /timed out after 1s and was stopped|timed out after 0s and was stopped/)
+})
+
+test('a simulator that is not running: one line saying so, exit 1 (no port file, a stale port, a port that is no number)', async () => {
+  const free = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+  for (const port of [undefined, String(free), 'abc', '70000']) {
+    const state = tempDir('mb-no-sim-')
+    if (port !== undefined) writeFileSync(join(state, 'flyctl.port'), `${port}\n`)
+    const seen = await both(sandbox, { args: ['status', '--app', 'microbima-staging-web-admin'], env: { FLY_SIM_STATE: state } })
+    same(seen)
+    assert.is(seen.direct.status, 1)
+    assert.is(seen.direct.stderr, `Error: the Fly simulator is not running for FLY_SIM_STATE=${state} (start one with make sandbox)\n|exited with status 1`)
+  }
+})
+
+test('a standard input never ended (zx does not end an empty one): the call ends, and its stdin connection with it', async () => {
+  const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length
+  const before = sockets()
+  const seen = await both(sandbox, { args: ['status', '--app', 'microbima-staging-web-admin'], input: '' })
+  same(seen)
+  assert.is(seen.direct.status, 0)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  assert.is(sockets(), before)
 })
 
 test("make sandbox's exports run flyctl as a process: only the sandbox's rehearsal environment goes direct", () => {

@@ -42,15 +42,21 @@ export class DirectFlyctl extends EventEmitter {
   private readonly call: Socket | undefined
   private done = false
   private killedBy: NodeJS.Signals | undefined
+  /** The standard input connection: closed when the call ends, as the client kills its feeder. */
+  private feed: Socket | undefined
 
   constructor(stateDir: string, argv: string[], options: DirectCallOptions) {
     super()
     this.stdin = options.stdin === 'pipe' ? new PassThrough() : null
-    let port: number
+    const notRunning = `Error: the Fly simulator is not running for FLY_SIM_STATE=${stateDir} (start one with make sandbox)\n`
+    let port = Number.NaN
     try {
       port = Number(readFileSync(join(stateDir, 'flyctl.port'), 'utf8').trim())
     } catch {
-      this.fail(`Error: the Fly simulator is not running for FLY_SIM_STATE=${stateDir} (start one with make sandbox)\n`)
+      // no port file: not running
+    }
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+      this.fail(notRunning)
       return
     }
     const id = `${process.pid}-${randomBytes(6).toString('hex')}`
@@ -61,6 +67,7 @@ export class DirectFlyctl extends EventEmitter {
     call.write(fields.map((field) => `${field}\0`).join(''))
     if (this.stdin) {
       const feed = connect(port, '127.0.0.1')
+      this.feed = feed
       feed.on('error', () => undefined)
       feed.write(`stdin\0${id}\0`)
       this.stdin.pipe(feed)
@@ -68,6 +75,7 @@ export class DirectFlyctl extends EventEmitter {
     const timer = options.timeoutMs ? setTimeout(() => this.kill('SIGTERM'), options.timeoutMs) : undefined
     let buffer: Buffer = Buffer.alloc(0)
     let code: number | undefined
+    let refused = false
     call.on('data', (chunk: Buffer) => {
       buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk
       for (;;) {
@@ -86,13 +94,16 @@ export class DirectFlyctl extends EventEmitter {
       }
     })
     call.on('error', (error: NodeJS.ErrnoException) => {
-      if (code === undefined && !this.killedBy && error.code === 'ECONNREFUSED') this.stderr.write(`Error: the Fly simulator is not running for FLY_SIM_STATE=${stateDir} (start one with make sandbox)\n`)
+      if (code === undefined && !this.killedBy && error.code === 'ECONNREFUSED') {
+        refused = true
+        this.stderr.write(notRunning)
+      }
     })
     call.on('close', () => {
       clearTimeout(timer)
       if (this.killedBy) return void this.end(null, this.killedBy)
       if (code === undefined) {
-        if (!this.stderr.writableEnded) this.stderr.write('Error: the Fly simulator closed the connection without an answer\n')
+        if (!refused && !this.stderr.writableEnded) this.stderr.write('Error: the Fly simulator closed the connection without an answer\n')
         return void this.end(1, null)
       }
       this.end(code, null)
@@ -125,6 +136,10 @@ export class DirectFlyctl extends EventEmitter {
   private async end(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     if (this.done) return
     this.done = true
+    if (this.feed) {
+      this.stdin?.unpipe(this.feed)
+      this.feed.destroy()
+    }
     this.stdout.end()
     this.stderr.end()
     await Promise.all([finished(this.stdout), finished(this.stderr)]).catch(() => undefined)
