@@ -108,7 +108,10 @@ let watchdog: ChildProcess | undefined
 /** Tells the watchdog (started with the first child) that this process group now runs, or has ended. */
 function watch(group: number, running: boolean): void {
   if (!watchdog) {
-    watchdog = nodeSpawn('bash', ['-c', WATCHDOG], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] })
+    // --norc: bash -c with a socket for stdin (Node's pipes are socket pairs) and no SHLVL (cron,
+    // some CI runners) takes itself for an ssh session and runs ~/.bashrc, which may take long
+    // (pyenv init) or print; the watchdog would still be starting when it is needed.
+    watchdog = nodeSpawn('bash', ['--norc', '-c', WATCHDOG], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] })
     watchdog.on('error', () => undefined) // no bash: children are still stopped on every exit the toolkit sees
     watchdog.stdin!.on('error', () => undefined)
     // Neither keeps the toolkit alive: it watches, it does not wait.
