@@ -12,7 +12,7 @@ import { cpus } from 'node:os'
 import { build, transform } from 'esbuild'
 import { readFile } from 'node:fs/promises'
 import { pathToFileURL } from 'node:url'
-import { startEnvironmentDatabases } from '../scripts/sandbox/postgres.mjs'
+import { Worker } from 'node:worker_threads'
 
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT ?? 600) * 1000
 const patterns = process.argv.slice(2)
@@ -110,8 +110,33 @@ const bundleOf = (file) => join(BUNDLES, file.replace(/\.ts$/, '.mjs'))
 // One staging and one production database per worker, unless a real server was given or every
 // file is a unit test (test/unit/ runs nothing against a database). Each worker starts its first
 // file as soon as its own pair is up.
+// Each pair runs in a thread of its own: PostgreSQL in WebAssembly is CPU work, and in this thread
+// one file's queries waited behind another's (a migration run as a release command once outlived
+// its 3 s timeout, scaled from 10 minutes, that way).
 const withDatabases = !process.env.TEST_DATABASE_URL && !files.every((file) => file.startsWith('test/unit/'))
-const databases = Array.from({ length: workers }, () => (withDatabases ? startEnvironmentDatabases() : undefined))
+const databases = Array.from({ length: workers }, () => (withDatabases ? startDatabaseThread() : undefined))
+
+function startDatabaseThread() {
+  const postgres = pathToFileURL(join(dirname(new URL(import.meta.url).pathname), '..', 'scripts', 'sandbox', 'postgres.mjs')).href
+  const source = [
+    "import { parentPort } from 'node:worker_threads'",
+    `import { startEnvironmentDatabases } from ${JSON.stringify(postgres)}`,
+    'const dbs = await startEnvironmentDatabases()',
+    'parentPort.postMessage({ staging: dbs.staging.url, production: dbs.production.url })',
+    "parentPort.once('message', async () => { await dbs.stop(); parentPort.postMessage('stopped') })",
+  ].join('\n')
+  const thread = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`))
+  return new Promise((resolve, reject) => {
+    thread.once('error', reject)
+    thread.once('message', ({ staging, production }) =>
+      resolve({
+        staging: { url: staging },
+        production: { url: production },
+        stop: () => new Promise((stopped) => (thread.once('message', () => thread.terminate().then(stopped)), thread.postMessage('stop'))),
+      }),
+    )
+  })
+}
 
 async function runFile(file, worker) {
   const database = await databases[worker]
