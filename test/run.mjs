@@ -117,7 +117,7 @@ const withDatabases = !process.env.TEST_DATABASE_URL && !files.every((file) => f
 const databases = Array.from({ length: workers }, () => (withDatabases ? startDatabaseThread() : undefined))
 
 function startDatabaseThread() {
-  const postgres = pathToFileURL(join(dirname(new URL(import.meta.url).pathname), '..', 'scripts', 'sandbox', 'postgres.mjs')).href
+  const postgres = new URL('../scripts/sandbox/postgres.mjs', import.meta.url).href
   const source = [
     "import { parentPort } from 'node:worker_threads'",
     `import { startEnvironmentDatabases } from ${JSON.stringify(postgres)}`,

@@ -2,7 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { chmodSync, existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { REPO, run, tempDir } from '../support/toolkit.ts'
+import { REPO, leftovers, run, tempDir, until } from '../support/toolkit.ts'
 
 // bash -c whose stdin is a socket (a Node parent's pipes are socket pairs) and whose environment
 // has no SHLVL (cron, some CI runners) takes itself for an ssh session and runs ~/.bashrc first. An
@@ -34,8 +34,8 @@ test("the toolkit's watchdog does not run ~/.bashrc", async () => {
   // Any flyctl call starts the watchdog (with the first child); its answer does not matter here.
   const result = await run(process.execPath, [join(REPO, 'dist', 'status.mjs'), 'staging'], { env: withoutShlvl({ HOME: dir, FLY_BIN: fly, FLY_API_TOKEN: 'FlyV1 x' }) })
   assert.ok(result.code !== null, result.output)
-  // The watchdog reads its stdin until the toolkit is gone: it has started by then.
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  // The watchdog reads its stdin until the toolkit is gone, then ends: a ~/.bashrc it ran has run.
+  await until('the watchdog to end', () => leftovers(result.marker).length === 0)
   assert.not.ok(existsSync(ran), 'the watchdog ran ~/.bashrc')
 })
 
