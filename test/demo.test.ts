@@ -37,7 +37,7 @@ test('DB_KIND=mpg make demo runs the same runbook on Managed Postgres: create an
   assert.is(result.code, 0, result.output.slice(-3000))
   assert.match(result.stdout, 'database: Managed Postgres')
   assert.match(result.stdout, /microbima-staging-db \(Managed Postgres \w+\)\s+created in fra/)
-  assert.match(result.stdout, /microbima-prod-db → microbima-production-internal-api\s+attached: pooled DATABASE_URL for the app, DIRECT_DATABASE_URL/)
+  assert.match(result.stdout, /microbima-prod-db → microbima-production-internal-api\s+attached:\s+pooled\s+DATABASE_URL\s+for\s+the\s+app,\s+DIRECT_DATABASE_URL/)
   assert.match(result.stdout, /✔ Managed Postgres backup bk_\w+ of cluster \w+ completed/)
   assert.match(result.stdout, /backup\s+bk_\w+ \(Managed Postgres, cluster \w+\)[\s\S]*scratch copy\s+destroyed\nresult\s+verified/)
   assert.match(result.stdout, /microbima-staging-public-api\s+rolled back/)

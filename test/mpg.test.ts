@@ -239,7 +239,7 @@ test('create-apps DB=1 after a run that attached but stopped before DIRECT_DATAB
   assert.equal(writesOf(sb), [['secrets', 'import', '--app', API.production, '--stage']])
   const direct = lightSecret(API.production, 'DIRECT_DATABASE_URL')!
   assert.is(direct, pooled.replace('@pgbouncer.', '@direct.'))
-  assert.match(again.stdout, 'DIRECT_DATABASE_URL staged now')
+  assert.match(again.stdout, /DIRECT_DATABASE_URL\s+staged\s+now/)
   assert.is(readFileSync(envFileOf('production'), 'utf8'), `DATABASE_URL='${pooled}'\nDIRECT_DATABASE_URL='${direct}'\n`)
   assert.not.match(again.output, production.password)
 })
