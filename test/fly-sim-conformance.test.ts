@@ -12,7 +12,7 @@ import { newApp } from '../scripts/sandbox/fly-sim/model/apps.ts'
 import { newMachine } from '../scripts/sandbox/fly-sim/model/fleet.ts'
 import { migrateDeploy, migrateResolve, PRISMA_ADVISORY_LOCK, prismaProject, type Connection } from '../scripts/sandbox/fly-sim/prisma-standin.ts'
 import { parseSecrets } from '../scripts/lib/secrets/flyctl-parser.ts'
-import type { SimState } from '../scripts/sandbox/fly-sim/state.ts'
+import { uploadedPaths, type SimState } from '../scripts/sandbox/fly-sim/state.ts'
 import { createSandbox, FLY_BIN, type Sandbox } from '../scripts/sandbox/sandbox.ts'
 import { freshDatabases, sql, stopDatabases } from './support/pg.ts'
 import { REPO, run, tempDir } from './support/toolkit.ts'
@@ -800,8 +800,9 @@ test('fly-platform.md §7 (deploy.go New ChangeWorkingDirectoryToFirstArgIfPrese
   assert.ok(deployOutput(out.stdout).startsWith(`\x1b[33mWARN\x1b[0m ignoring ${join(dir, 'Dockerfile')}, and using ${join(dir, 'infra/docker/app.Dockerfile')} (from `), out.stdout)
   const image = sb.state().images[imageOf(out)]
   // The Dockerfile's own ignore file won: README.md (ignored only by the root file) was uploaded, the env file was not.
-  assert.ok(image.uploaded.includes('README.md'))
-  assert.not.ok(image.uploaded.some((f) => f.endsWith('.env')), image.uploaded.join(' '))
+  const uploaded = uploadedPaths(image)
+  assert.ok(uploaded.includes('README.md'))
+  assert.not.ok(uploaded.some((f) => f.endsWith('.env')), uploaded.join(' '))
   assert.equal(tree(image.fsDir), ['app/README.md', 'app/src/main.js'])
 
   // Without the Dockerfile's ignore file, <context>/.dockerignore applies: README.md is not sent, so COPY fails as BuildKit does.

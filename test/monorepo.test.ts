@@ -5,6 +5,7 @@ import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'nod
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { argvs } from '../scripts/sandbox/sandbox.ts'
+import { uploadedPaths } from '../scripts/sandbox/fly-sim/state.ts'
 import { PRODUCTION, STAGING, labelOf, scenario } from './support/scenario.ts'
 import { REPO, SECRET, run, tempDir } from './support/toolkit.ts'
 
@@ -58,8 +59,9 @@ test('vendored at tools/deploy: deploy-staging builds from the monorepo, deploy-
   }
   const state = s.sandbox.state()
   for (const image of Object.values(state.images)) {
-    assert.ok(image.uploaded.includes('pnpm-lock.yaml'), 'the workspace lockfile is in the context')
-    for (const path of image.uploaded) assert.not.match(path, /(^|\/)(\.env(\.|$)|[\w-]+\.env$|backups\/|node_modules\/|\.git\/)/, `${path} was sent to the builder`)
+    const uploaded = uploadedPaths(image)
+    assert.ok(uploaded.includes('pnpm-lock.yaml'), 'the workspace lockfile is in the context')
+    for (const path of uploaded) assert.not.match(path, /(^|\/)(\.env(\.|$)|[\w-]+\.env$|backups\/|node_modules\/|\.git\/)/, `${path} was sent to the builder`)
   }
   const api = state.images[state.apps[STAGING[0]].machines[0].image]
   assert.ok(readFileSync(join(api.fsDir, 'app/prisma/migrations/20250101000000_init/migration.sql'), 'utf8').includes('CREATE TABLE'), 'the internal API image carries its migrations at the release command\'s path')

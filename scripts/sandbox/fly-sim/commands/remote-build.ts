@@ -61,6 +61,6 @@ export async function remoteBuild(b: RemoteBuild): Promise<void> {
   const digest = `sha256:${hex(32)}`
   updateState(dir(), (state) => {
     // Without --push a build-only build stays on the builder: nothing reaches the registry.
-    if (b.publish) state.images[b.ref] = { ref: b.ref, app: b.app, org: b.org, digest, createdAt: nowIso(), fsDir: built.fsDir, uploaded: built.uploaded, entrypoint: built.entrypoint, cmd: built.cmd }
+    if (b.publish) state.images[b.ref] = { ref: b.ref, app: b.app, org: b.org, digest, createdAt: nowIso(), fsDir: built.fsDir, entrypoint: built.entrypoint, cmd: built.cmd }
   })
 }

@@ -8,7 +8,7 @@
 // uploaded (else BuildKit's "not found"), and the final stage's files that came from the context
 // (directly, or through a COPY --from of a stage that copied them from the context) are
 // materialised as the image's files. RUN steps cannot be followed.
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, posix, relative, resolve } from 'node:path'
 import { createRequire } from 'node:module'
 import { DockerfileParser, type Instruction } from 'dockerfile-ast'
@@ -84,17 +84,17 @@ function resolveIgnorefile(input: BuildInput, dockerfile: string): string | unde
 /** Every file of the context that is sent, as context-relative POSIX paths. */
 function contextFiles(context: string, ignored: (path: string) => boolean): string[] {
   const files: string[] = []
+  // Entry types come with the listing (no lstat per file); a symlink is a file, as lstat says.
   const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const abs = join(dir, name)
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const abs = join(dir, entry.name)
       const rel = relative(context, abs).split('\\').join('/')
       if (ignored(rel)) {
         // A pattern may re-include something below an ignored folder (`!`); only descend then.
-        if (lstatSync(abs).isDirectory() && !ignored(`${rel}/`)) walk(abs)
+        if (entry.isDirectory() && !ignored(`${rel}/`)) walk(abs)
         continue
       }
-      const stat = lstatSync(abs)
-      if (stat.isDirectory()) walk(abs)
+      if (entry.isDirectory()) walk(abs)
       else files.push(rel)
       if (files.length > 300_000) throw new FlyError('build context is too large (over 300000 files): add a .dockerignore')
     }
@@ -230,6 +230,7 @@ export function build(input: BuildInput): BuildResult {
   // Materialise the final stage's traceable files.
   const fsDir = join(input.imageDir, 'fs')
   mkdirSync(fsDir, { recursive: true })
+  writeFileSync(join(input.imageDir, 'context.txt'), uploaded.map((f) => `${f}\n`).join(''))
   for (const [path, origin] of final.files) {
     const to = join(fsDir, path)
     mkdirSync(dirname(to), { recursive: true })

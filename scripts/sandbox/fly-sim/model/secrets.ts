@@ -14,9 +14,15 @@ function configFile(): string {
   return join(env('FLY_CONFIG_DIR') || join(env('HOME') ?? '/root', '.fly'), 'config.yml')
 }
 
+// The file changes only when a minimum is saved, and parsing it took a millisecond of every call.
+let parsedConfig: { text: string; value: Record<string, any> } | undefined
+
 function readConfig(): Record<string, any> {
   const file = configFile()
-  return existsSync(file) ? ((parse(readFileSync(file, 'utf8')) as Record<string, any>) ?? {}) : {}
+  if (!existsSync(file)) return {}
+  const text = readFileSync(file, 'utf8')
+  if (parsedConfig?.text !== text) parsedConfig = { text, value: (parse(text) as Record<string, any>) ?? {} }
+  return structuredClone(parsedConfig.value)
 }
 
 // flyctl reads config.yml once, at start (viper), and saving a minimum version writes its whole
