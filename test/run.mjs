@@ -92,7 +92,14 @@ process.on('exit', () => rmSync(BUNDLES, { recursive: true, force: true }))
 // when it has room: on a disk mounted with online discard, as these machines' is, creating,
 // renaming and removing them cost the suite 25 s of CPU. TEST_TMPDIR names another place.
 const SCRATCH_ROOT = (() => {
-  if (process.env.TEST_TMPDIR) return process.env.TEST_TMPDIR
+  if (process.env.TEST_TMPDIR) {
+    if (!existsSync(process.env.TEST_TMPDIR) || !statSync(process.env.TEST_TMPDIR).isDirectory()) {
+      console.error(`error: TEST_TMPDIR=${process.env.TEST_TMPDIR} is not a folder: create it or unset TEST_TMPDIR`)
+      console.log('0 passed, 1 failed')
+      process.exit(1)
+    }
+    return process.env.TEST_TMPDIR
+  }
   try {
     const { bavail, bsize } = statfsSync('/dev/shm')
     if (bavail * bsize >= 2 ** 30) return '/dev/shm'
