@@ -80,17 +80,26 @@ const ownImportMeta = {
   },
 }
 
-// One folder per run (two runs of one checkout may overlap), removed at the end; a killed run's
-// folder goes at the next run.
-const BUNDLE_ROOT = 'node_modules/.cache/microbima-tests'
-const BUNDLES = join(BUNDLE_ROOT, String(process.pid))
-for (const pid of existsSync(BUNDLE_ROOT) ? readdirSync(BUNDLE_ROOT) : []) if (!alive(Number(pid))) rmSync(join(BUNDLE_ROOT, pid), { recursive: true, force: true })
-process.on('exit', () => rmSync(BUNDLES, { recursive: true, force: true }))
+/** A folder of this run under root, named prefix + pid, removed when the run ends. Two runs may
+ * overlap, so only the folders of runs no longer alive (killed ones) are removed at the start. */
+function folderOfThisRun(root, prefix) {
+  mkdirSync(root, { recursive: true })
+  for (const name of readdirSync(root)) {
+    const pid = new RegExp(`^${prefix}(\\d+)$`).exec(name)?.[1]
+    if (pid && !alive(Number(pid))) rmSync(join(root, name), { recursive: true, force: true })
+  }
+  const folder = join(root, `${prefix}${process.pid}`)
+  mkdirSync(folder, { recursive: true })
+  process.on('exit', () => rmSync(folder, { recursive: true, force: true }))
+  return folder
+}
+
+const BUNDLES = folderOfThisRun('node_modules/.cache/microbima-tests', '')
 
 // The files' throwaway files (simulator state rewritten at every flyctl call, env folders, scratch
 // repositories) go to TMPDIR, by default a folder of this run on /dev/shm, a memory filesystem,
 // when it has room: on a disk mounted with online discard, as these machines' is, creating,
-// renaming and removing them cost the suite 25 s of CPU. TEST_TMPDIR names another place.
+// renaming and removing them costs CPU at every call. TEST_TMPDIR names another place.
 const SCRATCH_ROOT = (() => {
   if (process.env.TEST_TMPDIR) {
     if (!existsSync(process.env.TEST_TMPDIR) || !statSync(process.env.TEST_TMPDIR).isDirectory()) {
@@ -108,13 +117,7 @@ const SCRATCH_ROOT = (() => {
   }
   return tmpdir()
 })()
-const SCRATCH = join(SCRATCH_ROOT, `microbima-tests-${process.pid}`)
-for (const name of readdirSync(SCRATCH_ROOT)) {
-  const pid = /^microbima-tests-(\d+)$/.exec(name)?.[1]
-  if (pid && !alive(Number(pid))) rmSync(join(SCRATCH_ROOT, name), { recursive: true, force: true })
-}
-mkdirSync(SCRATCH, { recursive: true })
-process.on('exit', () => rmSync(SCRATCH, { recursive: true, force: true }))
+const SCRATCH = folderOfThisRun(SCRATCH_ROOT, 'microbima-tests-')
 try {
   await build({
     entryPoints: files,
