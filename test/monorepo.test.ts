@@ -5,7 +5,7 @@ import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'nod
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { argvs } from '../scripts/sandbox/sandbox.ts'
-import { uploadedPaths } from '../scripts/sandbox/fly-sim/state.ts'
+import { uploadedPaths } from '../scripts/sandbox/fly-sim/model/build.ts'
 import { PRODUCTION, STAGING, labelOf, scenario } from './support/scenario.ts'
 import { REPO, SECRET, run, tempDir } from './support/toolkit.ts'
 

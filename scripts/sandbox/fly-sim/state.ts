@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 
 // The simulator's model of Fly, kept between calls in $FLY_SIM_STATE: state.json (apps, machines,
 // releases, IPs, secrets with their versions, the image registry, volumes, Managed Postgres
@@ -163,8 +163,9 @@ export interface SimImage {
   digest: string
   createdAt: string
   /** The image's files the simulator could trace (COPY from the build context), materialised here;
-   * next to it, `context.txt` lists every path of the build context uploaded to the builder (kept
-   * out of state.json, which every flyctl call reads and writes: a deploy's lists made it 700 KB). */
+   * next to it, the list of every path of the build context uploaded to the builder (model/build.ts
+   * uploadedPaths; kept out of state.json, which every flyctl call reads and writes: a deploy's
+   * lists made it 700 KB). */
   fsDir: string
   entrypoint?: string[]
   cmd?: string[]
@@ -299,11 +300,6 @@ export interface Fault {
 
 function readJson<T>(path: string, fallback: T): T {
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : fallback
-}
-
-/** Every path of the build context that was uploaded to the builder for this image. */
-export function uploadedPaths(image: SimImage): string[] {
-  return readFileSync(join(dirname(image.fsDir), 'context.txt'), 'utf8').split('\n').filter(Boolean)
 }
 
 export function readSandbox(dir: string): Sandbox {

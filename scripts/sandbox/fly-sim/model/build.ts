@@ -18,6 +18,7 @@ import { hex } from './fleet.ts'
 // A CommonJS module whose typings declare an ES default export: load it as CommonJS.
 const dockerignore = createRequire(import.meta.url)('@balena/dockerignore') as typeof import('@balena/dockerignore').default
 import type { AppConfig } from './flytoml.ts'
+import type { SimImage } from '../state.ts'
 
 export interface BuildInput {
   /** The working directory: the build context. */
@@ -79,6 +80,14 @@ function resolveIgnorefile(input: BuildInput, dockerfile: string): string | unde
   if (input.ignorefileFlag) return resolve(input.context, input.ignorefileFlag)
   const root = join(input.context, '.dockerignore')
   return existsSync(root) ? root : undefined
+}
+
+/** Next to an image's files (`fsDir`): every path of its build context that was uploaded. */
+const contextList = (fsDir: string) => join(dirname(fsDir), 'context.txt')
+
+/** Every path of the build context that was uploaded to the builder for this image. */
+export function uploadedPaths(image: Pick<SimImage, 'fsDir'>): string[] {
+  return readFileSync(contextList(image.fsDir), 'utf8').split('\n').filter(Boolean)
 }
 
 /** Every file of the context that is sent, as context-relative POSIX paths. */
@@ -230,7 +239,7 @@ export function build(input: BuildInput): BuildResult {
   // Materialise the final stage's traceable files.
   const fsDir = join(input.imageDir, 'fs')
   mkdirSync(fsDir, { recursive: true })
-  writeFileSync(join(input.imageDir, 'context.txt'), uploaded.map((f) => `${f}\n`).join(''))
+  writeFileSync(contextList(fsDir), uploaded.map((f) => `${f}\n`).join(''))
   for (const [path, origin] of final.files) {
     const to = join(fsDir, path)
     mkdirSync(dirname(to), { recursive: true })
