@@ -1,6 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createExec, type CommandSpec } from '../scripts/lib/core/exec.ts'
+import { createExec, stopChild, type CommandSpec } from '../scripts/lib/core/exec.ts'
 import { CommandError } from '../scripts/lib/core/errors.ts'
 import type { Logger } from '../scripts/lib/core/log.ts'
 import { FLY_BIN, createSandbox, type Sandbox } from '../scripts/sandbox/sandbox.ts'
@@ -108,6 +108,33 @@ test('a hung call is stopped at its timeout as a process would be: the same answ
   same(seen)
   assert.is(seen.direct.status, null)
   assert.match(seen.direct.stderr, /timed out after 1s and was stopped|timed out after 0s and was stopped/)
+})
+
+test('a long-running call (flyctl logs): the same lines as they come, stopped the same way (TERM: the same exit), the same call logged', async () => {
+  const app = 'microbima-staging-web-admin'
+  sandbox.appLog(app, 'GET /health 200')
+  const once = async (direct: boolean) => {
+    sandbox.clearCalls()
+    const exec = createExec({ dryRun: false, verbose: false, log: quiet })
+    const lines: string[] = []
+    let seen!: () => void
+    const first = new Promise<void>((resolve) => (seen = resolve))
+    const env = { ...sandbox.env, FLY_SIM_DIRECT: direct ? FLY_BIN : '' }
+    const child = exec.start({ argv: [FLY_BIN, 'logs', '--app', app], write: false, env, cwd: REPO, onLine: (line) => (lines.push(line), line.includes('GET /health') && seen()) })
+    await first
+    await stopChild(child)
+    const out = await child
+    return { status: out.exitCode, lines: lines.map((l) => l.replace(/^\S+ /, '')), calls: sandbox.calls().map(({ argv, pid }) => ({ argv, pid })) }
+  }
+  const direct = await once(true)
+  const child = await once(false)
+  assert.is(child.status, direct.status)
+  assert.ok(direct.lines.length > 0)
+  assert.equal(direct.lines, child.lines)
+  assert.equal(direct.calls.map((c) => c.argv), [['logs', '--app', app]])
+  assert.equal(child.calls.map((c) => c.argv), [['logs', '--app', app]])
+  assert.is(direct.calls[0].pid, process.pid)
+  assert.is.not(child.calls[0].pid, process.pid)
 })
 
 test('a simulator that is not running: one line saying so, exit 1 (no port file, a stale port, a port that is no number)', async () => {

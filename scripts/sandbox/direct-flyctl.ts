@@ -10,10 +10,11 @@ import { finished } from 'node:stream/promises'
 // format to the simulator's server (fly-sim/server.ts), spoken from the toolkit's own process, so
 // a rehearsal's or a test's flyctl call costs no process start (a bash and its fork from a large
 // node process: some 12 ms of CPU each, over some 3,400 calls a test run). The toolkit's exec
-// chokepoint uses it for one-shot calls when FLY_SIM_DIRECT names the very program it would run;
-// the sandbox's `env` sets it, `make sandbox`'s exports do not (an operator's shell runs the bash
-// client, as it would run flyctl), and long-running calls (flyctl proxy, logs) and interactive
-// ones stay processes. What flyctl sees is the same: argv, the environment it would have been
+// chokepoint uses it when FLY_SIM_DIRECT names the very program it would run, for one-shot and
+// long-running calls (flyctl proxy, logs: the server ends them when the connection drops, as when
+// the client dies); the sandbox's `env` sets it, `make sandbox`'s exports do not (an operator's
+// shell runs the bash client, as it would run flyctl), and interactive calls (a terminal's) stay
+// processes. What flyctl sees is the same: argv, the environment it would have been
 // given, its directory, standard input (none, or a stream of its own), a signal as `k`; what the
 // caller sees is a child process: stdout, stderr, an exit code, `kill`.
 

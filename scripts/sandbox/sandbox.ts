@@ -82,8 +82,8 @@ export async function createSandbox(options: SandboxOptions = {}, where: Where =
   }
   const env = {
     ...connection,
-    // The toolkit serves its one-shot flyctl calls in its own process (direct-flyctl.ts): a
-    // rehearsal's calls cost no process each. make sandbox's exports leave it out.
+    // The toolkit serves its flyctl calls in its own process (direct-flyctl.ts): a rehearsal's
+    // calls cost no process each. make sandbox's exports leave it out.
     FLY_SIM_DIRECT: FLY_BIN,
     HEALTH_TIMEOUT: '3',
     HEALTH_INTERVAL: '0.2',

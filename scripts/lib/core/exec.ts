@@ -277,12 +277,13 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
     return where ? `(cd ${shellQuote(where)} && ${displayCommand(spec.argv)})` : displayCommand(spec.argv)
   }
 
-  const spawn = (spec: CommandSpec, oneShot = false): ProcessPromise => {
+  const spawn = (spec: CommandSpec): ProcessPromise => {
     if (stopping && !spec.cleanup && (spec.write || !stopping.writesOnly)) throw new CommandError(mask(shown(spec)), null, '', `was not started: ${stopping.reason}`)
     const interactive = Boolean(spec.interactive)
     const env = spec.bareEnv ? { ...spec.env } : { ...process.env, ...spec.env }
-    // A one-shot call of the sandbox's own flyctl, in a rehearsal or a test: served in this process.
-    const direct = oneShot && !interactive && !spec.passthrough && !spec.onLine ? directSimulator(spec.argv[0], env) : undefined
+    // A call of the sandbox's own flyctl, in a rehearsal or a test: served in this process, a
+    // long-running one (flyctl proxy, logs) too; one that owns the terminal stays a process.
+    const direct = !interactive && !spec.passthrough ? directSimulator(spec.argv[0], env) : undefined
     const child = $({
       quiet: true,
       nothrow: true,
@@ -343,7 +344,7 @@ export function createExec({ dryRun, verbose, log }: ExecOptions): Exec {
 
   const once = async (spec: CommandSpec): Promise<CommandResult> => {
     const started = performance.now()
-    const out = await spawn(spec, true)
+    const out = await spawn(spec)
     const durationMs = performance.now() - started
     const unstarted = notStarted(spec.argv[0], out.cause)
     if (unstarted) throw new CommandError(mask(shown(spec)), unstarted.status, unstarted.stderr)
