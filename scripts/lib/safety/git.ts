@@ -1,4 +1,5 @@
-import { $ } from 'zx/core'
+import { execFile } from 'node:child_process'
+import { resolve } from 'node:path'
 import type { Context } from '../core/cli.js'
 import { Refusal } from '../core/errors.js'
 import { flag } from '../core/knobs.js'
@@ -20,13 +21,32 @@ export interface TreeState {
   dirty: string[]
 }
 
+/** git's output, or undefined when it failed (no repository, no git). Run without a shell: a
+ * shell's start would double the cost of a call made on every deploy. */
+export function git(args: string[], cwd?: string): Promise<string | undefined> {
+  return new Promise((done) => execFile('git', args, { cwd, maxBuffer: 64 * 1024 * 1024 }, (error, stdout) => done(error ? undefined : stdout)))
+}
+
+let commit: Promise<string | null> | undefined
+
+/** The commit checked out in this folder (HEAD), or null outside a repository. */
+export function gitCommit(): Promise<string | null> {
+  commit ??= process.env.GITHUB_SHA ? Promise.resolve(process.env.GITHUB_SHA) : git(['rev-parse', 'HEAD']).then((out) => out?.trim() || null)
+  return commit
+}
+
+/** What the tree check read already (git status's branch.oid): HEAD of this folder. */
+export function knowCommit(oid: string | null): void {
+  commit ??= Promise.resolve(process.env.GITHUB_SHA ?? oid)
+}
+
 export async function treeState(dir: string): Promise<TreeState> {
   // One git process, not three: this runs before the first flyctl call, on every deploy.
   // Untracked files count: a build's context takes them (a stray .env, a debug patch) though no
   // commit has them.
-  const status = await $({ quiet: true, nothrow: true, prefix: '', cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })`git status --porcelain=v2 --branch --untracked-files=normal`
-  if (status.exitCode !== 0) return { repo: false, dirty: [] }
-  const lines = status.stdout.split('\n').filter(Boolean)
+  const status = await git(['status', '--porcelain=v2', '--branch', '--untracked-files=normal'], dir)
+  if (status === undefined) return { repo: false, dirty: [] }
+  const lines = status.split('\n').filter(Boolean)
   const head = lines.find((l) => l.startsWith('# branch.head '))?.slice('# branch.head '.length)
   const oid = lines.find((l) => l.startsWith('# branch.oid '))?.slice('# branch.oid '.length)
   // CI checks out a commit (detached HEAD): GitHub names the branch in GITHUB_REF_NAME.
@@ -35,7 +55,10 @@ export async function treeState(dir: string): Promise<TreeState> {
   // old path), "u" unmerged (10), "?" untracked (1).
   const fieldsBeforePath: Record<string, number> = { '1': 8, '2': 9, u: 10, '?': 1 }
   const dirty = lines.filter((l) => l[0] in fieldsBeforePath).map((l) => l.split(' ').slice(fieldsBeforePath[l[0]]).join(' ').split('\t')[0])
-  return { repo: true, branch, commit: oid && /^[0-9a-f]{40}$/.test(oid) ? oid : undefined, dirty }
+  const commit = oid && /^[0-9a-f]{40}$/.test(oid) ? oid : undefined
+  // The ledger's commit is this one when the toolkit runs in this folder: no second git call.
+  if (resolve(dir) === process.cwd()) knowCommit(commit ?? null)
+  return { repo: true, branch, commit, dirty }
 }
 
 /** Warns (staging) or refuses (production) a deploy from a dirty tree or another branch. */

@@ -6,7 +6,8 @@ import { configuredDatabase, type DatabaseTarget } from '../secrets/env-files.js
 import { tableExists, type Database } from '../database/db.js'
 import type { Environment } from '../core/names.js'
 import { mask } from '../secrets/mask.js'
-import { gitCommit, where, who } from './who.js'
+import { gitCommit } from './git.js'
+import { where, who } from './who.js'
 
 // The environment's append-only ledger of operations, kept in its own database (schema
 // microbima_deploy, away from Prisma's) so laptops and CI share it and it outlives both.

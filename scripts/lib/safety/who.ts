@@ -1,7 +1,6 @@
 import { hostname, userInfo } from 'node:os'
-import { $ } from 'zx/core'
 
-// Who is doing an operation, from where, on which commit: for the deploy lock and the ledger.
+// Who is doing an operation and from where: for the deploy lock and the ledger (the commit: git.ts).
 
 export function who(): string {
   if (process.env.GITHUB_ACTOR) return `${process.env.GITHUB_ACTOR} (GitHub Actions)`
@@ -18,13 +17,4 @@ export function machine(): string {
   const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = process.env
   if (GITHUB_RUN_ID) return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`
   return hostname()
-}
-
-let commit: Promise<string | null> | undefined
-
-export function gitCommit(): Promise<string | null> {
-  commit ??= process.env.GITHUB_SHA
-    ? Promise.resolve(process.env.GITHUB_SHA)
-    : $({ quiet: true, nothrow: true, prefix: '', stdio: ['ignore', 'pipe', 'pipe'] })`git rev-parse HEAD`.then((out) => (out.exitCode === 0 ? out.stdout.trim() : null))
-  return commit
 }
