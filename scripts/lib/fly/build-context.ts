@@ -14,9 +14,17 @@ import { appSourceDir, SETTINGS_FILE, workspaceDir, type Settings } from '../cor
 // A CommonJS module whose typings declare an ES default export: load it as CommonJS.
 const dockerignore = createRequire(import.meta.url)('@balena/dockerignore') as typeof import('@balena/dockerignore').default
 
+const matchers = new Map<string, ReturnType<typeof dockerignore>>()
+
+/** Whether the ignore file leaves `path` out; each file's rules are compiled once a run (the
+ * root's .dockerignore serves every app). */
 function ignores(file: string, path: string): boolean {
-  const rules = readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-  return dockerignore().add(rules).ignores(path)
+  let matcher = matchers.get(file)
+  if (!matcher) {
+    const rules = readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    matchers.set(file, (matcher = dockerignore().add(rules)))
+  }
+  return matcher.ignores(path)
 }
 
 /** Paths that must never reach the builder, relative to the build context. */
