@@ -7,7 +7,7 @@ import { allocate } from './fly-sim/model/ips.ts'
 import { readSandbox, readState, updateState, type Sandbox as SandboxSettings, type SimState } from './fly-sim/state.ts'
 import { startFlyProxy, type FlyProxy } from './fly-proxy.ts'
 import { runDirect, startSimulator, type DirectResult } from './fly-sim/server.ts'
-import { spawn } from 'node:child_process'
+import { DirectFlyctl } from './direct-flyctl.ts'
 import { REPO, tempDir } from './files.ts'
 
 // A Fly sandbox: the simulator's state directory, its configuration, its call log and faults,
@@ -53,6 +53,8 @@ export interface Sandbox {
   idle(): void
   /** Appends a line to an app's log buffer, as if the app had printed it. */
   appLog(app: string, message: string): void
+  /** A flyctl call as the toolkit makes it in a rehearsal (served from this process, logged with
+   * its process id); `env` adds to the sandbox's. */
   fly(args: string[], input?: string, env?: Record<string, string>): Promise<FlyResult>
   /** The same command served without a flyctl process (not logged with a process id to wait for):
    * for setting the sandbox up quickly. */
@@ -128,7 +130,7 @@ export async function createSandbox(options: SandboxOptions = {}, where: Where =
     idle: () => update((state) => autostopPass(state, readSandbox(stateDir), true)),
     appLog: (app, message) => update((state) => void state.apps[app].logs.push(logLine(state.apps[app].machines[0]?.id ?? 'none', 'jnb', 'info', message))),
     direct: (args, input) => runDirect(stateDir, args, { env: { ...process.env, ...env } as Record<string, string>, cwd: REPO, input }),
-    fly: (args, input, extra) => runFly(args, { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env, ...extra }, input),
+    fly: (args, input, extra) => runFly(stateDir, args, { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env, ...extra }, input),
     close: async () => {
       await Promise.all([proxy.close(), simulator.close()])
       if (!where.stateDir) rmSync(stateDir, { recursive: true, force: true })
@@ -144,17 +146,18 @@ export interface FlyResult {
   output: string
 }
 
-/** Runs the simulated flyctl as an operator's shell would, without blocking this process (it may
- * serve the databases or the proxy the call talks to). */
-function runFly(args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<FlyResult> {
+/** Runs the simulated flyctl as the toolkit does in a rehearsal: the client's wire calls spoken
+ * from this process (direct-flyctl.ts, which test/direct-flyctl.test.ts holds to the bash client's
+ * answers), so a test's hundreds of calls fork nothing. It never blocks this process, which may
+ * serve the databases or the proxy the call talks to. */
+function runFly(stateDir: string, args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<FlyResult> {
   return new Promise((resolve) => {
-    const child = spawn(FLY_BIN, args, { cwd: REPO, env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = new DirectFlyctl(stateDir, args, { env, cwd: REPO, stdin: 'pipe' })
     const result: FlyResult = { code: null, stdout: '', stderr: '', output: '' }
     child.stdout.on('data', (chunk) => ((result.stdout += chunk), (result.output += chunk)))
     child.stderr.on('data', (chunk) => ((result.stderr += chunk), (result.output += chunk)))
-    child.stdin.on('error', () => undefined)
-    child.stdin.end(input)
-    child.on('close', (code) => resolve({ ...result, code }))
+    child.stdin!.end(input)
+    child.on('close', (code: number | null) => resolve({ ...result, code }))
   })
 }
 
