@@ -85,6 +85,10 @@ async function sandboxWith(apps: string[], options: Parameters<typeof createSand
   return sb
 }
 
+/** For a release command that runs a real migration: the default timeout scaled by 0.001 leaves it
+ * under a second, which two suites at once on two cores have outlasted; an hour scaled is 3.6 s. */
+const PATIENT_RELEASE = ['--release-command-timeout', '3600']
+
 /** `flyctl deploy <dir> --app <app> --remote-only …`: the positional working directory is the build context. */
 const deploy = (sb: Sandbox, dir: string, app: string, extra: string[] = [], env?: Record<string, string>) => sb.fly(['deploy', dir, '--app', app, '--remote-only', ...extra], undefined, env)
 
@@ -988,10 +992,7 @@ test('flyctl.md §4.1, fly-mpg.md §7, prisma.md §2 (machines_releasecommand.go
   const good = { '20250101000000_init': 'CREATE TABLE customers (id SERIAL PRIMARY KEY, name TEXT NOT NULL);\n' }
   // The app's pooled URL is unreachable from a release machine here; DIRECT_DATABASE_URL is what prisma.config.ts prefers.
   await sb.fly(['secrets', 'import', '--app', app, '--stage'], `DATABASE_URL=postgresql://fly-user:pw@pgbouncer.nowhere.flympg.net/fly-db\nDIRECT_DATABASE_URL=${dbs.staging}\n`)
-  // A real migration runs here: the default timeout scaled by 0.001 leaves it under a second, which
-  // two suites at once on two cores have outlasted; an hour scaled is 3.6 s.
-  const patient = ['--release-command-timeout', '3600']
-  const ok = await deploy(sb, project(files(good)), app, patient)
+  const ok = await deploy(sb, project(files(good)), app, PATIENT_RELEASE)
   assert.is(ok.code, 0, ok.output)
   assert.ok(ok.stderr.includes(`Running ${app} release_command: sh -c 'cd /app && npx prisma migrate deploy'\nStarting machine\n`), ok.stderr)
   const id = /^> Created release_command machine ([0-9a-f]{14})$/m.exec(ok.stdout)?.[1]
@@ -1002,7 +1003,7 @@ test('flyctl.md §4.1, fly-mpg.md §7, prisma.md §2 (machines_releasecommand.go
   assert.equal((await sql(dbs.staging, 'SELECT migration_name, applied_steps_count FROM _prisma_migrations')).map((r) => [r.migration_name, r.applied_steps_count]), [['20250101000000_init', 1]])
   const before = machinesOf(sb, app).map((m) => m.image)
 
-  const broken = await deploy(sb, project(files({ ...good, '20250102000000_bad': 'ALTER TABLE nope ADD COLUMN x INT;\n' })), app, patient)
+  const broken = await deploy(sb, project(files({ ...good, '20250102000000_bad': 'ALTER TABLE nope ADD COLUMN x INT;\n' })), app, PATIENT_RELEASE)
   assert.is(broken.code, 1)
   const machine = /Error release_command failed running on machine ([0-9a-f]{14}) with exit code 1\./.exec(broken.stderr)?.[1]
   assert.ok(machine, broken.stderr)
@@ -1077,7 +1078,7 @@ test('flyctl.md §4.1, flyctl-facts item 6 (machines_releasecommand.go waitForRe
 
   // The next deploy destroys that machine first (kill=true): nothing says so, the migration dies
   // mid-way, its row stays unfinished with no logs, and the new release command stops at P3009.
-  const next = await deploy(sb, dir, app, ['--release-command-timeout', '3600'])
+  const next = await deploy(sb, dir, app, PATIENT_RELEASE)
   assert.is(next.code, 1, next.output)
   assert.not.ok(next.output.includes(id), next.output)
   const nextId = /^> Created release_command machine ([0-9a-f]{14})$/m.exec(next.stdout)?.[1]

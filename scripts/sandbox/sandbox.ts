@@ -56,8 +56,8 @@ export interface Sandbox {
   /** A flyctl call as the toolkit makes it in a rehearsal (served from this process, logged with
    * its process id); `env` adds to the sandbox's. */
   fly(args: string[], input?: string, env?: Record<string, string>): Promise<FlyResult>
-  /** The same command served without a flyctl process (not logged with a process id to wait for):
-   * for setting the sandbox up quickly. */
+  /** The same command handed to the simulator itself, without the client's connection or `fly`'s
+   * colour settings: for setting the sandbox up quickly. */
   direct(args: string[], input?: string): Promise<DirectResult>
   close(): Promise<void>
 }

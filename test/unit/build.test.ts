@@ -9,7 +9,7 @@ import { REPO, run, tempDir } from '../support/toolkit.ts'
 // stack trace.
 
 /** A copy of the scripts beside the repository's packages, to build where nothing else looks. */
-function projectCopy(): string {
+function scriptsCopy(): string {
   const project = tempDir('mb-build-')
   cpSync(join(REPO, 'scripts'), join(project, 'scripts'), { recursive: true })
   symlinkSync(join(REPO, 'node_modules'), join(project, 'node_modules'))
@@ -18,7 +18,7 @@ function projectCopy(): string {
 }
 
 test('yaml is one vendored file that the scripts import where they use it, never from node_modules', async () => {
-  const project = projectCopy()
+  const project = scriptsCopy()
   const built = await run(process.execPath, ['scripts/build.mjs'], { cwd: project })
   assert.is(built.code, 0, built.output)
   const dist = join(project, 'dist')
@@ -31,7 +31,7 @@ test('yaml is one vendored file that the scripts import where they use it, never
 })
 
 test('a dist/ that cannot be written is one line naming the folder and the cause, exit 1', async () => {
-  const project = projectCopy()
+  const project = scriptsCopy()
   writeFileSync(join(project, 'dist'), 'a file where the folder should be\n')
   const result = await run(process.execPath, ['scripts/build.mjs'], { cwd: project })
   assert.is(result.code, 1)

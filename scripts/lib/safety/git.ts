@@ -23,7 +23,7 @@ export interface TreeState {
 
 /** git's output, or undefined when it failed (no repository, no git). Run without a shell: a
  * shell's start would double the cost of a call made on every deploy. */
-export function git(args: string[], cwd?: string): Promise<string | undefined> {
+function git(args: string[], cwd?: string): Promise<string | undefined> {
   return new Promise((done) => execFile('git', args, { cwd, maxBuffer: 64 * 1024 * 1024 }, (error, stdout) => done(error ? undefined : stdout)))
 }
 
@@ -36,7 +36,7 @@ export function gitCommit(): Promise<string | null> {
 }
 
 /** What the tree check read already (git status's branch.oid): HEAD of this folder. */
-export function knowCommit(oid: string | null): void {
+function knowCommit(oid: string | null): void {
   commit ??= Promise.resolve(process.env.GITHUB_SHA ?? oid)
 }
 
