@@ -142,45 +142,12 @@ const bundleOf = (file) => join(BUNDLES, file.replace(/\.ts$/, '.mjs'))
 // One staging and one production database per worker, unless a real server was given or every
 // file is a unit test (test/unit/ runs nothing against a database). Each worker starts its first
 // file as soon as its own pair is up.
-// Each pair runs in a process of its own. Not in a thread of this one: PostgreSQL in WebAssembly
-// holds some 300 MB per pair, and every test file this process starts is a fork, which copies the
-// page tables of all of it (on these machines 160 ms per file, with 8 databases here) and makes
-// the databases fault on their own memory again after each fork. Not in this thread either: one
-// file's queries would wait behind another's.
+// Each pair runs in a process of its own (startEnvironmentDatabasesProcess): in threads of this
+// process, every test file it starts (a fork) copied the page tables of eight PGlite instances,
+// 160 ms each time. Not in one thread either: one file's queries would wait behind another's.
 const withDatabases = !process.env.TEST_DATABASE_URL && !files.every((file) => file.startsWith('test/unit/'))
-const databases = Array.from({ length: workers }, () => (withDatabases ? startDatabaseProcess() : undefined))
-
-function startDatabaseProcess() {
-  const postgres = new URL('../scripts/sandbox/postgres.mjs', import.meta.url).href
-  // It prints the two URLs as one JSON line, and stops its databases when its stdin closes: at
-  // the end of the run, or when this process dies.
-  const source = [
-    `import { startEnvironmentDatabases } from ${JSON.stringify(postgres)}`,
-    'const dbs = await startEnvironmentDatabases()',
-    'process.stdout.write(JSON.stringify({ staging: dbs.staging.url, production: dbs.production.url }) + "\\n")',
-    "process.stdin.resume().on('end', async () => { await dbs.stop(); process.exit(0) })",
-  ].join('\n')
-  const env = { ...process.env }
-  delete env.NODE_EXTRA_CA_CERTS
-  const child = spawn(process.execPath, ['--input-type=module', '-e', source], { env, stdio: ['pipe', 'pipe', 'inherit'] })
-  return new Promise((resolve, reject) => {
-    let line = ''
-    const onData = (chunk) => {
-      line += chunk
-      if (!line.includes('\n')) return
-      child.stdout.off('data', onData)
-      const { staging, production } = JSON.parse(line)
-      resolve({
-        staging: { url: staging },
-        production: { url: production },
-        stop: () => new Promise((stopped) => (child.once('close', stopped), child.stdin.end())),
-      })
-    }
-    child.stdout.on('data', onData)
-    child.once('error', reject)
-    child.once('close', (code) => reject(new Error(`the test databases exited (status ${code}) before they were up`)))
-  })
-}
+const { startEnvironmentDatabasesProcess } = withDatabases ? await import('../scripts/sandbox/postgres.mjs') : {}
+const databases = Array.from({ length: workers }, () => (withDatabases ? startEnvironmentDatabasesProcess() : undefined))
 
 async function runFile(file, worker) {
   const database = await databases[worker]

@@ -3,9 +3,11 @@
 // asks for, so each environment gets an instance (a port) of its own.
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { setFlagsFromString } from 'node:v8'
 
 // PostgreSQL's WebAssembly runs as V8's baseline (Liftoff) code only. By default V8 recompiles the
@@ -114,5 +116,55 @@ export async function startEnvironmentDatabases(options = {}) {
     async stop() {
       await Promise.all([staging.stop(), production.stop()])
     },
+  }
+}
+
+/**
+ * A staging and a production database in a process of their own, for the test runner, which starts
+ * a node process per test file: each start is a fork, which copies the page tables of all the
+ * parent's memory (some 300 MB for two PGlite instances) and makes the databases fault on their
+ * memory again after it. A rehearsal keeps its databases in its own process: its steps are few,
+ * and each query's extra wake-up of another process made make demo 4 s slower. Resolves to their
+ * ports and URLs once both are up; stop() ends the process, which also ends when its parent dies
+ * (its stdin closes).
+ */
+export function startEnvironmentDatabasesProcess() {
+  const source = `import { serveEnvironmentDatabases } from ${JSON.stringify(pathToFileURL(thisFile()).href)}\nawait serveEnvironmentDatabases()`
+  const { NODE_EXTRA_CA_CERTS: _unused, ...env } = process.env
+  const child = spawn(process.execPath, ['--input-type=module', '-e', source], { env, stdio: ['pipe', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    let line = ''
+    const onData = (chunk) => {
+      line += chunk
+      if (!line.includes('\n')) return
+      child.stdout.off('data', onData)
+      const { staging, production } = JSON.parse(line)
+      resolve({ staging, production, stop: () => new Promise((stopped) => (child.once('close', stopped), child.stdin.end())) })
+    }
+    child.stdout.on('data', onData)
+    child.once('error', reject)
+    child.once('close', (code) => reject(new Error(`the sandbox's databases exited (status ${code}) before they were up`)))
+  })
+}
+
+/** The process startEnvironmentDatabasesProcess starts: the ports and URLs as one JSON line on
+ * stdout, then the databases until stdin closes. */
+export async function serveEnvironmentDatabases() {
+  const dbs = await startEnvironmentDatabases()
+  const address = ({ port, url }) => ({ port, url })
+  process.stdout.write(`${JSON.stringify({ staging: address(dbs.staging), production: address(dbs.production) })}\n`)
+  process.stdin.resume().on('end', async () => {
+    await dbs.stop()
+    process.exit(0)
+  })
+}
+
+/** This file. Bundled (into dist/*.mjs, or a test's bundle), import.meta names the bundle, so it is
+ * found upwards from there: the repository's scripts/sandbox/postgres.mjs. */
+function thisFile() {
+  for (let dir = import.meta.dirname; ; dir = dirname(dir)) {
+    const file = join(dir, 'scripts', 'sandbox', 'postgres.mjs')
+    if (existsSync(file)) return file
+    if (dirname(dir) === dir) throw new Error(`cannot find scripts/sandbox/postgres.mjs above ${import.meta.dirname}`)
   }
 }
