@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every test file (uvu suites, one node process per file, four at a time on two cores) and
+// Runs every test file (uvu suites, one node process per file, five at a time on two cores) and
 // ends with the line CI reads: "N passed, N failed". uvu prints no such line and can exit 0 after
 // a hook threw, so a file counts as failed when its process exits non-zero, prints no totals, or
 // passes fewer tests than it ran; the run fails when anything failed or nothing ran.
@@ -53,10 +53,11 @@ const lastTimes = (() => {
 const files = findTests('test')
   .filter((file) => patterns.length === 0 || patterns.some((p) => file.includes(p)))
   .sort((a, b) => (lastTimes[b] ?? 0) - (lastTimes[a] ?? 0) || a.localeCompare(b))
-// Two workers more than cores (at most eight): some 40% of a file's time is waiting (timeouts,
-// health waits, simulated latency), which the other files fill. On two cores, four files at a time
-// took 167 s where three took 182 s, with the same CPU (307 s), measured back to back.
-const workers = Math.max(1, Math.min(Number(process.env.TEST_WORKERS ?? Math.min(8, cpus().length + 2)), files.length))
+// Three workers more than cores (at most eight): some 40% of a file's time is waiting (timeouts,
+// health waits, simulated latency), which the other files fill. On two cores, five files at a time
+// took 165-170 s where four took 174-178 s, with no more CPU (two runs each, interleaved); four had
+// beaten three (167 s against 182 s).
+const workers = Math.max(1, Math.min(Number(process.env.TEST_WORKERS ?? Math.min(8, cpus().length + 3)), files.length))
 
 // Each file runs as one bundle of plain JavaScript, made here by esbuild in one go (packages stay in
 // node_modules): loading a file's TypeScript through tsx cost each file 0.5-1.3 s of CPU, 1.6 s
