@@ -147,7 +147,9 @@ const bundleOf = (file) => join(BUNDLES, file.replace(/\.ts$/, '.mjs'))
 // process, every test file it starts (a fork) copied the page tables of eight PGlite instances,
 // 160 ms each time. Not in one thread either: one file's queries would wait behind another's.
 const withDatabases = !process.env.TEST_DATABASE_URL && !files.every((file) => file.startsWith('test/unit/'))
-const { startEnvironmentDatabasesProcess } = withDatabases ? await import('../scripts/sandbox/postgres.mjs') : {}
+const { makeEmptyClusters, startEnvironmentDatabasesProcess } = withDatabases ? await import('../scripts/sandbox/postgres.mjs') : {}
+// A fresh clone has no empty clusters yet: made once here, not by every database process at once.
+if (withDatabases) await makeEmptyClusters(['staging', 'production', 'restore'])
 const databases = Array.from({ length: workers }, () => (withDatabases ? startEnvironmentDatabasesProcess() : undefined))
 
 async function runFile(file, worker) {

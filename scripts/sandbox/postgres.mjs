@@ -79,9 +79,30 @@ export function emptyCluster(role = 'restore') {
   return empty.get(role)
 }
 
+/** Where the empty cluster of `role` is kept, if anywhere. */
+const clusterFile = (role) => PGLITE.cache && join(PGLITE.cache, `microbima-pglite-${PGLITE.version}-wal1m-${role}.tar`)
+
+/**
+ * Makes the empty clusters of `roles` that are not kept yet, each in a process of its own, and
+ * waits for them: a fresh clone's test run starts ten databases at once, which would each make the
+ * same two clusters (initdb, 3 s of CPU each) before any could read the other's.
+ */
+export async function makeEmptyClusters(roles) {
+  const missing = roles.filter((role) => clusterFile(role) && !existsSync(clusterFile(role)))
+  await Promise.all(
+    missing.map((role) => {
+      const child = nodeWithThisModule(`await emptyCluster(${JSON.stringify(role)})`, ['ignore', 'ignore', 'inherit'])
+      return new Promise((resolve, reject) => {
+        child.once('error', reject)
+        child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`making the empty ${role} cluster failed (status ${code})`))))
+      })
+    }),
+  )
+}
+
 /** The tar's bytes, as one ArrayBuffer of their own. */
 async function makeEmptyCluster(role) {
-  const file = PGLITE.cache && join(PGLITE.cache, `microbima-pglite-${PGLITE.version}-wal1m-${role}.tar`)
+  const file = clusterFile(role)
   if (file) {
     try {
       const bytes = readFileSync(file)
@@ -128,14 +149,13 @@ export async function startEnvironmentDatabases(options = {}) {
  * a node process per test file: each start is a fork, which copies the page tables of all the
  * parent's memory (some 300 MB for two PGlite instances) and makes the databases fault on their
  * memory again after it. A rehearsal keeps its databases in its own process: its steps are few,
- * and each query's extra wake-up of another process made make demo 4 s slower. Resolves to their
+ * and apart, make demo took 24 s instead of 20 s with the same CPU (the cause not pinned down;
+ * a query's round trip then crosses to another process, idle in between). Resolves to their
  * ports and URLs once both are up; stop() ends the process, which also ends when its parent dies
  * (its stdin closes).
  */
 export function startEnvironmentDatabasesProcess() {
-  const source = `import { serveEnvironmentDatabases } from ${JSON.stringify(pathToFileURL(thisFile()).href)}\nawait serveEnvironmentDatabases()`
-  const { NODE_EXTRA_CA_CERTS: _unused, ...env } = process.env
-  const child = spawn(process.execPath, ['--input-type=module', '-e', source], { env, stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = nodeWithThisModule('await serveEnvironmentDatabases()', ['pipe', 'pipe', 'inherit'])
   return new Promise((resolve, reject) => {
     let line = ''
     const onData = (chunk) => {
@@ -161,6 +181,13 @@ export async function serveEnvironmentDatabases() {
     await dbs.stop()
     process.exit(0)
   })
+}
+
+/** A node process that runs `code` with this module's exports in scope (as `emptyCluster`, …). */
+function nodeWithThisModule(code, stdio) {
+  const source = `import * as postgres from ${JSON.stringify(pathToFileURL(thisFile()).href)}\nconst { emptyCluster, serveEnvironmentDatabases } = postgres\n${code}`
+  const { NODE_EXTRA_CA_CERTS: _unused, ...env } = process.env
+  return spawn(process.execPath, ['--input-type=module', '-e', source], { env, stdio })
 }
 
 /** This file. Bundled (into dist/*.mjs, or a test's bundle), import.meta names the bundle, so it is
