@@ -149,11 +149,24 @@ const bundleOf = (file) => join(BUNDLES, file.replace(/\.ts$/, '.mjs'))
 const withDatabases = !process.env.TEST_DATABASE_URL && !files.every((file) => file.startsWith('test/unit/'))
 const { makeEmptyClusters, startEnvironmentDatabasesProcess } = withDatabases ? await import('../scripts/sandbox/postgres.mjs') : {}
 // A fresh clone has no empty clusters yet: made once here, not by every database process at once.
-if (withDatabases) await makeEmptyClusters(['staging', 'production', 'restore'])
+if (withDatabases) {
+  try {
+    await makeEmptyClusters(['staging', 'production', 'restore'])
+  } catch (error) {
+    console.error(`error: ${error.message}`)
+    console.log('0 passed, 1 failed')
+    process.exit(1)
+  }
+}
 const databases = Array.from({ length: workers }, () => (withDatabases ? startEnvironmentDatabasesProcess() : undefined))
 
 async function runFile(file, worker) {
-  const database = await databases[worker]
+  let database
+  try {
+    database = await databases[worker]
+  } catch (error) {
+    return { file, output: `[run] ${file} did not run: ${error.message}\n`, passed: 0, failed: 1, ms: 0 }
+  }
   return new Promise((resolve) => {
     const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', TMPDIR: SCRATCH }
     // Nothing in the suite speaks TLS, and an extra CA bundle (set on some CI machines) is read
@@ -215,7 +228,7 @@ await Promise.all(
     }
   }),
 )
-await Promise.all(databases.map(async (db) => (await db)?.stop()))
+await Promise.all(databases.map(async (db) => (await db?.catch(() => undefined))?.stop()))
 
 // The per-file times: printed (slowest first) and kept for the next run's order; TEST_TIMINGS=FILE
 // also writes them as JSON (make bench puts them in bench/results.md).
