@@ -151,7 +151,7 @@ const { makeEmptyClusters, startEnvironmentDatabasesProcess } = withDatabases ? 
 // A fresh clone has no empty clusters yet: made once here, not by every database process at once.
 if (withDatabases) {
   try {
-    await makeEmptyClusters(['staging', 'production', 'restore'])
+    await makeEmptyClusters()
   } catch (error) {
     console.error(`error: ${error.message}`)
     console.log('0 passed, 1 failed')

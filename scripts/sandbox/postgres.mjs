@@ -83,11 +83,12 @@ export function emptyCluster(role = 'restore') {
 const clusterFile = (role) => PGLITE.cache && join(PGLITE.cache, `microbima-pglite-${PGLITE.version}-wal1m-${role}.tar`)
 
 /**
- * Makes the empty clusters of `roles` that are not kept yet, each in a process of its own, and
- * waits for them: a fresh clone's test run starts ten databases at once, which would each make the
- * same two clusters (initdb, 3 s of CPU each) before any could read the other's.
+ * Makes the empty clusters that are not kept yet (one per role: the two environments' and the
+ * restores'), each in a process of its own, and waits for them: a fresh clone's test run starts
+ * ten databases at once, which would each make the same two clusters (initdb, 3 s of CPU each)
+ * before any could read the other's.
  */
-export async function makeEmptyClusters(roles) {
+export async function makeEmptyClusters(roles = ['staging', 'production', 'restore']) {
   const missing = roles.filter((role) => clusterFile(role) && !existsSync(clusterFile(role)))
   await Promise.all(
     missing.map((role) => {
