@@ -90,7 +90,7 @@ runbook: $(BUILT) ## regenerate the README runbook from the targets' dry-run out
 
 .PHONY: app-test
 app-test: $(BUILT) ## the applications' own tests: the "test" command of infra/fly/settings.json, in the pnpm workspace
-	$(RUN) dist/app-test.mjs
+	$(RUN) dist/app-test.cjs
 
 .PHONY: workflow-env
 workflow-env: $(BUILT) ## print the workflows' per-key secret env blocks, generated from env/*/*.env.example
@@ -98,160 +98,160 @@ workflow-env: $(BUILT) ## print the workflows' per-key secret env blocks, genera
 
 .PHONY: create-apps-staging
 create-apps-staging: $(BUILT) ## create the staging apps that are missing, the internal API private (DB=1: and the database)
-	$(RUN) dist/create-apps.mjs staging
+	$(RUN) dist/create-apps.cjs staging
 
 .PHONY: create-apps-prod
 create-apps-prod: $(BUILT) ## create the production apps that are missing, the internal API private (DB=1: and the database)
-	$(RUN) dist/create-apps.mjs production
+	$(RUN) dist/create-apps.cjs production
 
 .PHONY: set-secrets-staging
 set-secrets-staging: $(BUILT) ## push env/staging/<app>.env plus NODE_ENV, staged (PRUNE=1 removes keys only on Fly, APPLY=1 restarts now)
-	$(RUN) dist/set-secrets.mjs staging
+	$(RUN) dist/set-secrets.cjs staging
 
 .PHONY: set-secrets-prod
 set-secrets-prod: $(BUILT) ## push env/production/<app>.env plus NODE_ENV, staged (PRUNE=1 removes keys only on Fly, APPLY=1 restarts now)
-	$(RUN) dist/set-secrets.mjs production
+	$(RUN) dist/set-secrets.cjs production
 
 .PHONY: deploy-staging
 deploy-staging: $(BUILT) ## build and deploy the three staging apps in order, migrate, health check
-	$(RUN) dist/deploy.mjs staging
+	$(RUN) dist/deploy.cjs staging
 
 .PHONY: deploy-prod
 deploy-prod: $(BUILT) ## migration gate, then promote the staging images to production, migrate, health check (PLAN_OUT=/PLAN=)
-	$(RUN) dist/deploy.mjs production
+	$(RUN) dist/deploy.cjs production
 
 .PHONY: migrate-staging
 migrate-staging: $(BUILT) ## apply pending migrations on staging (prisma migrate deploy on the internal API)
-	$(RUN) dist/migrate.mjs staging
+	$(RUN) dist/migrate.cjs staging
 
 .PHONY: migrate-prod
 migrate-prod: $(BUILT) ## migration gate, then apply pending migrations on production
-	$(RUN) dist/migrate.mjs production
+	$(RUN) dist/migrate.cjs production
 
 .PHONY: migrate-status
 migrate-status: $(BUILT) ## every local migration against staging and production (JSON=1 for JSON)
-	$(RUN) dist/migrate-status.mjs
+	$(RUN) dist/migrate-status.cjs
 
 .PHONY: diff
 diff: $(BUILT) ## what staging runs that production does not: images, migrations, secret names
-	$(RUN) dist/diff.mjs
+	$(RUN) dist/diff.cjs
 
 .PHONY: health-staging
 health-staging: $(BUILT) ## the fleet, Fly checks and the health probe of the three staging apps
-	$(RUN) dist/health.mjs staging
+	$(RUN) dist/health.cjs staging
 
 .PHONY: health-prod
 health-prod: $(BUILT) ## the fleet, Fly checks and the health probe of the three production apps
-	$(RUN) dist/health.mjs production
+	$(RUN) dist/health.cjs production
 
 .PHONY: status-staging
 status-staging: $(BUILT) ## the staging fleet now: machines, states, checks, images, verdicts (WATCH=1 refreshes)
-	$(RUN) dist/status.mjs staging
+	$(RUN) dist/status.cjs staging
 
 .PHONY: status-prod
 status-prod: $(BUILT) ## the production fleet now: machines, states, checks, images, verdicts (WATCH=1 refreshes)
-	$(RUN) dist/status.mjs production
+	$(RUN) dist/status.cjs production
 
 .PHONY: releases-staging
 releases-staging: $(BUILT) ## staging releases per app: version, status, image label, commit, who, when (LIMIT=)
-	$(RUN) dist/releases.mjs staging
+	$(RUN) dist/releases.cjs staging
 
 .PHONY: releases-prod
 releases-prod: $(BUILT) ## production releases per app: version, status, image label, commit, who, when (LIMIT=)
-	$(RUN) dist/releases.mjs production
+	$(RUN) dist/releases.cjs production
 
 .PHONY: console-staging
 console-staging: $(BUILT) ## a shell on a started machine of staging app APP= (CMD= runs one command through sh -c)
-	$(RUN) dist/console.mjs staging
+	$(RUN) dist/console.cjs staging
 
 .PHONY: console-prod
 console-prod: $(BUILT) ## a shell on a started machine of production app APP= (CMD= one command; asks first, YES=1)
-	$(RUN) dist/console.mjs production
+	$(RUN) dist/console.cjs production
 
 .PHONY: logs-staging
 logs-staging: $(BUILT) ## recent logs of the staging apps, bounded in time (FOLLOW=1 streams)
-	$(RUN) dist/logs.mjs staging
+	$(RUN) dist/logs.cjs staging
 
 .PHONY: logs-prod
 logs-prod: $(BUILT) ## recent logs of the production apps, bounded in time (FOLLOW=1 streams)
-	$(RUN) dist/logs.mjs production
+	$(RUN) dist/logs.cjs production
 
 .PHONY: rollback-staging
 rollback-staging: $(BUILT) ## redeploy the previous release's image on staging (IMAGE= or VERSION= to choose)
-	$(RUN) dist/rollback.mjs staging
+	$(RUN) dist/rollback.cjs staging
 
 .PHONY: rollback-prod
 rollback-prod: $(BUILT) ## redeploy the previous release's image on production (IMAGE= or VERSION= to choose)
-	$(RUN) dist/rollback.mjs production
+	$(RUN) dist/rollback.cjs production
 
 .PHONY: rollback-migration-staging
 rollback-migration-staging: $(BUILT) ## undo migration NAME= on staging with its down.sql
-	$(RUN) dist/rollback-migration.mjs staging
+	$(RUN) dist/rollback-migration.cjs staging
 
 .PHONY: rollback-migration-prod
 rollback-migration-prod: $(BUILT) ## undo migration NAME= on production with its down.sql
-	$(RUN) dist/rollback-migration.mjs production
+	$(RUN) dist/rollback-migration.cjs production
 
 .PHONY: restore-staging
 restore-staging: $(BUILT) ## Managed Postgres: restore backup BACKUP_ID= into a new cluster (never over the live one)
-	$(RUN) dist/restore.mjs staging
+	$(RUN) dist/restore.cjs staging
 
 .PHONY: restore-prod
 restore-prod: $(BUILT) ## Managed Postgres: restore backup BACKUP_ID= into a new production cluster
-	$(RUN) dist/restore.mjs production
+	$(RUN) dist/restore.cjs production
 
 .PHONY: restore-drill-staging
 restore-drill-staging: $(BUILT) ## prove a staging backup restores: a scratch copy, checked, destroyed (BACKUP_ID=)
-	$(RUN) dist/restore-drill.mjs staging
+	$(RUN) dist/restore-drill.cjs staging
 
 .PHONY: restore-drill-prod
 restore-drill-prod: $(BUILT) ## prove a production backup restores: a scratch copy, checked, destroyed (BACKUP_ID=)
-	$(RUN) dist/restore-drill.mjs production
+	$(RUN) dist/restore-drill.cjs production
 
 .PHONY: migration
 migration: $(BUILT) ## create migration NAME= locally, with its down.sql beside it
-	$(RUN) dist/migration.mjs
+	$(RUN) dist/migration.cjs
 
 .PHONY: studio-staging
 studio-staging: $(BUILT) ## Prisma Studio on this machine against the staging database
-	$(RUN) dist/studio.mjs staging
+	$(RUN) dist/studio.cjs staging
 
 .PHONY: studio-prod
 studio-prod: $(BUILT) ## Prisma Studio on this machine against the production database (edits are live)
-	$(RUN) dist/studio.mjs production
+	$(RUN) dist/studio.cjs production
 
 .PHONY: lock-staging
 lock-staging: $(BUILT) ## hold staging during an incident (REASON=…): deploys refuse until unlock
-	$(RUN) dist/lock.mjs staging
+	$(RUN) dist/lock.cjs staging
 
 .PHONY: lock-prod
 lock-prod: $(BUILT) ## hold production during an incident (REASON=…): deploys refuse until unlock
-	$(RUN) dist/lock.mjs production
+	$(RUN) dist/lock.cjs production
 
 .PHONY: lock-status-staging
 lock-status-staging: $(BUILT) ## who holds the staging deploy lock
-	$(RUN) dist/lock-status.mjs staging
+	$(RUN) dist/lock-status.cjs staging
 
 .PHONY: lock-status-prod
 lock-status-prod: $(BUILT) ## who holds the production deploy lock
-	$(RUN) dist/lock-status.mjs production
+	$(RUN) dist/lock-status.cjs production
 
 .PHONY: unlock-staging
 unlock-staging: $(BUILT) ## break the staging deploy lock or end a hold (YES=1)
-	$(RUN) dist/unlock.mjs staging
+	$(RUN) dist/unlock.cjs staging
 
 .PHONY: unlock-prod
 unlock-prod: $(BUILT) ## break the production deploy lock or end a hold (YES=1)
-	$(RUN) dist/unlock.mjs production
+	$(RUN) dist/unlock.cjs production
 
 .PHONY: history-staging
 history-staging: $(BUILT) ## the staging ledger of operations (JSON=1: one JSON object per line)
-	$(RUN) dist/history.mjs staging
+	$(RUN) dist/history.cjs staging
 
 .PHONY: history-prod
 history-prod: $(BUILT) ## the production ledger of operations (JSON=1: one JSON object per line)
-	$(RUN) dist/history.mjs production
+	$(RUN) dist/history.cjs production
 
 .PHONY: notify-retry
 notify-retry: $(BUILT) ## send again the notifications a receiver never got (kept in .deploy-state/)
-	$(RUN) dist/notify-retry.mjs
+	$(RUN) dist/notify-retry.cjs

@@ -6,7 +6,7 @@ import { CommandError, UserError } from './lib/core/errors.js'
 import { resolveOnPath } from './lib/fly/flyctl.js'
 import { loadSettings, workspaceDir } from './lib/core/settings.js'
 
-await main({ name: 'app-test', usage: 'app-test [--verbose]', environment: false }, async (ctx) => {
+void main({ name: 'app-test', usage: 'app-test [--verbose]', environment: false }, async (ctx) => {
   const settings = loadSettings()
   const cwd = workspaceDir(settings)
   const pnpm = resolveOnPath('pnpm') ?? resolveOnPath('corepack')

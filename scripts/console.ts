@@ -26,7 +26,7 @@ function commandProblem(command: string): string | undefined {
   return undefined
 }
 
-await main(
+void main(
   {
     name: 'console',
     usage: 'console <staging|production> --app KEY [--cmd COMMAND] [--dry-run] [--yes]',

@@ -87,7 +87,7 @@ function saveValues(ctx: Context, path: string, values: Record<string, string>):
   }
 }
 
-await main(
+void main(
   { name: 'create-apps', usage: 'create-apps <staging|production> [--app KEY] [--db] [--dry-run] [--yes] [--verbose]', environment: true, options: { db: { type: 'boolean' } } },
   async (ctx) => {
     const settings = loadSettings()

@@ -36,7 +36,7 @@ import { recordImageMigrations } from './lib/safety/ledger.js'
 import { withLock } from './lib/safety/lock.js'
 import { preflight } from './lib/safety/preflight.js'
 
-await main(
+void main(
   {
     name: 'deploy',
     usage: 'deploy <staging|production> [--app KEY] [--image REF] [--build] [--no-rollback] [--plan FILE] [--plan-out FILE] [--dry-run] [--yes] [--verbose] [--env-dir DIR]',

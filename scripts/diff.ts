@@ -36,7 +36,7 @@ async function migrations(ctx: Context): Promise<{ rows: string[][]; unreachable
   }
 }
 
-await main({ name: 'diff', usage: 'diff [--app KEY] [--env-dir DIR]', environment: false }, async (ctx) => {
+void main({ name: 'diff', usage: 'diff [--app KEY] [--env-dir DIR]', environment: false }, async (ctx) => {
   const fly = ctx.fly()
   const [apps, migrationRows] = await Promise.all([
     Promise.all(

@@ -7,7 +7,7 @@ import { main } from './lib/core/cli.js'
 import { evidence, waitHealthy, warningLines } from './lib/fleet/health.js'
 import { publishTable } from './lib/core/log.js'
 
-await main(
+void main(
   { name: 'health', usage: 'health <staging|production> [--app KEY] [--verbose]', environment: true },
   async (ctx) => {
     const results = await Promise.all(ctx.apps.map((key) => waitHealthy(ctx, key)))

@@ -35,7 +35,7 @@ function historyRecord(env: Environment, row: LedgerRow) {
   }
 }
 
-await main(
+void main(
   { name: 'history', usage: 'history <staging|production> [--limit N] [--json] [--env-dir DIR]', environment: true, options: { limit: { type: 'string' }, json: { type: 'boolean' } } },
   async (ctx) => {
     const raw = (ctx.flags.limit as string | undefined) ?? '50'

@@ -4,7 +4,7 @@ import { loadDatabaseTarget } from './lib/secrets/env-files.js'
 import { connect } from './lib/database/db.js'
 import { describeHolder, isHold, lockHolder } from './lib/safety/lock.js'
 
-await main({ name: 'lock-status', usage: 'lock-status <staging|production> [--env-dir DIR]', environment: true }, async (ctx) => {
+void main({ name: 'lock-status', usage: 'lock-status <staging|production> [--env-dir DIR]', environment: true }, async (ctx) => {
   const db = await connect(ctx, await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
   const holder = await lockHolder(db, ctx.env)
   if (!holder) return void ctx.log.result(`${ctx.env}: free`)

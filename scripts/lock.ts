@@ -10,7 +10,7 @@ import { record } from './lib/safety/ledger.js'
 import { holdLock } from './lib/safety/lock.js'
 import { shortName } from './lib/core/names.js'
 
-await main({ name: 'lock', usage: 'lock <staging|production> --reason TEXT [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { reason: { type: 'string' } } }, async (ctx) => {
+void main({ name: 'lock', usage: 'lock <staging|production> --reason TEXT [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { reason: { type: 'string' } } }, async (ctx) => {
   const reason = ((ctx.flags.reason as string | undefined) ?? '').trim()
   if (!reason) throw new UserError(`say why: make lock-${shortName(ctx.env)} REASON="incident 42: payments failing"`)
   if (reason.length > 200 || CONTROL.test(reason)) throw new UserError('REASON= must be one line of at most 200 characters, without control or format characters (newline, tab, DEL, U+2028, bidi overrides)')

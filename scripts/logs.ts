@@ -10,7 +10,7 @@ import { seconds } from './lib/core/knobs.js'
 import { plain } from './lib/core/log.js'
 import { flyAppName } from './lib/core/names.js'
 
-await main({ name: 'logs', usage: 'logs <staging|production> [--app KEY] [--follow] [--verbose]', environment: true, options: { follow: { type: 'boolean' } } }, async (ctx) => {
+void main({ name: 'logs', usage: 'logs <staging|production> [--app KEY] [--follow] [--verbose]', environment: true, options: { follow: { type: 'boolean' } } }, async (ctx) => {
   if (ctx.flags.follow || envFlag('FOLLOW')) {
     const children = ctx.apps.map((key) => {
       const app = flyAppName(ctx.env, key)

@@ -52,7 +52,7 @@ async function read(ctx: Context, env: Environment, target: DatabaseTarget | str
   }
 }
 
-await main({ name: 'migrate-status', usage: 'migrate-status [--json] [--env-dir DIR]', environment: false, options: { json: { type: 'boolean' } } }, async (ctx) => {
+void main({ name: 'migrate-status', usage: 'migrate-status [--json] [--env-dir DIR]', environment: false, options: { json: { type: 'boolean' } } }, async (ctx) => {
   const local = listLocalMigrations()
   // Configuration first, both environments, every problem together (exit 2).
   const problems: string[] = []

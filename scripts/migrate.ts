@@ -16,7 +16,7 @@ import { flyAppName, shortName } from './lib/core/names.js'
 import { loadSettings } from './lib/core/settings.js'
 import { startOperation } from './lib/events/operation.js'
 
-await main(
+void main(
   { name: 'migrate', usage: 'migrate <staging|production> [--dry-run] [--yes] [--verbose] [--env-dir DIR]', environment: true },
   async (ctx) => {
     const op = startOperation(ctx, { kind: 'migrate' })

@@ -15,7 +15,7 @@ const timestamp = () => new Date().toISOString().replace(/[-:T]/g, '').slice(0, 
 export const DOWN_TEMPLATE = (name: string) =>
   `-- down.sql for ${name}: the SQL that undoes migration.sql, statement by statement, in reverse.\n-- TODO: write it. Until then the lint refuses this migration for production.\n`
 
-await main(
+void main(
   { name: 'migration', usage: 'migration --name NAME [--dry-run]', environment: false, options: { name: { type: 'string' } } },
   async (ctx) => {
     const name = ctx.flags.name as string | undefined

@@ -9,7 +9,7 @@ import { table } from './lib/core/log.js'
 import { BUDGET_MS, deliver, receiver, type NotificationEvent } from './lib/events/notify.js'
 import { NOTIFICATION_SPOOL, spoolNotifications, takeNotificationSpool, type SpooledNotification } from './lib/safety/ledger.js'
 
-await main({ name: 'notify-retry', usage: 'notify-retry [--dry-run] [--verbose]', environment: false }, async (ctx) => {
+void main({ name: 'notify-retry', usage: 'notify-retry [--dry-run] [--verbose]', environment: false }, async (ctx) => {
   const to = receiver()
   if (!to) throw new UserError('no receiver to send to: set NOTIFY_URL (or "notify.url" in infra/fly/settings.json)')
   const waiting = takeNotificationSpool()

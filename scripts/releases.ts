@@ -15,7 +15,7 @@ import { commitShown, labelShown } from './lib/fleet/machines.js'
 /** flyctl releases --json: `releasesUnprocessed(first: 25)` (flyctl.md §3.3). */
 const FLYCTL_RELEASES = 25
 
-await main(
+void main(
   { name: 'releases', usage: 'releases <staging|production> [--app KEY] [--json] [--verbose]', environment: true, options: { json: { type: 'boolean' } } },
   async (ctx) => {
     const limit = knob('LIMIT')

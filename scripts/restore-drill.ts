@@ -18,7 +18,7 @@ import { reasonOf, startOperation } from './lib/events/operation.js'
 import { loadDatabaseTarget } from './lib/secrets/env-files.js'
 import { flushSpool, record } from './lib/safety/ledger.js'
 
-await main(
+void main(
   {
     name: 'restore-drill',
     usage: 'restore-drill <staging|production> [--backup-id ID] [--keep] [--json] [--dry-run] [--env-dir DIR]',

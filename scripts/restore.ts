@@ -11,7 +11,7 @@ import { formatWhen, table } from './lib/core/log.js'
 import { databaseAppName, flyAppName, shortName } from './lib/core/names.js'
 import { loadSettings } from './lib/core/settings.js'
 
-await main({ name: 'restore', usage: 'restore <staging|production> [--backup-id ID] [--name NEW_CLUSTER] [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { 'backup-id': { type: 'string' }, name: { type: 'string' } } }, async (ctx) => {
+void main({ name: 'restore', usage: 'restore <staging|production> [--backup-id ID] [--name NEW_CLUSTER] [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { 'backup-id': { type: 'string' }, name: { type: 'string' } } }, async (ctx) => {
   const settings = loadSettings()
   if (settings.database[ctx.env] !== 'mpg') {
     throw new UserError(`restore-${shortName(ctx.env)} restores Managed Postgres backups, and ${ctx.env} uses Fly Postgres (flypg): restore a volume snapshot with flyctl postgres create --snapshot-id <id> (README, "Restore a database")`)

@@ -42,7 +42,7 @@ async function withPrismaLock<T>(ctx: Context, db: Database, fn: () => Promise<T
   }
 }
 
-await main(
+void main(
   { name: 'rollback-migration', usage: 'rollback-migration <staging|production> --name MIGRATION [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { name: { type: 'string' } } },
   async (ctx) => {
     // Undoing a migration changes the schema: a migrate operation (its hooks, migrate.* events).

@@ -43,7 +43,7 @@ async function reachDatabase(ctx: Context): Promise<Database | undefined> {
   }
 }
 
-await main(
+void main(
   {
     name: 'rollback',
     usage: 'rollback <staging|production> [--app KEY] [--image REF | --version N] [--dry-run] [--yes] [--verbose]',

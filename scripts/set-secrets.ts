@@ -40,7 +40,7 @@ async function classify(value: string, onFly: FlySecret | undefined, print: Fing
   return unverified && onFly.status === 'Deployed' ? 'unverified' : 'unchanged'
 }
 
-await main(
+void main(
   { name: 'set-secrets', usage: 'set-secrets <staging|production> [--app KEY] [--prune] [--apply] [--dry-run] [--yes] [--verbose] [--env-dir DIR]', environment: true, options: { prune: { type: 'boolean' }, apply: { type: 'boolean' } } },
   async (ctx) => {
     const prune = Boolean(ctx.flags.prune) || envFlag('PRUNE')

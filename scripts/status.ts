@@ -88,7 +88,7 @@ function asJson(l: Look) {
   }
 }
 
-await main(
+void main(
   { name: 'status', usage: 'status <staging|production> [--app KEY] [--watch] [--json] [--verbose]', environment: true, options: { watch: { type: 'boolean' }, json: { type: 'boolean' } } },
   async (ctx) => {
     const watch = Boolean(ctx.flags.watch) || envFlag('WATCH')

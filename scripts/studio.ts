@@ -11,7 +11,7 @@ import { UserError } from './lib/core/errors.js'
 import { knob } from './lib/core/knobs.js'
 import { registerSecret } from './lib/secrets/mask.js'
 
-await main(
+void main(
   { name: 'studio', usage: 'studio <staging|production> [--port N] [--dry-run] [--yes] [--env-dir DIR]', environment: true, options: { port: { type: 'string' } } },
   async (ctx) => {
     const target = await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log)

@@ -8,7 +8,7 @@ import { Refusal } from './lib/core/errors.js'
 import { record } from './lib/safety/ledger.js'
 import { breakLock, describeHolder, lockHolder } from './lib/safety/lock.js'
 
-await main({ name: 'unlock', usage: 'unlock <staging|production> --yes [--dry-run] [--env-dir DIR]', environment: true }, async (ctx) => {
+void main({ name: 'unlock', usage: 'unlock <staging|production> --yes [--dry-run] [--env-dir DIR]', environment: true }, async (ctx) => {
   const db = await connect(ctx, await loadDatabaseTarget(ctx.envDir, ctx.env, ctx.log))
   const holder = await lockHolder(db, ctx.env)
   if (!holder) {

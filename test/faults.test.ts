@@ -533,7 +533,7 @@ for (const wrapped of [false, true]) {
 
 test('Ctrl-D at the production prompt is a refusal (exit 3); a wrong name too; the right one proceeds', async () => {
   const s = await ready()
-  const tty = (input: string) => run('script', ['-qec', `${process.execPath} ${join(REPO, 'dist', 'set-secrets.mjs')} production --app web-admin`, '/dev/null'], { env: s.env, input })
+  const tty = (input: string) => run('script', ['-qec', `${process.execPath} ${join(REPO, 'dist', 'set-secrets.cjs')} production --app web-admin`, '/dev/null'], { env: s.env, input })
   s.sandbox.clearCalls()
   const eof = clean(await tty('\x04'))
   assert.is(eof.code, 3, eof.output)

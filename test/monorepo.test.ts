@@ -40,7 +40,7 @@ test('vendored at tools/deploy: deploy-staging builds from the monorepo, deploy-
   cpSync(s.envDir, join(toolkit, 'env'), { recursive: true })
   const env = { ...s.env, ENV_DIR: '' }
   delete (env as Record<string, string>).ENV_DIR
-  const staging = await run(process.execPath, [join(toolkit, 'dist/deploy.mjs'), 'staging'], { cwd: toolkit, env })
+  const staging = await run(process.execPath, [join(toolkit, 'dist/deploy.cjs'), 'staging'], { cwd: toolkit, env })
   assert.is(staging.code, 0, staging.output)
   assert.not.match(staging.output, "still points at the toolkit's sample app")
   // The builds run from the monorepo's root (the build context), the fly.toml by its path from there;
@@ -66,7 +66,7 @@ test('vendored at tools/deploy: deploy-staging builds from the monorepo, deploy-
   const api = state.images[state.apps[STAGING[0]].machines[0].image]
   assert.ok(readFileSync(join(api.fsDir, 'app/prisma/migrations/20250101000000_init/migration.sql'), 'utf8').includes('CREATE TABLE'), 'the internal API image carries its migrations at the release command\'s path')
 
-  const prod = await run(process.execPath, [join(toolkit, 'dist/deploy.mjs'), 'production', '--yes'], { cwd: toolkit, env })
+  const prod = await run(process.execPath, [join(toolkit, 'dist/deploy.cjs'), 'production', '--yes'], { cwd: toolkit, env })
   assert.is(prod.code, 0, prod.output)
   const after = s.sandbox.state()
   for (const [i, app] of PRODUCTION.entries()) {
@@ -96,7 +96,7 @@ test('a wrong path in the settings is one line naming the path and the setting, 
   const { toolkit } = vendored()
   const settings = JSON.parse(readFileSync(join(toolkit, 'infra/fly/settings.json'), 'utf8'))
   writeFileSync(join(toolkit, 'infra/fly/settings.json'), JSON.stringify({ ...settings, apps: { ...settings.apps, 'web-admin': { source: 'apps/admin', package: '@microbima/web-admin' } } }))
-  const result = await run(process.execPath, [join(toolkit, 'dist/deploy.mjs'), 'staging'], { cwd: toolkit, env: s.env })
+  const result = await run(process.execPath, [join(toolkit, 'dist/deploy.cjs'), 'staging'], { cwd: toolkit, env: s.env })
   assert.is(result.code, 2, result.output)
   assert.match(result.stderr, /^error: \.\.\/\.\.\/apps\/admin is not a directory: fix "apps\.web-admin\.source" in infra\/fly\/settings\.json$/m)
   assert.equal(s.sandbox.writes(), [])
@@ -109,7 +109,7 @@ test('the toolkit copied into a monorepo with its sample settings says so', asyn
   cpSync(join(REPO, 'infra/fly/settings.json'), join(toolkit, 'infra/fly/settings.json'))
   cpSync(join(REPO, '.dockerignore'), join(toolkit, '.dockerignore'))
   cpSync(join(REPO, 'examples'), join(toolkit, 'examples'), { recursive: true, filter: (src) => !src.includes('node_modules') })
-  const result = await run(process.execPath, [join(toolkit, 'dist/deploy.mjs'), 'staging', '--dry-run'], { cwd: toolkit, env: s.env })
+  const result = await run(process.execPath, [join(toolkit, 'dist/deploy.cjs'), 'staging', '--dry-run'], { cwd: toolkit, env: s.env })
   assert.is(result.code, 0, result.output)
   assert.match(result.stderr, "infra/fly/settings.json still points at the toolkit's sample app (examples/microbima)")
   await s.sandbox.close()

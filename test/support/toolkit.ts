@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { REPO, tempDir, writeEnvDir, type EnvFiles } from '../../scripts/sandbox/files.ts'
 
@@ -98,9 +98,16 @@ export async function until<T>(what: string, fn: () => T | undefined | false, ms
   }
 }
 
-/** node dist/<script>.mjs ARGS, with cwd the repository or a project copy. */
+/** The compiled script: dist/<name>.cjs for an operation, dist/<name>.mjs for a sandbox host
+ * (scripts/build.mjs). */
+export function compiled(script: string, root = REPO): string {
+  const operation = join(root, 'dist', `${script}.cjs`)
+  return existsSync(operation) ? operation : join(root, 'dist', `${script}.mjs`)
+}
+
+/** node dist/<script>.cjs ARGS, with cwd the repository or a project copy. */
 export function runScript(script: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return run(process.execPath, [join(REPO, 'dist', `${script}.mjs`), ...args], options)
+  return run(process.execPath, [compiled(script), ...args], options)
 }
 
 /** make -s TARGET VAR=value… in the repository. */

@@ -1,6 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { cpSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { REPO, run, tempDir } from '../support/toolkit.ts'
 
@@ -17,17 +18,27 @@ function scriptsCopy(): string {
   return project
 }
 
-test('yaml is one vendored file that the scripts import where they use it, never from node_modules', async () => {
+test('the operations are CommonJS files, the sandbox hosts ES modules; yaml is vendored beside them, never loaded from node_modules', async () => {
   const project = scriptsCopy()
   const built = await run(process.execPath, ['scripts/build.mjs'], { cwd: project })
   assert.is(built.code, 0, built.output)
   const dist = join(project, 'dist')
+  const files = readdirSync(dist)
+  for (const host of ['demo', 'sandbox', 'runbook', 'bench', 'write-env-files']) assert.ok(files.includes(`${host}.mjs`) && !files.includes(`${host}.cjs`), host)
+  for (const operation of ['deploy', 'health', 'rollback', 'set-secrets', 'migrate', 'create-apps']) assert.ok(files.includes(`${operation}.cjs`) && !files.includes(`${operation}.mjs`), operation)
   const { parse, stringify } = await import(join(dist, 'vendor', 'yaml.mjs'))
   assert.equal(parse('app_secrets_minvers:\n  microbima-staging-web-admin: 4\n'), { app_secrets_minvers: { 'microbima-staging-web-admin': 4 } })
   assert.is(stringify({ a: [1] }), 'a:\n  - 1\n')
-  for (const script of readdirSync(dist).filter((f) => f.endsWith('.mjs'))) assert.not.match(readFileSync(join(dist, script), 'utf8'), /from ["']yaml["']|import\(["']yaml["']\)/, script)
-  // deploy reads flyctl's config.yml only once it needs a secrets version: a dynamic import.
-  assert.match(readFileSync(join(dist, 'deploy.mjs'), 'utf8'), 'await import("./vendor/yaml.mjs")')
+  const { parse: parseCjs } = createRequire(import.meta.url)(join(dist, 'vendor', 'yaml.cjs'))
+  assert.equal(parseCjs('a: [1]'), { a: [1] })
+  for (const script of files.filter((f) => /\.[cm]js$/.test(f))) {
+    const code = readFileSync(join(dist, script), 'utf8')
+    assert.not.match(code, /from ["']yaml["']|import\(["']yaml["']\)|require\(["']yaml["']\)/, script)
+    // An import() in an operation would start the ES module loader after all.
+    if (script.endsWith('.cjs')) assert.not.match(code, /\bimport\(["'`]/, script)
+  }
+  // deploy reads flyctl's config.yml only once it needs a secrets version: a lazy require.
+  assert.match(readFileSync(join(dist, 'deploy.cjs'), 'utf8'), /Promise\.resolve\(\)\.then\(\(\)=>__toESM\(require\("\.\/vendor\/yaml\.cjs"\)/)
 })
 
 test('a dist/ that cannot be written is one line naming the folder and the cause, exit 1', async () => {

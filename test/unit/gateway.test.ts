@@ -250,7 +250,7 @@ test('secrets, history and local installs never enter the build context', () => 
     `${WORKSPACE}/node_modules/.pnpm/lock.yaml`,
     `${WORKSPACE}/apps/api/node_modules/.bin/prisma`,
     `${WORKSPACE}/apps/api/dist/main.js`,
-    'dist/deploy.mjs',
+    'dist/deploy.cjs',
     '.sandbox/state.json',
     'bench/.runs/1/log.txt',
     'npm-debug.log',

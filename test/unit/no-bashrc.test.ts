@@ -32,7 +32,7 @@ test("the toolkit's watchdog does not run ~/.bashrc", async () => {
   writeFileSync(fly, '#!/bin/sh\necho "{}"\n')
   chmodSync(fly, 0o755)
   // Any flyctl call starts the watchdog (with the first child); its answer does not matter here.
-  const result = await run(process.execPath, [join(REPO, 'dist', 'status.mjs'), 'staging'], { env: withoutShlvl({ HOME: dir, FLY_BIN: fly, FLY_API_TOKEN: 'FlyV1 x' }) })
+  const result = await run(process.execPath, [join(REPO, 'dist', 'status.cjs'), 'staging'], { env: withoutShlvl({ HOME: dir, FLY_BIN: fly, FLY_API_TOKEN: 'FlyV1 x' }) })
   assert.ok(result.code !== null, result.output)
   // The watchdog reads its stdin until the toolkit is gone, then ends: a ~/.bashrc it ran has run.
   await until('the watchdog to end', () => leftovers(result.marker).length === 0)

@@ -1,21 +1,42 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { execFileSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { build } from 'esbuild'
+import { build, type BuildOptions } from 'esbuild'
 import { REPO, tempDir } from '../support/toolkit.ts'
 
 // The scripts run compiled, without --enable-source-maps (it costs every start 25 ms): a bug's stack
-// is mapped to the TypeScript sources only when report() prints it.
+// is mapped to the TypeScript sources only when report() prints it. The operations are CommonJS
+// (dist/<name>.cjs), the sandbox's hosts ES modules (dist/<name>.mjs): scripts/build.mjs.
 
-test('a bug compiled as the scripts are is reported at its TypeScript line, run without --enable-source-maps', async () => {
+/** esbuild's options for each kind, as scripts/build.mjs sets them. */
+const KINDS: Record<'cjs' | 'mjs', BuildOptions> = {
+  cjs: {
+    format: 'cjs',
+    supported: { 'dynamic-import': false },
+    define: { 'import.meta.url': 'importMetaUrl', 'import.meta.dirname': 'importMetaDirname', 'import.meta.filename': 'importMetaFilename' },
+    inject: [join(REPO, 'scripts/build-import-meta.mjs')],
+  },
+  mjs: { format: 'esm', banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" } },
+}
+
+/** Compiles `lines` (TypeScript) as a script of that kind and runs it: its exit code and stderr. */
+async function compileAndRun(kind: 'cjs' | 'mjs', name: string, lines: string[]): Promise<{ status: number | null; stderr: string }> {
   const dir = tempDir()
-  const source = join(dir, 'buggy.ts')
-  writeFileSync(
-    source,
-    [
-      `import { report } from ${JSON.stringify(join(REPO, 'scripts/lib/core/cli.ts'))}`,
+  const source = join(dir, `${name}.ts`)
+  writeFileSync(source, [...lines, ''].join('\n'))
+  await build({ entryPoints: [source], outfile: join(dir, `${name}.${kind}`), bundle: true, platform: 'node', sourcemap: 'linked', minifyWhitespace: true, minifySyntax: true, logLevel: 'silent', external: ['pg-native'], ...KINDS[kind] })
+  const { status, stderr } = spawnSync(process.execPath, [join(dir, `${name}.${kind}`)], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' })
+  return { status, stderr }
+}
+
+const CLI = JSON.stringify(join(REPO, 'scripts/lib/core/cli.ts'))
+
+for (const kind of ['cjs', 'mjs'] as const) {
+  test(`a bug compiled as the scripts are (.${kind}) is reported at its TypeScript line, run without --enable-source-maps`, async () => {
+    const { status, stderr } = await compileAndRun(kind, 'buggy', [
+      `import { report } from ${CLI}`,
       'function explode(value: { name?: { first: string } }): string {',
       '  return value.name!.first',
       '}',
@@ -24,19 +45,24 @@ test('a bug compiled as the scripts are is reported at its TypeScript line, run 
       '} catch (error) {',
       '  process.exitCode = report(error)',
       '}',
-      '',
-    ].join('\n'),
-  )
-  await build({ entryPoints: [source], outfile: join(dir, 'buggy.mjs'), bundle: true, platform: 'node', format: 'esm', sourcemap: 'linked', logLevel: 'silent', banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" } })
-  let stderr = ''
-  try {
-    execFileSync(process.execPath, [join(dir, 'buggy.mjs')], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  } catch (error) {
-    stderr = String((error as { stderr: Buffer }).stderr)
-  }
-  assert.match(stderr, /^bug: TypeError: Cannot read properties of undefined \(reading 'first'\)/m)
-  assert.match(stderr, /at explode \(buggy\.ts:3:22\)/)
-  assert.not.match(stderr, /buggy\.mjs:\d+/)
+    ])
+    assert.is(status, 1)
+    assert.match(stderr, /^bug: TypeError: Cannot read properties of undefined \(reading 'first'\)/m)
+    assert.match(stderr, /at explode \(buggy\.ts:3:22\)/)
+    assert.not.match(stderr, /buggy\.[cm]js:\d+/)
+  })
+}
+
+test('an operation whose work never settles (nothing left to wait for) ends with a bug line and exit 1, not a quiet 0', async () => {
+  const { status, stderr } = await compileAndRun('cjs', 'stuck', [`import { main } from ${CLI}`, "void main({ name: 'stuck', usage: 'stuck', environment: false }, () => new Promise(() => undefined))"])
+  assert.is(status, 1, stderr)
+  assert.equal(stderr.trim().split('\n'), ['bug: the run ended before its work did (a promise that never settles): it did not finish'])
+})
+
+test('an operation that finishes says nothing more: the guard is gone once main() has ended', async () => {
+  const { status, stderr } = await compileAndRun('cjs', 'done', [`import { main } from ${CLI}`, "void main({ name: 'done', usage: 'done', environment: false }, async () => 0)"])
+  assert.is(status, 0, stderr)
+  assert.is(stderr, '')
 })
 
 test.run()

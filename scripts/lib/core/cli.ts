@@ -247,6 +247,14 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
     })()
   }
   for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) process.on(signal, onSignal)
+  // The compiled scripts are CommonJS, which has no top-level await: they call main() without
+  // waiting for it. A run whose work hangs on a promise that never settles, with nothing left to
+  // wait for, would then end quietly with exit 0; it is a bug, and says so.
+  const unfinished = () => {
+    log.error('bug: the run ended before its work did (a promise that never settles): it did not finish')
+    process.exitCode = EXIT.failed
+  }
+  process.once('beforeExit', unfinished)
   // A closed terminal (SIGHUP, ssh dropped) or a reader that went away (| head) makes writes fail
   // with EIO or EPIPE: the output is lost, the run still cleans up and exits with its own code.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined)
@@ -307,6 +315,7 @@ export async function main(definition: ScriptDefinition, body: (ctx: Context) =>
     await runCleanups({ exitCode, error: failure })
     // A child nobody stopped would keep the process alive: none outlives the run.
     await killAllChildren()
+    process.off('beforeExit', unfinished)
     if (!signalled) for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) process.off(signal, onSignal)
   }
   process.exitCode = exitCode

@@ -3,7 +3,7 @@ import { SourceMap } from 'node:module'
 import { dirname, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-// A bug's stack in TypeScript positions. The scripts run compiled (dist/*.mjs) without
+// A bug's stack in TypeScript positions. The scripts run compiled (dist/*.cjs, *.mjs) without
 // --enable-source-maps, which would read and parse each script's source map at every start (about
 // 25 ms of every run) for the rare run that hits a bug; the map is read here instead, only then,
 // with Node's own SourceMap.
@@ -23,7 +23,7 @@ function mapOf(file: string): SourceMap | undefined {
 
 /** Each `file:line:column` of a compiled script in the stack, as its TypeScript source's. */
 export function originalStack(stack: string): string {
-  return stack.replace(/(file:\/\/[^\s():]+\.mjs|\/[^\s():]+\.mjs):(\d+):(\d+)/g, (whole, where: string, line: string, column: string) => {
+  return stack.replace(/(file:\/\/[^\s():]+\.[cm]js|\/[^\s():]+\.[cm]js):(\d+):(\d+)/g, (whole, where: string, line: string, column: string) => {
     const file = where.startsWith('file://') ? fileURLToPath(where) : where
     const entry = mapOf(file)?.findEntry(Number(line) - 1, Number(column) - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined
     if (!entry?.originalSource || entry.originalLine === undefined || entry.originalColumn === undefined) return whole
