@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { REPO, tempDir, writeEnvDir, type EnvFiles } from '../../scripts/sandbox/files.ts'
 
@@ -98,11 +98,13 @@ export async function until<T>(what: string, fn: () => T | undefined | false, ms
   }
 }
 
-/** The compiled script: dist/<name>.cjs for an operation, dist/<name>.mjs for a sandbox host
- * (scripts/build.mjs). */
+/** The sandbox's hosts, compiled as ES modules (scripts/build.mjs); every other script is CommonJS. */
+const HOSTS = ['demo', 'sandbox', 'runbook', 'bench', 'write-env-files']
+
+/** The compiled script: dist/<name>.mjs for a sandbox host, dist/<name>.cjs for an operation (never
+ * an operation's .mjs left by an older build). */
 export function compiled(script: string, root = REPO): string {
-  const operation = join(root, 'dist', `${script}.cjs`)
-  return existsSync(operation) ? operation : join(root, 'dist', `${script}.mjs`)
+  return join(root, 'dist', `${script}.${HOSTS.includes(script) ? 'mjs' : 'cjs'}`)
 }
 
 /** node dist/<script>.cjs ARGS, with cwd the repository or a project copy. */

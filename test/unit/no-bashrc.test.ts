@@ -29,11 +29,13 @@ test("make's recipes do not run ~/.bashrc", async () => {
 test("the toolkit's watchdog does not run ~/.bashrc", async () => {
   const { dir, ran } = home()
   const fly = join(dir, 'flyctl')
-  writeFileSync(fly, '#!/bin/sh\necho "{}"\n')
+  writeFileSync(fly, '#!/bin/sh\ntouch "$(dirname "$0")/called"\necho "{}"\n')
   chmodSync(fly, 0o755)
   // Any flyctl call starts the watchdog (with the first child); its answer does not matter here.
   const result = await run(process.execPath, [join(REPO, 'dist', 'status.cjs'), 'staging'], { env: withoutShlvl({ HOME: dir, FLY_BIN: fly, FLY_API_TOKEN: 'FlyV1 x' }) })
   assert.ok(result.code !== null, result.output)
+  // Proof that a child (and so the watchdog) started: otherwise nothing below would test anything.
+  assert.ok(existsSync(join(dir, 'called')), `flyctl was never called:\n${result.output}`)
   // The watchdog reads its stdin until the toolkit is gone, then ends: a ~/.bashrc it ran has run.
   await until('the watchdog to end', () => leftovers(result.marker).length === 0)
   assert.not.ok(existsSync(ran), 'the watchdog ran ~/.bashrc')

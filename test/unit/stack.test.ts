@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { build, type BuildOptions } from 'esbuild'
 import { REPO, tempDir } from '../support/toolkit.ts'
@@ -23,7 +23,9 @@ const KINDS: Record<'cjs' | 'mjs', BuildOptions> = {
 
 /** Compiles `lines` (TypeScript) as a script of that kind and runs it: its exit code and stderr. */
 async function compileAndRun(kind: 'cjs' | 'mjs', name: string, lines: string[]): Promise<{ status: number | null; stderr: string }> {
-  const dir = tempDir()
+  // A folder with a space: a CommonJS script's stack names it as it is, an ES module's as %20.
+  const dir = join(tempDir(), 'a checkout')
+  mkdirSync(dir)
   const source = join(dir, `${name}.ts`)
   writeFileSync(source, [...lines, ''].join('\n'))
   await build({ entryPoints: [source], outfile: join(dir, `${name}.${kind}`), bundle: true, platform: 'node', sourcemap: 'linked', minifyWhitespace: true, minifySyntax: true, logLevel: 'silent', external: ['pg-native'], ...KINDS[kind] })
@@ -34,7 +36,7 @@ async function compileAndRun(kind: 'cjs' | 'mjs', name: string, lines: string[])
 const CLI = JSON.stringify(join(REPO, 'scripts/lib/core/cli.ts'))
 
 for (const kind of ['cjs', 'mjs'] as const) {
-  test(`a bug compiled as the scripts are (.${kind}) is reported at its TypeScript line, run without --enable-source-maps`, async () => {
+  test(`a bug compiled as the scripts are (.${kind}, in a folder with a space) is reported at its TypeScript line, run without --enable-source-maps`, async () => {
     const { status, stderr } = await compileAndRun(kind, 'buggy', [
       `import { report } from ${CLI}`,
       'function explode(value: { name?: { first: string } }): string {',

@@ -21,9 +21,10 @@ function mapOf(file: string): SourceMap | undefined {
   return maps.get(file)
 }
 
-/** Each `file:line:column` of a compiled script in the stack, as its TypeScript source's. */
+/** Each `file:line:column` of a compiled script in the stack, as its TypeScript source's. A CommonJS
+ * script's frames name plain paths, spaces and all; an ES module's, file:// URLs. */
 export function originalStack(stack: string): string {
-  return stack.replace(/(file:\/\/[^\s():]+\.[cm]js|\/[^\s():]+\.[cm]js):(\d+):(\d+)/g, (whole, where: string, line: string, column: string) => {
+  return stack.replace(/(file:\/\/[^\s():]+\.[cm]js|\/[^():\n]+?\.[cm]js):(\d+):(\d+)/g, (whole, where: string, line: string, column: string) => {
     const file = where.startsWith('file://') ? fileURLToPath(where) : where
     const entry = mapOf(file)?.findEntry(Number(line) - 1, Number(column) - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined
     if (!entry?.originalSource || entry.originalLine === undefined || entry.originalColumn === undefined) return whole
