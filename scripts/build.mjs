@@ -22,8 +22,8 @@
 // Prisma) stay in node_modules; pg-native is pg's optional native driver, never installed.
 import { build } from 'esbuild'
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { HOST, OPERATION, SANDBOX_HOSTS } from './build-kinds.mjs'
 
-const SANDBOX_HOSTS = ['demo', 'sandbox', 'runbook', 'bench', 'write-env-files']
 const entries = readdirSync('scripts')
   .filter((file) => file.endsWith('.ts'))
   .map((file) => ({ in: `scripts/${file}`, out: file.replace(/\.ts$/, '') }))
@@ -74,25 +74,8 @@ try {
   for (const format of ['cjs', 'esm']) {
     await build({ entryPoints: { 'vendor/yaml': 'yaml' }, outdir: 'dist', outExtension: { '.js': format === 'cjs' ? '.cjs' : '.mjs' }, bundle: true, platform: 'neutral', format, target: 'node20', logLevel: 'silent' })
   }
-  await build({
-    ...common,
-    entryPoints: operations,
-    outExtension: { '.js': '.cjs' },
-    format: 'cjs',
-    // import() becomes a lazy require() (of a builtin, or of dist/vendor/yaml.cjs): an import()
-    // would start the ES module loader after all.
-    supported: { 'dynamic-import': false },
-    define: { 'import.meta.url': 'importMetaUrl', 'import.meta.dirname': 'importMetaDirname', 'import.meta.filename': 'importMetaFilename' },
-    inject: ['scripts/build-import-meta.mjs'],
-  })
-  await build({
-    ...common,
-    entryPoints: hosts,
-    outExtension: { '.js': '.mjs' },
-    format: 'esm',
-    // Bundled CommonJS dependencies (dotenv) call require for Node's own modules.
-    banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" },
-  })
+  await build({ ...common, ...OPERATION, entryPoints: operations, outExtension: { '.js': '.cjs' } })
+  await build({ ...common, ...HOST, entryPoints: hosts, outExtension: { '.js': '.mjs' } })
 } catch (error) {
   // A write that failed half-way (the disk filled up) is one line; a compile error shows esbuild's
   // own messages, the first few of them.

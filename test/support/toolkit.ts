@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+// @ts-expect-error plain ESM module shared with scripts/build.mjs
+import { SANDBOX_HOSTS } from '../../scripts/build-kinds.mjs'
 import { REPO, tempDir, writeEnvDir, type EnvFiles } from '../../scripts/sandbox/files.ts'
 
 export { REPO, tempDir, writeEnvDir, type EnvFiles }
@@ -98,13 +100,10 @@ export async function until<T>(what: string, fn: () => T | undefined | false, ms
   }
 }
 
-/** The sandbox's hosts, compiled as ES modules (scripts/build.mjs); every other script is CommonJS. */
-const HOSTS = ['demo', 'sandbox', 'runbook', 'bench', 'write-env-files']
-
 /** The compiled script: dist/<name>.mjs for a sandbox host, dist/<name>.cjs for an operation (never
  * an operation's .mjs left by an older build). */
 export function compiled(script: string, root = REPO): string {
-  return join(root, 'dist', `${script}.${HOSTS.includes(script) ? 'mjs' : 'cjs'}`)
+  return join(root, 'dist', `${script}.${SANDBOX_HOSTS.includes(script) ? 'mjs' : 'cjs'}`)
 }
 
 /** node dist/<script>.cjs ARGS, with cwd the repository or a project copy. */

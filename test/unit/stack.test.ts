@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { build, type BuildOptions } from 'esbuild'
+// @ts-expect-error plain ESM module shared with scripts/build.mjs
+import { HOST, OPERATION } from '../../scripts/build-kinds.mjs'
 import { REPO, tempDir } from '../support/toolkit.ts'
 
 // The scripts run compiled, without --enable-source-maps (it costs every start 25 ms): a bug's stack
@@ -11,15 +13,7 @@ import { REPO, tempDir } from '../support/toolkit.ts'
 // (dist/<name>.cjs), the sandbox's hosts ES modules (dist/<name>.mjs): scripts/build.mjs.
 
 /** esbuild's options for each kind, as scripts/build.mjs sets them. */
-const KINDS: Record<'cjs' | 'mjs', BuildOptions> = {
-  cjs: {
-    format: 'cjs',
-    supported: { 'dynamic-import': false },
-    define: { 'import.meta.url': 'importMetaUrl', 'import.meta.dirname': 'importMetaDirname', 'import.meta.filename': 'importMetaFilename' },
-    inject: [join(REPO, 'scripts/build-import-meta.mjs')],
-  },
-  mjs: { format: 'esm', banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" } },
-}
+const KINDS = { cjs: OPERATION, mjs: HOST } as Record<'cjs' | 'mjs', BuildOptions>
 
 /** Compiles `lines` (TypeScript) as a script of that kind and runs it: its exit code and stderr. */
 async function compileAndRun(kind: 'cjs' | 'mjs', name: string, lines: string[]): Promise<{ status: number | null; stderr: string }> {
